@@ -1,0 +1,51 @@
+# Two commands for a new user: `make demo` and `make test`. Each sets itself up first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)/layers/common/python
+# `sam build` needs the Lambda runtime's Python (3.12) on PATH; pyenv keeps it outside PATH.
+LAMBDA_PYTHON_DIR := $(firstword $(dir $(shell command -v python3.12 2>/dev/null)) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/) $(wildcard /root/.pyenv/versions/3.12*/bin/))
+
+.PHONY: demo serve test unit lint format generate check-generated build validate bench clean
+
+$(STAMP): requirements-dev.txt layers/common/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: $(STAMP)  ## one BigCommerce order end to end, locally
+	$(PY) -m orderflow demo
+
+serve: $(STAMP)  ## the local API on 127.0.0.1:$${PORT:-3000}
+	$(PY) -m orderflow serve
+
+test: $(STAMP)  ## the whole suite
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+generate: $(STAMP)  ## write statemachines/*.asl.json from flows/*.yaml
+	$(PY) -m orderflow flows generate flows/*.yaml --out statemachines
+
+validate: $(STAMP)
+	$(VENV)/bin/sam validate --lint
+
+build: $(STAMP) validate
+	@test -n "$(LAMBDA_PYTHON_DIR)" || { echo "sam build needs python3.12 on PATH (the Lambda runtime)"; exit 1; }
+	PATH="$(LAMBDA_PYTHON_DIR):$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache
