@@ -1,0 +1,1 @@
+"""HTTP routes (Powertools event handler) shared by the API functions."""

@@ -1,0 +1,1 @@
+"""BigCommerce: the REST API client, order statuses and webhook payloads."""

@@ -1,0 +1,1 @@
+"""Flow definitions: the model, validation and the ASL generator."""

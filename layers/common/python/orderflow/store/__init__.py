@@ -1,0 +1,1 @@
+"""DynamoDB repositories: orders and step results, mappings, settings, webhook deliveries."""
