@@ -1,0 +1,21 @@
+"""Import step: fetch the BigCommerce order, map it, store the canonical order (first state of every flow)."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orderflow import importing, steps, transient
+from orderflow.bigcommerce import connection
+from orderflow.observability import logger, metrics
+from orderflow.store import tables
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return steps.run_step(
+        event,
+        lambda request: importing.import_order(
+            request, tables.orders(), tables.mappings(), tables.settings(), connection.client()
+        ),
+        tables.orders(),
+        transient.is_transient,
+    )

@@ -1,0 +1,18 @@
+"""Validation steps: validate_order_header and validate_order_line."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orderflow import steps, transient, validation
+from orderflow.observability import logger, metrics
+from orderflow.store import tables
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return steps.run_step(
+        event,
+        lambda request: validation.validate_order(request, tables.orders()),
+        tables.orders(),
+        transient.is_transient,
+    )

@@ -1,0 +1,51 @@
+"""Orders: ``GET /orders``, ``GET /orders/{order_key}``, ``GET /orders/{order_key}/step-results``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from orderflow import config
+from orderflow.models import order_key_for
+from orderflow.store import tables
+
+router = APIGatewayHttpRouter()
+
+
+@router.get("/orders", summary="List orders, newest import first, or find one by BigCommerce id", tags=["orders"])
+def list_orders(
+    external_id: Annotated[int | None, Query(description="the BigCommerce order id", ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="from the previous page's next_cursor")] = None,
+) -> dict[str, Any]:
+    repo = tables.orders()
+    if external_id is not None:
+        order = repo.find(order_key_for(config.store_hash(), external_id))
+        return {"orders": [_summary(order.model_dump(mode="json"))] if order else [], "next_cursor": None}
+    orders, next_cursor = repo.list(limit=limit, cursor=cursor)
+    return {"orders": [_summary(o.model_dump(mode="json")) for o in orders], "next_cursor": next_cursor}
+
+
+@router.get("/orders/<order_key>", summary="One order with its lines and step results", tags=["orders"])
+def get_order(order_key: str) -> dict[str, Any]:
+    order, steps = tables.orders().get_with_steps(order_key)
+    return {**order.model_dump(mode="json"), "step_results": [s.model_dump(mode="json") for s in steps]}
+
+
+@router.get("/orders/<order_key>/step-results", summary="The order's step results, in run order", tags=["orders"])
+def get_step_results(order_key: str) -> dict[str, Any]:
+    repo = tables.orders()
+    steps = repo.step_results(order_key)
+    if not steps:
+        repo.get(order_key)  # 404 when the order does not exist at all
+    return {"order_key": order_key, "step_results": [s.model_dump(mode="json") for s in steps]}
+
+
+def _summary(order: dict[str, Any]) -> dict[str, Any]:
+    keep = (
+        "order_key", "import_id", "external_id", "store_hash", "status", "external_status_id", "currency",
+        "total_inc_tax", "account", "imported_at", "updated_at",
+    )  # fmt: skip
+    return {k: order.get(k) for k in keep}

@@ -1,0 +1,45 @@
+"""Domain errors. The API layer maps each to one HTTP status and the contract's error shape."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """An error a merchant or an operator can act on; carries the HTTP status it maps to."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+class InvalidInput(DomainError):
+    status = 400
+    code = "invalid_input"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class TransientStepError(Exception):
+    """A step hit a problem that may pass (store unreachable, throttling): Step Functions retries it.
+
+    The generated ASL retries on this error name, so the class name is part of the contract.
+    """

@@ -1,0 +1,205 @@
+"""The flow → Amazon States Language generator: a pure, deterministic function.
+
+Every action is a Task invoking its function with a small payload (the order travels by key, not by
+value); business failures come back as ``succeeded: false``; infrastructure errors retry with backoff
+and are then caught into ``$.last`` so the next Condition can branch on them. Lambda ARNs are
+``${...}`` DefinitionSubstitutions so the same file deploys with SAM and runs in the local runtime.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from orderflow.flows.model import (
+    IMPORT_STEP_NAME,
+    ActionStep,
+    ConditionStep,
+    Flow,
+    SplitterStep,
+)
+
+# DefinitionSubstitutions keys in template.yaml, one per function that performs actions.
+ACTION_FUNCTIONS: dict[str, str] = {
+    "import_order": "ImportOrderFunctionArn",
+    "validate_order_header": "ValidateOrderFunctionArn",
+    "validate_order_line": "ValidateOrderFunctionArn",
+    "update_order_status": "StatusPushbackFunctionArn",
+    "send_to_dom": "SendToDomFunctionArn",
+    "assign_fulfillment_source": "AssignFulfillmentSourceFunctionArn",
+    "send_to_fulfillment": "SendToFulfillmentFunctionArn",
+    "send_to_invoice": "SendToInvoiceFunctionArn",
+}
+
+# Errors worth another attempt: the Lambda service's own, and what our steps raise for problems that
+# may pass (see orderflow.errors.TransientStepError).
+TRANSIENT_ERRORS = [
+    "TransientStepError",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+RETRY = {
+    "ErrorEquals": TRANSIENT_ERRORS,
+    "IntervalSeconds": 2,
+    "MaxAttempts": 4,
+    "BackoffRate": 2.0,
+    "MaxDelaySeconds": 30,
+    "JitterStrategy": "FULL",
+}
+
+
+def generate_asl(flow: Flow) -> dict[str, Any]:
+    """Return the state machine definition for a validated flow."""
+    states: dict[str, Any] = {}
+    first = flow.steps[0].name
+    states[IMPORT_STEP_NAME] = _task(
+        IMPORT_STEP_NAME,
+        "import_order",
+        payload_extra={"order_ref.$": "$.order_ref"},
+        next_state=first,
+        catch=False,  # without an imported order no later step can run: the execution fails visibly
+    )
+    _sequence(list(flow.steps), None, states, in_branch=None)
+    return {
+        "Comment": f"{flow.name} v{flow.version} (flow '{flow.id}'), generated from its flow definition",
+        "StartAt": IMPORT_STEP_NAME,
+        "States": states,
+    }
+
+
+def to_json(asl: dict[str, Any]) -> str:
+    """Pretty, stable text: the same flow always gives byte-identical output."""
+    return json.dumps(asl, indent=2, ensure_ascii=False) + "\n"
+
+
+def _sequence(steps: list[Any], continuation: str | None, states: dict[str, Any], in_branch: str | None) -> None:
+    for index, step in enumerate(steps):
+        next_state = steps[index + 1].name if index + 1 < len(steps) else continuation
+        if isinstance(step, ActionStep):
+            _action(step, next_state, states, in_branch)
+        elif isinstance(step, ConditionStep):
+            _condition(step, next_state, states, in_branch)
+        elif isinstance(step, SplitterStep):
+            _splitter(step, next_state, states)
+
+
+def _action(step: ActionStep, next_state: str | None, states: dict[str, Any], in_branch: str | None) -> None:
+    extra: dict[str, Any] = {}
+    if step.params:
+        extra["params"] = dict(step.params)
+    if step.input_events:
+        extra["input_events"] = list(step.input_events)
+    if step.filter_policies:
+        extra["filter_policies"] = list(step.filter_policies)
+    if step.execution_policies:
+        extra["execution_policies"] = list(step.execution_policies)
+    function = f"${{{ACTION_FUNCTIONS[step.action]}}}" if step.action != "custom" else step.target
+    catch_to = next_state
+    if catch_to is None and in_branch is not None:
+        # Inside a splitter a failure must not cancel the sibling branches: end this branch softly.
+        catch_to = _branch_end(in_branch, states)
+    states[step.name] = _task(
+        step.name,
+        step.action,
+        payload_extra=extra,
+        next_state=next_state,
+        catch=catch_to is not None,
+        catch_to=catch_to,
+        function=function,
+    )
+
+
+def _task(
+    name: str,
+    action: str,
+    *,
+    payload_extra: dict[str, Any],
+    next_state: str | None,
+    catch: bool,
+    catch_to: str | None = None,
+    function: str | None = None,
+) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "Type": "Task",
+        "Comment": action,
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {
+            "FunctionName": function or f"${{{ACTION_FUNCTIONS[action]}}}",
+            "Payload": {
+                "order_key.$": "$.order_key",
+                "flow.$": "$.flow",
+                "execution.$": "$$.Execution.Name",
+                "step": name,
+                "action": action,
+                **payload_extra,
+            },
+        },
+        "ResultSelector": {
+            "step.$": "$.Payload.step",
+            "status.$": "$.Payload.status",
+            "succeeded.$": "$.Payload.succeeded",
+        },
+        "ResultPath": "$.last",
+        "Retry": [dict(RETRY)],
+    }
+    if catch:
+        state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.last", "Next": catch_to or next_state}]
+    _link(state, next_state)
+    return state
+
+
+def _condition(step: ConditionStep, next_state: str | None, states: dict[str, Any], in_branch: str | None) -> None:
+    continuation = next_state if step.element == "condition_merge" else None
+    yes_target = step.yes[0].name if step.yes else continuation or _path_end(step.name, "yes", states)
+    no_target = step.no[0].name if step.no else continuation or _path_end(step.name, "no", states)
+    # Rules are tried in order, so $.last.succeeded is only compared once we know it is there
+    # (a caught error leaves {Error, Cause} in $.last instead).
+    states[step.name] = {
+        "Type": "Choice",
+        "Comment": step.element,
+        "Choices": [
+            {"Variable": "$.last.succeeded", "IsPresent": False, "Next": no_target},
+            {"Variable": "$.last.succeeded", "BooleanEquals": True, "Next": yes_target},
+        ],
+        "Default": no_target,
+    }
+    _sequence(list(step.yes), continuation, states, in_branch)
+    _sequence(list(step.no), continuation, states, in_branch)
+
+
+def _splitter(step: SplitterStep, next_state: str | None, states: dict[str, Any]) -> None:
+    branches = []
+    for branch in step.branches:
+        branch_states: dict[str, Any] = {}
+        _sequence(list(branch.steps), None, branch_states, in_branch=branch.name)
+        branches.append({"Comment": branch.name, "StartAt": branch.steps[0].name, "States": branch_states})
+    state: dict[str, Any] = {
+        "Type": "Parallel",
+        "Comment": step.element,
+        "Branches": branches,
+        # Branch outputs are dropped: the merged state stays as small as the input, whatever the order.
+        "ResultPath": None,
+    }
+    _link(state, next_state if step.element == "splitter_merge" else None)
+    states[step.name] = state
+
+
+def _path_end(condition: str, path: str, states: dict[str, Any]) -> str:
+    name = f"{condition} ({path}: end)"
+    states[name] = {"Type": "Succeed"}
+    return name
+
+
+def _branch_end(branch: str, states: dict[str, Any]) -> str:
+    name = f"{branch} (end)"
+    states.setdefault(name, {"Type": "Succeed", "Comment": "a failed step ends its branch only"})
+    return name
+
+
+def _link(state: dict[str, Any], next_state: str | None) -> None:
+    if next_state is None:
+        state["End"] = True
+    else:
+        state["Next"] = next_state

@@ -1,0 +1,234 @@
+"""Flow definitions as data: actions and elements (condition, splitter and their merging variants).
+
+A flow is validated as a whole before anything uses it; errors name their path in the flow, e.g.
+``steps[2].yes[0].action: unknown action 'send_to_xyz'``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from orderflow.models import OrderStatus, slug
+
+MAX_NAME_LENGTH = 80  # Step Functions' limit on state names, which are our step names.
+IMPORT_STEP_NAME = "Import order"  # the implicit first state of every generated machine
+
+ACTIONS = (
+    "validate_order_header",
+    "validate_order_line",
+    "send_to_dom",
+    "assign_fulfillment_source",
+    "send_to_fulfillment",
+    "send_to_invoice",
+    "update_order_status",
+    "custom",
+)
+Action = Literal[
+    "validate_order_header",
+    "validate_order_line",
+    "send_to_dom",
+    "assign_fulfillment_source",
+    "send_to_fulfillment",
+    "send_to_invoice",
+    "update_order_status",
+    "custom",
+]
+StepName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
+
+
+class FlowError(ValueError):
+    """A flow that cannot be used; ``problems`` lists every mistake with its path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class ActionStep(_Strict):
+    name: StepName
+    action: Action
+    input_events: list[str] = Field(default_factory=list)
+    filter_policies: list[str] = Field(default_factory=list)
+    execution_policies: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    target: str | None = None  # custom actions: a Lambda ARN or function name
+
+    @model_validator(mode="after")
+    def _action_needs(self) -> ActionStep:
+        if self.action == "custom" and not self.target:
+            raise ValueError("a custom action needs a target (a Lambda function name or ARN)")
+        if self.action == "update_order_status":
+            status = self.params.get("status")
+            if status not in {s.value for s in OrderStatus}:
+                known = ", ".join(s.value for s in OrderStatus)
+                raise ValueError(f"params.status must be one of: {known} (got {status!r})")
+        return self
+
+
+class ConditionStep(_Strict):
+    """Yes/no on whether the previous step succeeded. ``condition`` paths end; ``condition_merge``
+    paths rejoin at the step after it."""
+
+    name: StepName
+    element: Literal["condition", "condition_merge"]
+    yes: list[Step] = Field(default_factory=list)
+    no: list[Step] = Field(default_factory=list)
+
+
+class Branch(_Strict):
+    name: StepName
+    steps: list[Step] = Field(min_length=1)
+
+
+class SplitterStep(_Strict):
+    """Parallel branches. ``splitter`` branches each run to their own end; ``splitter_merge``
+    continues with the next step once all branches finish."""
+
+    name: StepName
+    element: Literal["splitter", "splitter_merge"]
+    branches: list[Branch] = Field(min_length=1)
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "action" in value:
+            return "action"
+        return {"condition": "condition", "condition_merge": "condition", "splitter": "splitter",
+                "splitter_merge": "splitter"}.get(value.get("element"), "unknown")
+    if isinstance(value, ActionStep):
+        return "action"
+    if isinstance(value, ConditionStep):
+        return "condition"
+    if isinstance(value, SplitterStep):
+        return "splitter"
+    return None
+
+
+Step = Annotated[
+    Annotated[ActionStep, Tag("action")]
+    | Annotated[ConditionStep, Tag("condition")]
+    | Annotated[SplitterStep, Tag("splitter")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="unknown_step",
+        custom_error_message="a step needs an 'action' or an 'element' (condition, condition_merge, "
+        "splitter, splitter_merge)",
+    ),
+]
+
+
+class Flow(_Strict):
+    name: StepName
+    type: Literal["order_orchestration"] = "order_orchestration"
+    description: str = ""
+    created_on: date | None = None
+    status: Literal["unpublished", "published"] = "unpublished"
+    version: int = Field(default=1, ge=1)
+    steps: list[Step] = Field(min_length=1)
+
+    @property
+    def id(self) -> str:
+        return slug(self.name)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _known_type(cls, value: Any) -> Any:
+        if value != "order_orchestration":
+            raise ValueError(f"unsupported flow type {value!r}: only 'order_orchestration' flows exist")
+        return value
+
+
+ConditionStep.model_rebuild()
+Branch.model_rebuild()
+SplitterStep.model_rebuild()
+Flow.model_rebuild()
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    # pydantic's loc carries the union tag ('action', 'condition', ...): drop it for the merchant.
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"action", "condition", "splitter"} and out.endswith("]"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_flow(data: Any) -> Flow:
+    """Validate a whole flow (structure and semantics) and return it; raise FlowError with paths."""
+    try:
+        flow = Flow.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "literal_error" and err["loc"] and err["loc"][-1] == "action":
+                message = f"unknown action {err.get('input')!r} (known: {', '.join(ACTIONS)})"
+            problems.append(f"{_path(err['loc'])}: {message}")
+        raise FlowError(problems) from None
+    problems = check_flow(flow)
+    if problems:
+        raise FlowError(problems)
+    return flow
+
+
+def check_flow(flow: Flow) -> list[str]:
+    """Semantic checks the schema cannot express: unique names, what may follow what."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+
+    def claim(name: str, path: str) -> None:
+        if name == IMPORT_STEP_NAME:
+            problems.append(f"{path}.name: '{name}' is reserved for the import step every flow starts with")
+        elif name in seen:
+            problems.append(f"{path}.name: duplicate step name '{name}' (also at {seen[name]})")
+        else:
+            seen[name] = path
+
+    def walk(steps: list[Any], path: str, has_previous: bool) -> None:
+        for index, step in enumerate(steps):
+            here = f"{path}[{index}]"
+            claim(step.name, here)
+            previous = has_previous or index > 0
+            if isinstance(step, ConditionStep):
+                if not previous:
+                    problems.append(f"{here}: a condition needs a previous step whose result it tests")
+                if step.element == "condition" and index < len(steps) - 1:
+                    problems.append(
+                        f"{path}[{index + 1}]: a step cannot follow '{step.name}' (a condition's paths "
+                        "end; use condition_merge to continue after it)"
+                    )
+                walk(step.yes, f"{here}.yes", True)
+                walk(step.no, f"{here}.no", True)
+            elif isinstance(step, SplitterStep):
+                if step.element == "splitter" and index < len(steps) - 1:
+                    problems.append(
+                        f"{path}[{index + 1}]: a step cannot follow '{step.name}' (a splitter's branches "
+                        "do not merge; use splitter_merge to continue after it)"
+                    )
+                for b_index, branch in enumerate(step.branches):
+                    claim(branch.name, f"{here}.branches[{b_index}]")
+                    walk(branch.steps, f"{here}.branches[{b_index}].steps", previous)
+
+    # The import step is implicit: a merchant's first step has no previous step of theirs to test.
+    walk(list(flow.steps), "steps", False)
+    return problems

@@ -1,0 +1,182 @@
+"""Webhook intake: authenticate, parse, de-duplicate, and start the order's flow executions.
+
+BigCommerce retries anything that is not a 2xx for ~48 hours and may deliver an event twice or out
+of order, so: accepted, duplicate and ignored deliveries all answer 200; only a failure to start the
+work answers 5xx (and releases the delivery's claim so the retry is not taken for a duplicate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from orderflow.errors import InvalidInput, Unauthorized
+from orderflow.models import FlowRef, order_key_for
+from orderflow.observability import logger
+from orderflow.store.deliveries import DeliveryLedger
+from orderflow.store.executions import ExecutionStarter
+
+ORDER_CREATED = "store/order/created"
+HANDLED_SCOPES = {ORDER_CREATED}
+SECRET_HEADER = "x-webhook-secret"
+
+
+class WebhookData(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    type: str = Field(min_length=1)
+    id: int
+    order_id: int | None = Field(default=None, alias="orderId")
+    status: dict[str, Any] | None = None
+
+
+class WebhookPayload(BaseModel):
+    """A BigCommerce webhook callback; lenient where BigCommerce itself varies."""
+
+    model_config = ConfigDict(extra="allow")
+
+    scope: str = Field(pattern=r"^store/[A-Za-z/]+$")
+    store_id: str  # a string today, a number in older payloads
+    data: WebhookData
+    hash: str = Field(min_length=1)
+    created_at: int | None = None  # absent in older payloads
+    producer: str | None = None
+
+    @field_validator("store_id", mode="before")
+    @classmethod
+    def _store_id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @property
+    def store_hash(self) -> str | None:
+        if self.producer and self.producer.startswith("stores/"):
+            return self.producer.removeprefix("stores/")
+        return None
+
+
+@dataclass(frozen=True)
+class PublishedFlow:
+    ref: FlowRef
+    state_machine_arn: str
+
+
+@dataclass
+class IntakeResult:
+    status: Literal["accepted", "duplicate", "ignored"]
+    reason: str = ""
+    order_key: str | None = None
+    executions: list[str] = field(default_factory=list)
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": self.status}
+        if self.reason:
+            body["reason"] = self.reason
+        if self.order_key:
+            body["order_key"] = self.order_key
+        if self.executions:
+            body["executions"] = self.executions
+        return body
+
+
+def authenticate(headers: dict[str, str], expected_secret: str) -> None:
+    given = next((v for k, v in headers.items() if k.lower() == SECRET_HEADER), None)
+    # compare_digest takes the same time wherever the strings differ: no guessing by timing.
+    if given is None or not hmac.compare_digest(given.encode(), expected_secret.encode()):
+        raise Unauthorized(f"missing or wrong {SECRET_HEADER} header", field=SECRET_HEADER)
+
+
+def parse_webhook(body: str | bytes | None) -> WebhookPayload:
+    if body is None or (isinstance(body, str | bytes) and not body.strip()):
+        raise InvalidInput("the request body is empty; expected a BigCommerce webhook (JSON)", field="body")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the request body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the request body is not a BigCommerce webhook (expected a JSON object)", field="body")
+    try:
+        return WebhookPayload.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(
+            f"not a BigCommerce webhook: {where}: {first['msg']}", field=where
+        ) from None
+
+
+def event_key(payload: WebhookPayload) -> str:
+    parts = [payload.scope, payload.store_hash or payload.store_id, str(payload.data.order_id or payload.data.id)]
+    new_status = (payload.data.status or {}).get("new_status_id")
+    if new_status is not None:
+        parts.append(f"status={new_status}")
+    return "|".join(parts)
+
+
+def execution_name(order_key: str, flow: FlowRef) -> str:
+    """Deterministic per order and flow version, so a retried start cannot run the order twice."""
+    name = re.sub(r"[^0-9A-Za-z_-]", "_", f"{order_key}-{flow.id}-v{flow.version}")
+    if len(name) > 80:  # Step Functions' limit
+        name = f"{name[:71]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return name
+
+
+def accept(
+    payload: WebhookPayload,
+    *,
+    store_hash: str,
+    flows: list[PublishedFlow],
+    ledger: DeliveryLedger,
+    starter: ExecutionStarter,
+) -> IntakeResult:
+    if payload.scope not in HANDLED_SCOPES:
+        return IntakeResult("ignored", reason=f"scope {payload.scope} starts no work")
+    if payload.store_hash and payload.store_hash != store_hash:
+        return IntakeResult("ignored", reason=f"webhook for store '{payload.store_hash}'; this deployment serves '{store_hash}'")
+    order_id = payload.data.id
+    key = order_key_for(store_hash, order_id)
+    receipt = {"scope": payload.scope, "order_key": key, "created_at_store": payload.created_at}
+    if not ledger.claim(payload.hash, event_key(payload), receipt):
+        logger.info("duplicate webhook", extra={"order_key": key, "scope": payload.scope})
+        return IntakeResult("duplicate", reason="this delivery was already accepted", order_key=key)
+    started: list[str] = []
+    try:
+        for flow in flows:
+            name = execution_name(key, flow.ref)
+            starter.start(
+                flow.state_machine_arn,
+                name,
+                {
+                    "order_key": key,
+                    "order_ref": {"source": "bigcommerce", "store_hash": store_hash, "order_id": order_id},
+                    "flow": flow.ref.model_dump(),
+                    "trigger": payload.scope,
+                },
+            )
+            started.append(name)
+    except Exception:
+        logger.exception("could not start the order's flows; releasing the delivery", extra={"order_key": key})
+        ledger.release(payload.hash, event_key(payload))
+        raise
+    ledger.mark(payload.hash, executions=started)
+    logger.info("webhook accepted", extra={"order_key": key, "executions": started})
+    return IntakeResult("accepted", order_key=key, executions=started)
+
+
+def published_flows() -> list[PublishedFlow]:
+    """The flows new orders start. Today: the default flow deployed with the stack."""
+    arn = os.environ.get("DEFAULT_FLOW_STATE_MACHINE_ARN")
+    if not arn:
+        return []
+    ref = FlowRef(
+        id=os.environ.get("DEFAULT_FLOW_ID", "default-order-flow"),
+        version=int(os.environ.get("DEFAULT_FLOW_VERSION", "1")),
+        name=os.environ.get("DEFAULT_FLOW_NAME", ""),
+    )
+    return [PublishedFlow(ref=ref, state_machine_arn=arn)]

@@ -1,0 +1,356 @@
+"""The local runtime: the whole system on one machine, with no AWS account and no Docker.
+
+- AWS is moto, in-process; Step Functions runs the generated ASL with moto's own ASL engine.
+- Lambda invocations (from the state machine, or from the API server) are served in-process by the
+  functions' own handlers (``functions/<name>/app.py``).
+- Tables, secrets, state machines, routes and each function's environment come from template.yaml.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import logging
+import os
+import re
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.response import StreamingBody
+from moto import mock_aws
+
+from orderflow.local.server import LocalApiServer
+from orderflow.local.template import REGION, FunctionSpec, LocalTemplate, load_template
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def project_root() -> Path:
+    """The folder holding template.yaml: this package lives at layers/common/python/orderflow/local."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "template.yaml").is_file():
+            return parent
+    cwd = Path.cwd()
+    if (cwd / "template.yaml").is_file():
+        return cwd
+    raise FileNotFoundError("template.yaml not found above the orderflow package or in the current folder")
+
+
+@dataclass
+class LocalContext:
+    """What a Lambda handler may read from its context object."""
+
+    function_name: str
+    timeout_seconds: int
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        from orderflow.local.template import function_arn
+
+        return function_arn(self.function_name)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class RuntimeConfig:
+    bigcommerce_api_url: str
+    store_hash: str
+    access_token: str
+    webhook_secret: str
+    admin_token: str | None = None
+    log_level: str = "WARNING"
+    host: str = "127.0.0.1"
+    port: int = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def template_parameters(self) -> dict[str, str]:
+        return {
+            "BigCommerceStoreHash": self.store_hash,
+            "BigCommerceApiUrl": self.bigcommerce_api_url,
+            "BigCommerceAccessToken": self.access_token,
+            "WebhookSecret": self.webhook_secret,
+            "LogLevel": self.log_level,
+        }
+
+
+class LocalRuntime:
+    def __init__(self, config: RuntimeConfig, root: Path | None = None) -> None:
+        self.config = config
+        self.root = root or project_root()
+        self.template: LocalTemplate = load_template(self.root / "template.yaml", config.template_parameters())
+        self.handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        self.invocations: list[tuple[str, float]] = []  # (function, seconds), for benchmarks
+        self._invocations_lock = threading.Lock()
+        self._saved_env: dict[str, str] | None = None
+        self._mock: Any = None
+        self.server: LocalApiServer | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> LocalRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._saved_env = dict(os.environ)
+        os.environ.update(self._environment())
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        _quiet_engine_logs()
+        _make_dynamodb_writes_atomic()
+        _forget_cached_clients()
+        boto3.setup_default_session(region_name=REGION)
+        boto3.DEFAULT_SESSION.events.register("before-call.lambda.Invoke", self._on_lambda_invoke)
+        self._create_resources()
+        self._load_handlers()
+        self.server = LocalApiServer(self.template.routes, self.invoke, self.config.host, self.config.port)
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.stop()
+            self.server = None
+        self._wait_for_running(timeout=10)
+        if self._mock:
+            self._mock.stop()
+            self._mock = None
+        _forget_cached_clients()
+        if self._saved_env is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_env)
+            self._saved_env = None
+
+    @property
+    def api_url(self) -> str:
+        assert self.server is not None, "the runtime is not started"
+        return self.server.url
+
+    # -- functions -----------------------------------------------------------------------------
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Call a function's handler in-process, the way Lambda would."""
+        spec = self.template.functions[function]
+        handler = self.handlers[function]
+        started = time.perf_counter()
+        try:
+            return handler(event, LocalContext(spec.logical_id, spec.timeout))
+        finally:
+            with self._invocations_lock:
+                self.invocations.append((function, time.perf_counter() - started))
+
+    def _function_for(self, name_or_arn: str) -> FunctionSpec | None:
+        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        return self.template.functions.get(name)
+
+    def _on_lambda_invoke(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        match = re.search(r"/functions/(.+)/invocations", params["url_path"])
+        spec = self._function_for(unquote(match.group(1))) if match else None
+        if spec is None:
+            return None  # not one of ours: let the embedded Lambda answer (ResourceNotFound)
+        event = json.loads(params.get("body") or b"{}")
+        headers: dict[str, str] = {}
+        try:
+            body = json.dumps(self.invoke(spec.logical_id, event), default=str).encode()
+        except Exception as exc:
+            headers["X-Amz-Function-Error"] = "Unhandled"
+            body = json.dumps(
+                {
+                    "errorType": type(exc).__name__,
+                    "errorMessage": str(exc),
+                    "stackTrace": traceback.format_exception(exc)[-5:],
+                }
+            ).encode()
+        parsed: dict[str, Any] = {
+            "StatusCode": 200,
+            "ExecutedVersion": "$LATEST",
+            "Payload": StreamingBody(io.BytesIO(body), len(body)),
+            "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": headers, "RequestId": str(uuid.uuid4())},
+        }
+        if headers:
+            parsed["FunctionError"] = "Unhandled"
+        return AWSResponse(params.get("url", ""), 200, headers, None), parsed
+
+    def _load_handlers(self) -> None:
+        for spec in self.template.functions.values():
+            module_name, _, attribute = spec.handler.rpartition(".")
+            module = _load_module(f"orderflow_local_{spec.logical_id}", spec.code_dir / f"{module_name}.py")
+            self.handlers[spec.logical_id] = getattr(module, attribute)
+
+    # -- executions ----------------------------------------------------------------------------
+    def executions(self) -> list[dict[str, Any]]:
+        client = boto3.client("stepfunctions", region_name=REGION)
+        found: list[dict[str, Any]] = []
+        for machine in self.template.state_machines.values():
+            for page in client.get_paginator("list_executions").paginate(stateMachineArn=machine.arn):
+                found.extend(page["executions"])
+        return found
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
+        client = boto3.client("stepfunctions", region_name=REGION)
+        deadline = time.monotonic() + timeout
+        while True:
+            described = client.describe_execution(executionArn=execution_arn)
+            if described["status"] in TERMINAL:
+                return described
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {execution_arn} still {described['status']} after {timeout}s")
+            time.sleep(0.02)
+
+    def wait_for_all(self, timeout: float = 120.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        return [
+            self.wait_for_execution(e["executionArn"], max(0.1, deadline - time.monotonic()))
+            for e in self.executions()
+        ]
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        client = boto3.client("stepfunctions", region_name=REGION)
+        events: list[dict[str, Any]] = []
+        for page in client.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            events.extend(page["events"])
+        return events
+
+    def _wait_for_running(self, timeout: float) -> None:
+        if self._mock is None:
+            return
+        try:
+            self.wait_for_all(timeout)
+        except Exception:  # stopping anyway; a stuck execution must not hang the caller
+            logging.getLogger(__name__).warning("executions still running at stop")
+
+    # -- resources -----------------------------------------------------------------------------
+    def _environment(self) -> dict[str, str]:
+        env: dict[str, str] = {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        owners: dict[str, str] = {}
+        # All functions share this one process, so their environments must agree.
+        for spec in self.template.functions.values():
+            for key, value in spec.environment.items():
+                if key in env and key not in owners and env[key] != value:
+                    raise ValueError(f"local runtime: {key} is set by the runtime and by {spec.logical_id}")
+                if key in owners and env[key] != value:
+                    raise ValueError(
+                        f"local runtime: {key} differs between {owners[key]} and {spec.logical_id}; "
+                        "functions share one process here, so give them distinct names"
+                    )
+                env[key], owners[key] = value, owners.get(key, spec.logical_id)
+        if self.config.admin_token:
+            env["ADMIN_API_TOKEN"] = self.config.admin_token
+        env.update(self.config.extra_env)
+        return env
+
+    def _create_resources(self) -> None:
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for args in self.template.tables.values():
+            ttl = args.pop("_ttl", None)
+            dynamodb.create_table(**args)
+            if ttl:
+                dynamodb.update_time_to_live(TableName=args["TableName"], TimeToLiveSpecification=ttl)
+                args["_ttl"] = ttl
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        for name, value in self.template.secrets.items():
+            secrets.create_secret(Name=name, SecretString=value)
+        stepfunctions = boto3.client("stepfunctions", region_name=REGION)
+        for machine in self.template.state_machines.values():
+            definition = substitute(machine.definition_file.read_text(encoding="utf-8"), machine.substitutions)
+            stepfunctions.create_state_machine(
+                name=machine.logical_id,
+                definition=definition,
+                roleArn=f"arn:aws:iam::123456789012:role/{machine.logical_id}Role",
+                type="STANDARD",
+            )
+
+
+def substitute(definition: str, substitutions: dict[str, str]) -> str:
+    """Apply DefinitionSubstitutions like CloudFormation does; an unknown ``${Name}`` is an error."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in substitutions:
+            raise ValueError(f"the state machine refers to ${{{name}}}, which DefinitionSubstitutions lacks")
+        return substitutions[name]
+
+    return re.sub(r"\$\{([A-Za-z0-9_]+)\}", replace, definition)
+
+
+def _load_module(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_ATOMIC_LOCK = threading.RLock()
+
+
+def _make_dynamodb_writes_atomic() -> None:
+    """DynamoDB applies a conditional write atomically; moto checks then writes, so two threads can
+    both pass one condition. Serialising moto's DynamoDB calls restores the guarantee locally."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler.call_action, "_serialised", False):
+        return
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with _ATOMIC_LOCK:
+            return original(self)
+
+    call_action._serialised = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
+def _quiet_engine_logs() -> None:
+    # moto's ASL engine logs every caught task failure at ERROR; those are step results here.
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+
+
+def _forget_cached_clients() -> None:
+    from orderflow.bigcommerce import connection
+    from orderflow.store import dynamo, executions, tables
+
+    dynamo.reset()
+    executions.reset()
+    tables.reset()
+    connection._client.cache_clear()
+    try:
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()
+        parameters.base.DEFAULT_PROVIDERS.clear()
+    except (ImportError, AttributeError):
+        pass

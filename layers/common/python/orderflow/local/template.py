@@ -1,0 +1,254 @@
+"""Read template.yaml for the local runtime: tables, functions, routes, state machines, secrets.
+
+The template stays the one source of truth: the local runtime creates exactly the tables it
+declares, serves exactly its routes, and gives each function the environment it declares, with
+``!Ref``/``!GetAtt``/``!Sub`` resolved to the local equivalents.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+class TemplateError(ValueError):
+    pass
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that understands CloudFormation's short-form intrinsic tags."""
+
+
+def _intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+@dataclass
+class Route:
+    method: str
+    path: str  # as in the template: /orders/{order_key}
+    function: str
+    pattern: re.Pattern[str] = field(repr=False, default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        regex = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", self.path)
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
+        self.pattern = re.compile(f"^{regex}$")
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout: int
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.logical_id)
+
+
+@dataclass
+class StateMachineSpec:
+    logical_id: str
+    definition_file: Path
+    substitutions: dict[str, str]
+
+    @property
+    def arn(self) -> str:
+        return state_machine_arn(self.logical_id)
+
+
+@dataclass
+class LocalTemplate:
+    root: Path
+    parameters: dict[str, str]
+    tables: dict[str, dict[str, Any]]  # logical id → CreateTable arguments
+    functions: dict[str, FunctionSpec]
+    routes: list[Route]
+    state_machines: dict[str, StateMachineSpec]
+    secrets: dict[str, str]  # logical id → secret string
+
+
+def function_arn(logical_id: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+
+
+def state_machine_arn(logical_id: str) -> str:
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{logical_id}"
+
+
+def load_template(path: Path, parameters: dict[str, str]) -> LocalTemplate:
+    document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    resources: dict[str, Any] = document.get("Resources", {})
+    values = _parameter_values(document.get("Parameters", {}), parameters)
+    resolver = _Resolver(resources, values)
+    root = path.parent
+
+    tables = {
+        logical: _create_table_args(logical, resolver.resolve(res.get("Properties", {})))
+        for logical, res in resources.items()
+        if res["Type"] == "AWS::DynamoDB::Table"
+    }
+    secrets = {
+        logical: str(resolver.resolve(res["Properties"]["SecretString"]))
+        for logical, res in resources.items()
+        if res["Type"] == "AWS::SecretsManager::Secret" and "SecretString" in res.get("Properties", {})
+    }
+    function_globals = document.get("Globals", {}).get("Function", {})
+    functions: dict[str, FunctionSpec] = {}
+    routes: list[Route] = []
+    for logical, res in resources.items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        props = res.get("Properties", {})
+        env = {
+            **function_globals.get("Environment", {}).get("Variables", {}),
+            **props.get("Environment", {}).get("Variables", {}),
+        }
+        functions[logical] = FunctionSpec(
+            logical_id=logical,
+            code_dir=root / props["CodeUri"],
+            handler=props.get("Handler", function_globals.get("Handler", "app.handler")),
+            environment={k: str(resolver.resolve(v)) for k, v in env.items()},
+            timeout=int(props.get("Timeout", function_globals.get("Timeout", 3))),
+        )
+        for event in props.get("Events", {}).values():
+            if event.get("Type") in {"HttpApi", "Api"}:
+                event_props = event["Properties"]
+                routes.append(Route(event_props["Method"].upper(), event_props["Path"], logical))
+    state_machines = {
+        logical: StateMachineSpec(
+            logical_id=logical,
+            definition_file=root / res["Properties"]["DefinitionUri"],
+            substitutions={
+                k: str(resolver.resolve(v)) for k, v in res["Properties"].get("DefinitionSubstitutions", {}).items()
+            },
+        )
+        for logical, res in resources.items()
+        if res["Type"] == "AWS::Serverless::StateMachine"
+    }
+    # Literal paths before templated ones, so /orders/x/step-results never falls to /orders/{order_key}.
+    routes.sort(key=lambda r: (r.path.count("{"), -len(r.path)))
+    return LocalTemplate(root, values, tables, functions, routes, state_machines, secrets)
+
+
+def _parameter_values(declared: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    missing = []
+    for name, spec in declared.items():
+        if name in given:
+            values[name] = given[name]
+        elif "Default" in spec:
+            values[name] = str(spec["Default"])
+        else:
+            missing.append(name)
+    if missing:
+        raise TemplateError(f"template parameters without a value: {', '.join(missing)}")
+    return values
+
+
+def _create_table_args(logical: str, props: dict[str, Any]) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "TableName": props.get("TableName", logical),
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    if args["BillingMode"] == "PROVISIONED":
+        args["ProvisionedThroughput"] = props.get(
+            "ProvisionedThroughput", {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+        )
+    if props.get("TimeToLiveSpecification"):
+        args["_ttl"] = props["TimeToLiveSpecification"]
+    return args
+
+
+class _Resolver:
+    def __init__(self, resources: dict[str, Any], parameters: dict[str, str]) -> None:
+        self.resources = resources
+        self.parameters = parameters
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                return self.get_att(*arg)
+            if key == "Fn::Sub":
+                return self.sub(arg)
+            if key.startswith("Fn::"):
+                raise TemplateError(f"the local runtime does not resolve {key} (used with {arg!r})")
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def ref(self, name: str) -> str:
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": "orderflow-local",
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws"}  # fmt: skip
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        kind = self.resources.get(name, {}).get("Type")
+        if kind == "AWS::DynamoDB::Table":
+            return str(self.resources[name].get("Properties", {}).get("TableName", name))
+        if kind == "AWS::Serverless::StateMachine":
+            return state_machine_arn(name)
+        if kind == "AWS::SecretsManager::Secret":
+            return name  # on AWS the ARN; locally the name, which GetSecretValue takes just the same
+        if kind == "AWS::Serverless::Function":
+            return name
+        if kind is not None:
+            return name
+        raise TemplateError(f"!Ref {name}: no such parameter or resource")
+
+    def get_att(self, name: str, attribute: str) -> str:
+        kind = self.resources.get(name, {}).get("Type")
+        if kind == "AWS::Serverless::Function" and attribute == "Arn":
+            return function_arn(name)
+        if kind == "AWS::Serverless::StateMachine" and attribute == "Name":
+            return name
+        if kind == "AWS::Serverless::StateMachine" and attribute == "Arn":
+            return state_machine_arn(name)
+        if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{self.ref(name)}"
+        raise TemplateError(f"!GetAtt {name}.{attribute}: not resolvable locally")
+
+    def sub(self, arg: Any) -> str:
+        text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in extra:
+                return str(self.resolve(extra[name]))
+            if "." in name:
+                return self.get_att(*name.split(".", 1))
+            return self.ref(name)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)

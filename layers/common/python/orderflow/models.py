@@ -1,0 +1,279 @@
+"""The canonical order and its companions (lines, customer, step results, mappings, settings)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_MAPPING_GROUP = "Default Mapping Group"
+SOURCE_BIGCOMMERCE = "bigcommerce"
+IMPORT_SOURCE_CODE = "BC"
+
+
+class OrderStatus(StrEnum):
+    """Internal order status; the status mapping in settings says what BigCommerce sees."""
+
+    NEW = "new"
+    VALIDATED = "validated"
+    ON_HOLD = "on_hold"
+    ERROR = "error"
+    SOURCED = "sourced"
+    IN_FULFILLMENT = "in_fulfillment"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    SHIPPED = "shipped"
+    INVOICED = "invoiced"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class StepStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class MappingKind(StrEnum):
+    ACCOUNTS = "accounts"
+    PRICE_LISTS = "price-lists"
+    UNITS = "units"
+    PRODUCTS = "products"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Address(_Model):
+    external_id: int | None = None
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    street_1: str = ""
+    street_2: str = ""
+    city: str = ""
+    state: str = ""
+    zip: str = ""
+    country: str = ""
+    country_iso2: str = ""
+    phone: str = ""
+    email: str = ""
+    shipping_method: str = ""
+
+
+class Customer(_Model):
+    external_id: int = 0
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+
+    @property
+    def is_guest(self) -> bool:
+        return self.external_id == 0
+
+
+class MappingIssue(_Model):
+    """A value the mappings could not resolve; every one is reported, not only the first."""
+
+    kind: MappingKind
+    field: str
+    value: str
+    message: str
+
+
+class OrderLine(_Model):
+    line_number: int
+    external_id: int
+    external_product_id: int = 0
+    external_variant_id: int | None = None
+    sku: str = ""
+    name: str = ""
+    quantity: int
+    external_unit: str = "each"
+    unit_price: Decimal = Decimal("0")
+    total_ex_tax: Decimal = Decimal("0")
+    total_inc_tax: Decimal = Decimal("0")
+    ship_to_external_id: int | None = None
+    quantity_shipped: int = 0
+    product: str | None = None
+    unit: str | None = None
+    mapping_issues: list[MappingIssue] = Field(default_factory=list)
+
+
+class StatusChange(_Model):
+    status: OrderStatus
+    at: str
+    reason: str = ""
+
+
+class Order(_Model):
+    """The canonical order. Stored as a header item plus one item per line (see store/orders.py)."""
+
+    order_key: str
+    source: str = SOURCE_BIGCOMMERCE
+    store_hash: str
+    external_id: int
+    import_id: str
+    revision: int = 1
+    status: OrderStatus = OrderStatus.NEW
+    external_status_id: int | None = None
+    external_status: str = ""
+    currency: str = ""
+    subtotal_ex_tax: Decimal = Decimal("0")
+    total_tax: Decimal = Decimal("0")
+    total_inc_tax: Decimal = Decimal("0")
+    payment_method: str = ""
+    channel_id: int | None = None
+    order_source: str = ""
+    customer: Customer = Field(default_factory=Customer)
+    billing_address: Address = Field(default_factory=Address)
+    ship_to: list[Address] = Field(default_factory=list)
+    mapping_group: str = DEFAULT_MAPPING_GROUP
+    account: str | None = None
+    price_list: str | None = None
+    mapping_issues: list[MappingIssue] = Field(default_factory=list)
+    placed_at: str | None = None
+    imported_at: str = ""
+    updated_at: str = ""
+    history: list[StatusChange] = Field(default_factory=list)
+    lines: list[OrderLine] = Field(default_factory=list)
+    record_version: int = 0  # bumped on every stored change; guards concurrent updates
+
+    @property
+    def all_mapping_issues(self) -> list[MappingIssue]:
+        return [*self.mapping_issues, *(issue for line in self.lines for issue in line.mapping_issues)]
+
+
+def order_key_for(store_hash: str, external_id: int) -> str:
+    """The order key names the store and the BigCommerce order id, e.g. ``BC-abc123-250``."""
+    return f"{IMPORT_SOURCE_CODE}-{store_hash}-{external_id}"
+
+
+def import_id_for(external_id: int) -> str:
+    return f"{IMPORT_SOURCE_CODE}-{external_id}"
+
+
+class FlowRef(_Model):
+    """Which published flow version an execution runs; carried in every step request."""
+
+    id: str
+    version: int
+    name: str = ""
+
+
+class StepResult(_Model):
+    order_key: str
+    flow_id: str
+    flow_version: int
+    step: str
+    action: str
+    status: StepStatus
+    message: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+    started_at: str
+    finished_at: str
+    attempts: int = 1
+    execution: str | None = None
+
+
+_NAME_LIMIT = 200
+
+
+class MappingInput(_Model):
+    """What a merchant sends to create or replace a mapping."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    mapping_group: Annotated[str, Field(min_length=1, max_length=_NAME_LIMIT)] = DEFAULT_MAPPING_GROUP
+    account: Annotated[str, Field(max_length=_NAME_LIMIT)] | None = None
+    value: Annotated[str, Field(min_length=1, max_length=_NAME_LIMIT)]
+    external_field_name: Annotated[str, Field(min_length=1, max_length=_NAME_LIMIT)]
+    external_field_value: Annotated[str, Field(min_length=1, max_length=_NAME_LIMIT)]
+
+    @field_validator("account")
+    @classmethod
+    def _blank_account_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class Mapping(MappingInput):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    kind: MappingKind
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class MappingKey:
+    """What one mapping is found by: kind, group, external field name and value, and account."""
+
+    kind: MappingKind
+    group: str
+    field_name: str
+    field_value: str
+    account: str | None = None
+
+
+# The field each kind's internal value is called by in the API (`"product": "Accu Scale"`).
+MAPPING_VALUE_FIELD: dict[MappingKind, str] = {
+    MappingKind.ACCOUNTS: "account",
+    MappingKind.PRICE_LISTS: "price_list",
+    MappingKind.UNITS: "unit",
+    MappingKind.PRODUCTS: "product",
+}
+
+BigCommerceStatusId = Annotated[int, Field(ge=0, le=14)]
+ImportAs = Literal["pending_cash_sale", "pending_sales_order", "pending_sales_invoice"]
+
+
+def default_status_mapping() -> dict[OrderStatus, int | None]:
+    # None = "not assigned": nothing is pushed for that internal status.
+    return {
+        OrderStatus.NEW: None,
+        OrderStatus.VALIDATED: 11,
+        OrderStatus.ON_HOLD: 12,
+        OrderStatus.ERROR: 12,
+        OrderStatus.SOURCED: None,
+        OrderStatus.IN_FULFILLMENT: None,
+        OrderStatus.PARTIALLY_SHIPPED: 3,
+        OrderStatus.SHIPPED: 2,
+        OrderStatus.INVOICED: None,
+        OrderStatus.COMPLETED: 10,
+        OrderStatus.CANCELLED: 5,
+    }
+
+
+class BigCommerceSettings(_Model):
+    """The connector's settings (``GET|PUT /settings/bigcommerce``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mapping_group: Annotated[str, Field(min_length=1, max_length=_NAME_LIMIT)] = DEFAULT_MAPPING_GROUP
+    new_order_status_id: BigCommerceStatusId = 11
+    downloaded_status_id: BigCommerceStatusId | None = None
+    import_error_status_id: BigCommerceStatusId = 12
+    status_mapping: dict[OrderStatus, BigCommerceStatusId | None] = Field(
+        default_factory=default_status_mapping
+    )
+    push_enabled: bool = True
+    import_as: ImportAs = "pending_sales_order"
+
+    @field_validator("status_mapping")
+    @classmethod
+    def _complete_mapping(cls, value: dict[OrderStatus, int | None]) -> dict[OrderStatus, int | None]:
+        # A partial mapping in a PUT keeps the defaults for the statuses it does not name.
+        return {**default_status_mapping(), **value}
+
+
+_SLUG_RE = re.compile(r"[^a-z0-9]+")
+
+
+def slug(text: str) -> str:
+    return _SLUG_RE.sub("-", text.lower()).strip("-")

@@ -1,0 +1,68 @@
+"""Shared DynamoDB access: one resource per warm container, tables by name."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import json
+from typing import Any
+
+import boto3
+
+
+_local = threading.local()
+_creation = threading.Lock()
+_generation = 0
+
+
+def resource() -> Any:
+    """The DynamoDB resource of this thread (boto3 resources are not thread-safe; a Lambda
+    container has one thread, the local runtime several)."""
+    cached = getattr(_local, "resource", None)
+    if cached is None or cached[0] != _generation:
+        with _creation:  # creating from boto3's shared default session is not thread-safe either
+            cached = (_generation, boto3.resource("dynamodb"))
+        _local.resource = cached
+    return cached[1]
+
+
+def table(name: str) -> Any:
+    tables = getattr(_local, "tables", None)
+    if tables is None or tables[0] != _generation:
+        tables = (_generation, {})
+        _local.tables = tables
+    if name not in tables[1]:
+        tables[1][name] = resource().Table(name)
+    return tables[1][name]
+
+
+def reset() -> None:
+    """Forget cached resources (the local runtime calls this when it starts a fresh embedded AWS)."""
+    global _generation
+    _generation += 1
+
+
+def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
+    """An opaque pagination cursor for the API, from DynamoDB's LastEvaluatedKey."""
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_key, default=str).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    from orderflow.errors import InvalidInput
+
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError):
+        raise InvalidInput("the cursor is not one this API gave out", field="cursor") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("the cursor is not one this API gave out", field="cursor")
+    return value
+
+
+def is_conditional_failure(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    return code in {"ConditionalCheckFailedException", "TransactionCanceledException"}

@@ -1,0 +1,159 @@
+"""Mappings: external values (sku=ABS) → internal values (product Accu Scale), per group and account.
+
+Key design, from the access patterns:
+  ``pk = "<kind>#<group>"``, ``sk = "<field name>#<field value>#<account or *>"``
+Resolving an order is a BatchGetItem of exact keys (the general and the account-specific variant),
+never a request per line; listing a kind within a group is a Query; ``ById`` finds one by id.
+The key also makes duplicates (same group, account, field name and value) impossible.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+
+from orderflow import clock
+from orderflow.errors import Conflict, NotFound
+from orderflow.models import Mapping, MappingInput, MappingKey, MappingKind
+from orderflow.store.dynamo import (
+    resource,
+    decode_cursor,
+    encode_cursor,
+    is_conditional_failure,
+    table,
+)
+
+ID_INDEX = "ById"
+ANY_ACCOUNT = "*"
+BATCH_LIMIT = 100  # BatchGetItem's maximum keys per call
+
+
+def item_key(key: MappingKey) -> dict[str, str]:
+    return {
+        "pk": f"{key.kind.value}#{key.group}",
+        "sk": f"{key.field_name.lower()}#{key.field_value}#{key.account or ANY_ACCOUNT}",
+    }
+
+
+def key_of(kind: MappingKind, mapping: MappingInput) -> MappingKey:
+    return MappingKey(
+        kind, mapping.mapping_group, mapping.external_field_name, mapping.external_field_value, mapping.account
+    )
+
+
+class MappingRepository:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    @property
+    def table(self) -> Any:
+        return table(self.table_name)
+
+    def create(self, kind: MappingKind, data: MappingInput) -> Mapping:
+        at = clock.iso()
+        mapping = Mapping(**data.model_dump(), id=str(uuid.uuid4()), kind=kind, created_at=at, updated_at=at)
+        try:
+            self.table.put_item(Item=self._item(mapping), ConditionExpression=Attr("pk").not_exists())
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(_duplicate_message(kind, data), field="external_field_value") from None
+            raise
+        return mapping
+
+    def get(self, kind: MappingKind, mapping_id: str) -> Mapping:
+        page = self.table.query(IndexName=ID_INDEX, KeyConditionExpression=Key("id").eq(mapping_id))
+        items = [i for i in page.get("Items", []) if i.get("kind") == kind.value]
+        if not items:
+            raise NotFound(f"no {kind.value} mapping with id {mapping_id}", field="id")
+        return Mapping.model_validate(items[0])
+
+    def update(self, kind: MappingKind, mapping_id: str, data: MappingInput) -> Mapping:
+        current = self.get(kind, mapping_id)
+        updated = Mapping(
+            **data.model_dump(), id=current.id, kind=kind, created_at=current.created_at, updated_at=clock.iso()
+        )
+        old_key, new_key = item_key(key_of(kind, current)), item_key(key_of(kind, updated))
+        if old_key == new_key:
+            self.table.put_item(Item=self._item(updated))
+            return updated
+        # The key changed: move the item atomically, refusing to land on an existing mapping.
+        client = resource().meta.client
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {"Delete": {"TableName": self.table_name, "Key": old_key}},
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": self._item(updated),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(_duplicate_message(kind, data), field="external_field_value") from None
+            raise
+        return updated
+
+    def delete(self, kind: MappingKind, mapping_id: str) -> None:
+        current = self.get(kind, mapping_id)
+        self.table.delete_item(Key=item_key(key_of(kind, current)))
+
+    def list(
+        self,
+        kind: MappingKind,
+        group: str | None = None,
+        external_value: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[Mapping], str | None]:
+        kwargs: dict[str, Any] = {"Limit": limit}
+        start = decode_cursor(cursor)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        if external_value is not None:
+            kwargs["FilterExpression"] = Attr("external_field_value").eq(external_value)
+        if group is not None:
+            page = self.table.query(KeyConditionExpression=Key("pk").eq(f"{kind.value}#{group}"), **kwargs)
+        else:
+            kind_filter = Attr("kind").eq(kind.value)
+            kwargs["FilterExpression"] = kind_filter & kwargs["FilterExpression"] if "FilterExpression" in kwargs else kind_filter
+            page = self.table.scan(**kwargs)
+        mappings = [Mapping.model_validate(i) for i in page.get("Items", [])]
+        return mappings, encode_cursor(page.get("LastEvaluatedKey"))
+
+    def resolve(self, keys: Iterable[MappingKey]) -> dict[MappingKey, Mapping]:
+        """Look up many keys with as few BatchGetItem calls as the limits allow."""
+        wanted = {_flat(item_key(key)): key for key in set(keys)}
+        found: dict[MappingKey, Mapping] = {}
+        pending = [item_key(k) for k in wanted.values()]
+        client_resource = resource()
+        for start in range(0, len(pending), BATCH_LIMIT):
+            request: dict[str, Any] = {self.table_name: {"Keys": pending[start : start + BATCH_LIMIT]}}
+            while request:
+                answer = client_resource.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    found[wanted[_flat(item)]] = Mapping.model_validate(item)
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    @staticmethod
+    def _item(mapping: Mapping) -> dict[str, Any]:
+        return {**item_key(key_of(mapping.kind, mapping)), **mapping.model_dump(mode="json")}
+
+
+def _flat(key: dict[str, str]) -> str:
+    return key["pk"] + "\x00" + key["sk"]
+
+
+def _duplicate_message(kind: MappingKind, data: MappingInput) -> str:
+    scope = f"account '{data.account}'" if data.account else "all accounts"
+    return (
+        f"a {kind.value} mapping for {data.external_field_name}='{data.external_field_value}' already exists "
+        f"in group '{data.mapping_group}' for {scope}"
+    )

@@ -1,0 +1,53 @@
+"""The repositories of this deployment, by the table names in the environment (one per warm container)."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from orderflow.config import env
+from orderflow.store.deliveries import DeliveryLedger
+from orderflow.store.mappings import MappingRepository
+from orderflow.store.orders import OrderRepository
+from orderflow.store.settings import SettingsRepository
+
+
+def orders() -> OrderRepository:
+    return _orders(env("ORDERS_TABLE"))
+
+
+def mappings() -> MappingRepository:
+    return _mappings(env("MAPPINGS_TABLE"))
+
+
+def settings() -> SettingsRepository:
+    return _settings(env("SETTINGS_TABLE"))
+
+
+def deliveries() -> DeliveryLedger:
+    return _deliveries(env("WEBHOOK_DELIVERIES_TABLE"), int(os.environ.get("IDEMPOTENCY_WINDOW_SECONDS", "600")))
+
+
+@functools.lru_cache(maxsize=4)
+def _orders(name: str) -> OrderRepository:
+    return OrderRepository(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _mappings(name: str) -> MappingRepository:
+    return MappingRepository(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _settings(name: str) -> SettingsRepository:
+    return SettingsRepository(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _deliveries(name: str, window: int) -> DeliveryLedger:
+    return DeliveryLedger(name, window)
+
+
+def reset() -> None:
+    for cached in (_orders, _mappings, _settings, _deliveries):
+        cached.cache_clear()
