@@ -39,9 +39,10 @@ class DeliveryLedger:
                     {
                         "Put": {
                             "TableName": self.table_name,
-                            "Item": _serialize(item),
+                            # the resource's client serialises plain values itself
+                            "Item": {k: v for k, v in item.items() if v is not None},
                             "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
-                            "ExpressionAttributeValues": {":now": {"N": str(now)}},
+                            "ExpressionAttributeValues": {":now": now},
                         }
                     }
                     for item in items
@@ -68,9 +69,3 @@ class DeliveryLedger:
             ExpressionAttributeValues=values,
         )
 
-
-def _serialize(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    return {k: serializer.serialize(v) for k, v in item.items() if v is not None}
