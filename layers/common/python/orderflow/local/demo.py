@@ -81,7 +81,8 @@ def run_demo(out: TextIO = sys.stdout) -> int:
             for execution in executions:
                 say(f"→ execution {execution['name']}")
                 history = runtime.history(execution["executionArn"])
-                for line, step_ok in _trace(history, steps):
+                definition = runtime.definition(execution["stateMachineArn"])
+                for line, step_ok in _trace(history, steps, definition):
                     say(f"    {line}")
                     ok = ok and step_ok
                 transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
@@ -106,7 +107,9 @@ def run_demo(out: TextIO = sys.stdout) -> int:
     return 1
 
 
-def _trace(history: list[dict[str, Any]], steps: dict[str, dict[str, Any]]) -> list[tuple[str, bool]]:
+def _trace(
+    history: list[dict[str, Any]], steps: dict[str, dict[str, Any]], definition: dict[str, Any]
+) -> list[tuple[str, bool]]:
     """One line per state the execution went through: tasks with their step result, choices with
     the path they took."""
     lines: list[tuple[str, bool]] = []
@@ -116,7 +119,8 @@ def _trace(history: list[dict[str, Any]], steps: dict[str, dict[str, Any]]) -> l
     for index, name in enumerate(entered):
         if kinds[name] == "ChoiceStateEntered":
             taken = entered[index + 1] if index + 1 < len(entered) else "(end)"
-            lines.append((f"? {name:<{width}}→ {taken}", True))
+            path = "no" if definition["States"].get(name, {}).get("Default") == taken else "yes"
+            lines.append((f"? {name:<{width}}{path} → {taken}", True))
         elif name in steps:
             result = steps[name]
             mark = {"succeeded": "✓", "skipped": "–"}.get(result["status"], "✗")

@@ -235,6 +235,10 @@ class LocalRuntime:
             events.extend(page["events"])
         return events
 
+    def definition(self, state_machine_arn: str) -> dict[str, Any]:
+        client = boto3.client("stepfunctions", region_name=REGION)
+        return json.loads(client.describe_state_machine(stateMachineArn=state_machine_arn)["definition"])
+
     def _wait_for_running(self, timeout: float) -> None:
         if self._mock is None:
             return

@@ -1,0 +1,105 @@
+"""Shared fixtures: a loopback BigCommerce store, the local runtime wired to it, an admin API client,
+and event builders that start from the samples in events/ (so those stay correct)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from orderflow.local.demo_store import DemoStore
+from orderflow.local.runtime import LocalRuntime, RuntimeConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+ADMIN_TOKEN = "test-admin-token"
+DEMO_MAPPINGS = [
+    ("products", {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"}),
+    ("products", {"product": "Scale Calibration Weights", "external_field_name": "sku", "external_field_value": "SCW"}),
+    ("units", {"unit": "ea", "external_field_name": "unit", "external_field_value": "each"}),
+]
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def step_event(name: str, **changes: Any) -> dict[str, Any]:
+    event = copy.deepcopy(load_event(name))
+    event.update(changes)
+    return event
+
+
+@pytest.fixture
+def store() -> Iterator[DemoStore]:
+    with DemoStore(store_hash="test-store", access_token="test-token") as demo_store:
+        yield demo_store
+
+
+@pytest.fixture
+def runtime(store: DemoStore) -> Iterator[LocalRuntime]:
+    config = RuntimeConfig(
+        bigcommerce_api_url=store.url,
+        store_hash=store.store_hash,
+        access_token=store.access_token,
+        webhook_secret=WEBHOOK_SECRET,
+        admin_token=ADMIN_TOKEN,
+    )
+    with LocalRuntime(config) as local:
+        yield local
+
+
+class Api:
+    """The admin API over HTTP, with the admin bearer token."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.get(self.base + path, timeout=10, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        return self.session.post(self.base + path, json=body, timeout=10, **kwargs)
+
+    def put(self, path: str, body: Any = None) -> requests.Response:
+        return self.session.put(self.base + path, json=body, timeout=10)
+
+    def delete(self, path: str) -> requests.Response:
+        return self.session.delete(self.base + path, timeout=10)
+
+    def seed_demo_mappings(self) -> None:
+        for kind, body in DEMO_MAPPINGS:
+            answer = self.post(f"/mappings/{kind}", body)
+            assert answer.status_code == 201, answer.text
+
+
+@pytest.fixture
+def api(runtime: LocalRuntime) -> Api:
+    return Api(runtime.api_url)
+
+
+def webhook_body(store: DemoStore, order_id: int, scope: str = "store/order/created", **changes: Any) -> dict[str, Any]:
+    """A callback shaped like events/webhook_order_created.json's body, for this store and order."""
+    body = json.loads(load_event("webhook_order_created.json")["body"])
+    fresh = store.build_webhook(scope, {"type": "order", "id": order_id})
+    body.update(scope=scope, data=fresh["data"], hash=fresh["hash"], producer=fresh["producer"], store_id=fresh["store_id"])
+    body.update(changes)
+    return body
+
+
+def post_webhook(
+    runtime: LocalRuntime, body: Any, secret: str | None = WEBHOOK_SECRET, raw: bytes | None = None
+) -> requests.Response:
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Webhook-Secret"] = secret
+    data = raw if raw is not None else json.dumps(body).encode()
+    return requests.post(f"{runtime.api_url}/webhooks/bigcommerce", data=data, headers=headers, timeout=10)

@@ -1,0 +1,257 @@
+"""A BigCommerce order end to end through the local runtime's HTTP API, against the loopback store:
+webhook → import → mapping → the generated state machine (moto's engine) → step results → push-back."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import boto3
+
+from orderflow.local.demo_store import DemoStore, Fault
+from orderflow.local.runtime import LocalRuntime
+from tests.conftest import ADMIN_TOKEN, Api, post_webhook, webhook_body
+
+HAPPY_STEPS = ["Import order", "Validate order header", "Validate order lines", "Release to fulfillment"]
+
+
+def _order_get_requests(store: DemoStore, order_id: int) -> int:
+    return sum(1 for r in store.requests if r.method == "GET" and r.path == f"/v2/orders/{order_id}")
+
+
+def _items(table: str) -> list[dict]:
+    return boto3.resource("dynamodb").Table(table).scan()["Items"]
+
+
+def test_a_new_order_is_imported_validated_and_released_to_the_store(
+    runtime: LocalRuntime, store: DemoStore, api: Api
+) -> None:
+    # Given mappings for the store's SKUs and an order waiting in the store
+    api.seed_demo_mappings()
+    order_id = store.sample_order()
+
+    # When the store's order-created webhook arrives
+    answer = post_webhook(runtime, webhook_body(store, order_id))
+    (execution,) = runtime.wait_for_all()
+
+    # Then the webhook was accepted, the execution succeeded and the store shows Awaiting Fulfillment
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "accepted"
+    assert execution["status"] == "SUCCEEDED"
+    assert store.status_updates(order_id) == [11]
+    assert store.order(order_id)["status"] == "Awaiting Fulfillment"
+
+    # And the order has one succeeded step result per step, with the flow and version that ran it
+    order_key = answer.json()["order_key"]
+    results = api.get(f"/orders/{order_key}/step-results").json()["step_results"]
+    assert [r["step"] for r in results] == HAPPY_STEPS
+    assert {r["status"] for r in results} == {"succeeded"}
+    assert {(r["flow_id"], r["flow_version"]) for r in results} == {("default-order-flow", 1)}
+    assert all(r["execution"] == execution["name"] for r in results)
+
+    # And the stored order is the mapped canonical order, findable by its BigCommerce id
+    order = api.get(f"/orders/{order_key}").json()
+    assert order["status"] == "validated"
+    assert order["import_id"] == f"BC-{order_id}"
+    assert [(line["sku"], line["product"], line["unit"]) for line in order["lines"]] == [
+        ("ABS", "Accu Scale", "ea"),
+        ("SCW", "Scale Calibration Weights", "ea"),
+    ]
+    assert order["total_inc_tax"] == store.order(order_id)["total_inc_tax"]
+    assert [s["step"] for s in order["step_results"]] == HAPPY_STEPS
+    found = api.get("/orders", params={"external_id": order_id}).json()["orders"]
+    assert [o["order_key"] for o in found] == [order_key]
+    listed = api.get("/orders").json()["orders"]
+    assert [o["order_key"] for o in listed] == [order_key]
+
+
+def test_the_import_reads_the_order_in_one_call_to_the_store(
+    runtime: LocalRuntime, store: DemoStore, api: Api
+) -> None:
+    api.seed_demo_mappings()
+    order_id = store.sample_order()
+    store.clear_requests()
+
+    post_webhook(runtime, webhook_body(store, order_id))
+    runtime.wait_for_all()
+
+    # The store's quota is shared by every app: one GET for the whole order, one PUT for its status.
+    assert [(r.method, r.path) for r in store.requests] == [
+        ("GET", f"/v2/orders/{order_id}"),
+        ("PUT", f"/v2/orders/{order_id}"),
+    ]
+
+
+def test_a_wrong_or_missing_secret_is_refused_and_nothing_is_written(runtime: LocalRuntime, store: DemoStore) -> None:
+    order_id = store.sample_order()
+    store.clear_requests()
+    body = webhook_body(store, order_id)
+
+    missing = post_webhook(runtime, body, secret=None)
+    wrong = post_webhook(runtime, body, secret="not-the-secret")
+    admin_token_instead = post_webhook(runtime, body, secret=ADMIN_TOKEN)
+
+    for answer in (missing, wrong, admin_token_instead):
+        assert answer.status_code == 401
+        assert answer.json()["error"]["field"] == "x-webhook-secret"
+    assert _items("WebhookDeliveriesTable") == []
+    assert _items("OrdersTable") == []
+    assert runtime.executions() == []
+    assert store.requests == []
+
+
+def test_a_malformed_body_is_a_400_that_names_the_problem(runtime: LocalRuntime, store: DemoStore) -> None:
+    order_id = store.sample_order()
+    good = webhook_body(store, order_id)
+
+    not_json = post_webhook(runtime, None, raw=b'{"scope": "store/order/created",')
+    a_list = post_webhook(runtime, [good])
+    no_hash = post_webhook(runtime, {k: v for k, v in good.items() if k != "hash"})
+    bad_id = post_webhook(runtime, {**good, "data": {"type": "order", "id": "two hundred"}})
+    empty = post_webhook(runtime, None, raw=b"")
+
+    assert not_json.status_code == 400 and "not valid JSON" in not_json.json()["error"]["message"]
+    assert a_list.status_code == 400 and "JSON object" in a_list.json()["error"]["message"]
+    assert no_hash.status_code == 400 and no_hash.json()["error"]["field"] == "hash"
+    assert bad_id.status_code == 400 and bad_id.json()["error"]["field"] == "data.id"
+    assert empty.status_code == 400 and empty.json()["error"]["field"] == "body"
+    assert _items("WebhookDeliveriesTable") == []
+    assert runtime.executions() == []
+
+
+def test_older_payload_shapes_are_accepted(runtime: LocalRuntime, store: DemoStore, api: Api) -> None:
+    # store_id as a number and no created_at, as older BigCommerce payloads have it
+    api.seed_demo_mappings()
+    order_id = store.sample_order()
+    body = webhook_body(store, order_id, store_id=1025646)
+    del body["created_at"]
+
+    answer = post_webhook(runtime, body)
+
+    assert answer.status_code == 200 and answer.json()["status"] == "accepted"
+    assert [e["status"] for e in runtime.wait_for_all()] == ["SUCCEEDED"]
+
+
+def test_the_same_webhook_three_times_and_concurrently_runs_the_order_once(
+    runtime: LocalRuntime, store: DemoStore, api: Api
+) -> None:
+    api.seed_demo_mappings()
+    first, second = store.sample_order(), store.sample_order()
+    body = webhook_body(store, first)
+
+    # Given the same delivery three times in a row
+    answers = [post_webhook(runtime, body) for _ in range(3)]
+    # And a second order's delivery arriving twice at the same moment
+    other = webhook_body(store, second)
+    barrier = threading.Barrier(2)
+    concurrent: list[int] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        concurrent.append(post_webhook(runtime, other).json()["status"])
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # And a redelivery with a new hash for the same event within the window
+    rehashed = post_webhook(runtime, {**body, "hash": "0" * 40})
+    executions = runtime.wait_for_all()
+
+    # Then each order has one execution and one status push, and every delivery got a 200
+    assert [a.json()["status"] for a in answers] == ["accepted", "duplicate", "duplicate"]
+    assert sorted(concurrent) == ["accepted", "duplicate"]
+    assert rehashed.status_code == 200 and rehashed.json()["status"] == "duplicate"
+    assert sorted(e["name"] for e in executions) == sorted(
+        [f"BC-test-store-{first}-default-order-flow-v1", f"BC-test-store-{second}-default-order-flow-v1"]
+    )
+    assert store.status_updates(first) == [11]
+    assert store.status_updates(second) == [11]
+    assert len(api.get("/orders").json()["orders"]) == 2
+
+
+def test_an_unmapped_sku_holds_the_order_for_review_and_keeps_it(
+    runtime: LocalRuntime, store: DemoStore, api: Api
+) -> None:
+    # Given only the units and one of two SKUs are mapped
+    api.post("/mappings/products", {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"})
+    api.post("/mappings/units", {"unit": "ea", "external_field_name": "unit", "external_field_value": "each"})
+    order_id = store.add_order(
+        lines=[
+            {"sku": "ABS", "name": "Accu Scale", "quantity": 1, "price": "45.00"},
+            {"sku": "XYZ-404", "name": "Mystery Part", "quantity": 3, "price": "2.00"},
+        ]
+    )
+
+    answer = post_webhook(runtime, webhook_body(store, order_id))
+    (execution,) = runtime.wait_for_all()
+
+    # Then the lines step failed naming the SKU, the condition took the "no" path, and the store got 12
+    assert execution["status"] == "SUCCEEDED"
+    results = {r["step"]: r for r in api.get(f"/orders/{answer.json()['order_key']}/step-results").json()["step_results"]}
+    assert results["Validate order lines"]["status"] == "failed"
+    assert "XYZ-404" in results["Validate order lines"]["message"]
+    assert "ABS" not in results["Validate order lines"]["message"]
+    assert "Release to fulfillment" not in results
+    assert results["Hold for review (lines)"]["status"] == "succeeded"
+    assert store.status_updates(order_id) == [12]
+    # And nothing is lost: the order is stored, on hold, with the unmapped line marked
+    order = api.get(f"/orders/{answer.json()['order_key']}").json()
+    assert order["status"] == "on_hold"
+    assert [line["product"] for line in order["lines"]] == ["Accu Scale", None]
+    assert order["lines"][1]["mapping_issues"][0]["value"] == "XYZ-404"
+
+
+def test_a_store_error_then_success_is_retried_by_the_import(
+    runtime: LocalRuntime, store: DemoStore, api: Api
+) -> None:
+    api.seed_demo_mappings()
+    order_id = store.sample_order()
+    store.inject("GET", rf"/v2/orders/{order_id}", Fault(500), Fault(503))
+    store.clear_requests()
+
+    post_webhook(runtime, webhook_body(store, order_id))
+    (execution,) = runtime.wait_for_all()
+
+    assert execution["status"] == "SUCCEEDED"
+    assert _order_get_requests(store, order_id) == 3
+    assert store.status_updates(order_id) == [11]
+
+
+def test_a_rate_limited_store_is_waited_for_as_it_asks(runtime: LocalRuntime, store: DemoStore, api: Api) -> None:
+    api.seed_demo_mappings()
+    order_id = store.sample_order()
+    store.inject("GET", rf"/v2/orders/{order_id}", Fault(429, headers={"X-Rate-Limit-Time-Reset-Ms": "300"}))
+    store.clear_requests()
+
+    started = time.monotonic()
+    post_webhook(runtime, webhook_body(store, order_id))
+    (execution,) = runtime.wait_for_all()
+
+    assert execution["status"] == "SUCCEEDED"
+    assert _order_get_requests(store, order_id) == 2
+    assert time.monotonic() - started >= 0.3  # it waited the reset time before trying again
+
+
+def test_other_scopes_and_other_stores_are_acknowledged_and_ignored(runtime: LocalRuntime, store: DemoStore) -> None:
+    order_id = store.sample_order()
+
+    archived = post_webhook(runtime, webhook_body(store, order_id, scope="store/order/archived"))
+    elsewhere = post_webhook(runtime, webhook_body(store, order_id, producer="stores/someone-else"))
+
+    assert archived.status_code == 200 and archived.json()["status"] == "ignored"
+    assert elsewhere.status_code == 200 and elsewhere.json()["status"] == "ignored"
+    assert "someone-else" in elsewhere.json()["reason"]
+    assert runtime.executions() == []
+    assert _items("WebhookDeliveriesTable") == []
+
+
+def test_admin_routes_need_the_bearer_token(runtime: LocalRuntime) -> None:
+    import requests
+
+    anonymous = requests.get(f"{runtime.api_url}/orders", timeout=10)
+    wrong = requests.get(f"{runtime.api_url}/orders", headers={"Authorization": "Bearer nope"}, timeout=10)
+
+    assert anonymous.status_code == 401 and wrong.status_code == 401
+    assert anonymous.json()["error"]["field"] == "Authorization"
