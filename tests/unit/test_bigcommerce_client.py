@@ -236,8 +236,22 @@ def test_statuses_and_store_info(client):
     assert client.get_store_info()["name"] == "Demo Store"
 
 
-def test_no_customer_email_reaches_logs_or_errors(store, sleeps, caplog):
+@pytest.fixture
+def client_logs(caplog):
+    # The package's loggers hand their records to the Powertools "orderflow" logger (one JSON stream
+    # on Lambda), not to the root logger where caplog listens: listen on the client's logger itself.
     caplog.set_level(logging.DEBUG)
+    client_logger = logging.getLogger("orderflow.bigcommerce.client")
+    level = client_logger.level
+    client_logger.addHandler(caplog.handler)
+    client_logger.setLevel(logging.DEBUG)
+    yield caplog
+    client_logger.removeHandler(caplog.handler)
+    client_logger.setLevel(level)
+
+
+def test_no_customer_email_reaches_logs_or_errors(store, sleeps, client_logs):
+    caplog = client_logs
     order_id = store.sample_order()
     client = make_client(store, sleeps, max_attempts=2)
     store.inject("GET", r"/v3/customers", Fault(500), Fault(500))

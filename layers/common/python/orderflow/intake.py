@@ -127,6 +127,19 @@ def execution_name(order_key: str, flow: FlowRef) -> str:
     return name
 
 
+def execution_input(store_hash: str, order_id: int, flow: FlowRef, trigger: str) -> dict[str, Any]:
+    """What a flow execution starts with: references only (the order itself stays in DynamoDB).
+
+    Deterministic for an order and flow, so a repeated start is recognised as the same execution.
+    """
+    return {
+        "order_key": order_key_for(store_hash, order_id),
+        "order_ref": {"source": "bigcommerce", "store_hash": store_hash, "order_id": order_id},
+        "flow": flow.model_dump(),
+        "trigger": trigger,
+    }
+
+
 def accept(
     payload: WebhookPayload,
     *,
@@ -149,16 +162,7 @@ def accept(
     try:
         for flow in flows:
             name = execution_name(key, flow.ref)
-            starter.start(
-                flow.state_machine_arn,
-                name,
-                {
-                    "order_key": key,
-                    "order_ref": {"source": "bigcommerce", "store_hash": store_hash, "order_id": order_id},
-                    "flow": flow.ref.model_dump(),
-                    "trigger": payload.scope,
-                },
-            )
+            starter.start(flow.state_machine_arn, name, execution_input(store_hash, order_id, flow.ref, payload.scope))
             started.append(name)
     except Exception:
         logger.exception("could not start the order's flows; releasing the delivery", extra={"order_key": key})

@@ -203,3 +203,57 @@ def _link(state: dict[str, Any], next_state: str | None) -> None:
         state["End"] = True
     else:
         state["Next"] = next_state
+
+
+def structural_problems(asl: dict[str, Any]) -> list[str]:
+    """What would make a machine unsound: missing Next targets, unreachable states, bad terminals.
+
+    Checked on every generated machine (tests, publish); applies to Parallel branches recursively.
+    """
+    problems: list[str] = []
+    _check_machine(asl, "", problems)
+    return problems
+
+
+def _check_machine(machine: dict[str, Any], where: str, problems: list[str]) -> None:
+    states: dict[str, Any] = machine.get("States", {})
+    start = machine.get("StartAt")
+    if start not in states:
+        problems.append(f"{where}StartAt '{start}' is not a state")
+        return
+    for name, state in states.items():
+        if len(name) > 80:
+            problems.append(f"{where}state name longer than 80 characters: '{name[:40]}…'")
+        kind = state.get("Type")
+        targets = _targets(state)
+        for target in targets:
+            if target not in states:
+                problems.append(f"{where}'{name}' goes to '{target}', which is not a state")
+        terminal = kind in {"Succeed", "Fail"} or state.get("End") is True
+        if kind == "Choice":
+            if state.get("End") or "Next" in state:
+                problems.append(f"{where}Choice '{name}' must not have End or Next")
+        elif terminal == ("Next" in state):
+            problems.append(f"{where}'{name}' must have exactly one of Next and End")
+        if kind == "Parallel":
+            for index, branch in enumerate(state.get("Branches", [])):
+                _check_machine(branch, f"{where}{name}.Branches[{index}]: ", problems)
+    reachable, pending = set(), [start]
+    while pending:
+        name = pending.pop()
+        if name in reachable or name not in states:
+            continue
+        reachable.add(name)
+        pending.extend(_targets(states[name]))
+    for name in states:
+        if name not in reachable:
+            problems.append(f"{where}'{name}' cannot be reached from '{start}'")
+
+
+def _targets(state: dict[str, Any]) -> list[str]:
+    targets = [state["Next"]] if "Next" in state else []
+    targets += [choice["Next"] for choice in state.get("Choices", [])]
+    if "Default" in state:
+        targets.append(state["Default"])
+    targets += [catch["Next"] for catch in state.get("Catch", [])]
+    return targets

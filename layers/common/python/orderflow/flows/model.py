@@ -163,10 +163,10 @@ Flow.model_rebuild()
 def _path(loc: tuple[int | str, ...]) -> str:
     # pydantic's loc carries the union tag ('action', 'condition', ...): drop it for the merchant.
     out = ""
-    for part in loc:
+    for index, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"action", "condition", "splitter"} and out.endswith("]"):
+        elif part in {"action", "condition", "splitter"} and index > 0 and isinstance(loc[index - 1], int):
             continue
         else:
             out += f".{part}" if out else str(part)

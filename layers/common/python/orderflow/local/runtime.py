@@ -30,7 +30,11 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 from moto import mock_aws
 
+from orderflow.flows.asl import generate_asl, to_json
+from orderflow.flows.model import Flow
+from orderflow.intake import execution_input, execution_name
 from orderflow.local.server import LocalApiServer
+from orderflow.models import FlowRef, order_key_for
 from orderflow.local.template import REGION, FunctionSpec, LocalTemplate, load_template
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -108,6 +112,7 @@ class LocalRuntime:
         self._saved_env: dict[str, str] | None = None
         self._mock: Any = None
         self.server: LocalApiServer | None = None
+        self._extra_machines: list[str] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
@@ -201,12 +206,39 @@ class LocalRuntime:
             module = _load_module(f"orderflow_local_{spec.logical_id}", spec.code_dir / f"{module_name}.py")
             self.handlers[spec.logical_id] = getattr(module, attribute)
 
-    # -- executions ----------------------------------------------------------------------------
+    # -- flows and executions ------------------------------------------------------------------
+    def deploy_flow(self, flow: Flow) -> str:
+        """Create a state machine from a flow's generated ASL, wired to the local functions."""
+        substitutions: dict[str, str] = {}
+        for machine in self.template.state_machines.values():
+            substitutions.update(machine.substitutions)
+        client = boto3.client("stepfunctions", region_name=REGION)
+        answer = client.create_state_machine(
+            name=f"{flow.id}-v{flow.version}",
+            definition=substitute(to_json(generate_asl(flow)), substitutions),
+            roleArn=f"arn:aws:iam::123456789012:role/{flow.id}",
+            type="STANDARD",
+        )
+        self._extra_machines.append(answer["stateMachineArn"])
+        return str(answer["stateMachineArn"])
+
+    def start_order(self, state_machine_arn: str, flow: Flow, store_hash: str, order_id: int) -> str:
+        """Start a flow for an order as the webhook does (same input, same execution name)."""
+        ref = FlowRef(id=flow.id, version=flow.version, name=flow.name)
+        client = boto3.client("stepfunctions", region_name=REGION)
+        answer = client.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=execution_name(order_key_for(store_hash, order_id), ref),
+            input=json.dumps(execution_input(store_hash, order_id, ref, "store/order/created")),
+        )
+        return str(answer["executionArn"])
+
     def executions(self) -> list[dict[str, Any]]:
         client = boto3.client("stepfunctions", region_name=REGION)
         found: list[dict[str, Any]] = []
-        for machine in self.template.state_machines.values():
-            for page in client.get_paginator("list_executions").paginate(stateMachineArn=machine.arn):
+        arns = [m.arn for m in self.template.state_machines.values()] + self._extra_machines
+        for arn in arns:
+            for page in client.get_paginator("list_executions").paginate(stateMachineArn=arn):
                 found.extend(page["executions"])
         return found
 

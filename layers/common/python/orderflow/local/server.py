@@ -76,7 +76,9 @@ class LocalApiServer:
         handler = self._handler_class()
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="local-api", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="local-api", daemon=True
+        )
 
     @property
     def url(self) -> str:

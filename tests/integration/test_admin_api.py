@@ -1,0 +1,101 @@
+"""The admin API over HTTP: mappings, settings, orders' errors and the OpenAPI document."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from orderflow.local.template import _CfnLoader
+from tests.conftest import ROOT, Api
+
+SCALE = {"mapping_group": "Default Mapping Group", "product": "Accu Scale", "external_field_name": "sku",
+         "external_field_value": "ABS"}  # fmt: skip
+
+
+def test_a_mapping_can_be_created_read_listed_changed_and_deleted(api: Api) -> None:
+    created = api.post("/mappings/products", SCALE)
+    assert created.status_code == 201
+    mapping = created.json()
+    assert mapping["product"] == "Accu Scale" and mapping["kind"] == "products" and mapping["account"] is None
+
+    assert api.get(f"/mappings/products/{mapping['id']}").json() == mapping
+    listed = api.get("/mappings/products", params={"mapping_group": "Default Mapping Group"}).json()
+    assert [m["id"] for m in listed["mappings"]] == [mapping["id"]]
+    assert api.get("/mappings/products", params={"external_field_value": "NOPE"}).json()["mappings"] == []
+
+    changed = api.put(f"/mappings/products/{mapping['id']}", {**SCALE, "product": "Accu Scale 2000"})
+    assert changed.status_code == 200 and changed.json()["product"] == "Accu Scale 2000"
+
+    assert api.delete(f"/mappings/products/{mapping['id']}").status_code == 200
+    gone = api.get(f"/mappings/products/{mapping['id']}")
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
+
+
+def test_a_duplicate_mapping_is_a_409(api: Api) -> None:
+    api.post("/mappings/products", SCALE)
+    again = api.post("/mappings/products", {**SCALE, "product": "Something else"})
+    assert again.status_code == 409
+    assert "sku='ABS' already exists" in again.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/mappings/products", {k: v for k, v in SCALE.items() if k != "product"}, "product"),
+        ("/mappings/units", {"unit": "ea", "external_field_name": "unit"}, "external_field_value"),
+        ("/mappings/products", {**SCALE, "colour": "red"}, "colour"),
+        ("/mappings/products", {**SCALE, "external_field_value": ""}, "external_field_value"),
+        ("/mappings/widgets", SCALE, "kind"),
+        ("/mappings/products", ["not", "an", "object"], "body"),
+    ],
+)
+def test_bad_mapping_input_is_a_400_naming_the_field(api: Api, path: str, body: object, field: str) -> None:
+    answer = api.post(path, body)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["field"] == field
+
+
+def test_settings_have_defaults_and_refuse_unknown_status_ids(api: Api) -> None:
+    defaults = api.get("/settings/bigcommerce").json()
+    assert defaults["new_order_status_id"] == 11 and defaults["import_error_status_id"] == 12
+    assert defaults["status_mapping"]["validated"] == 11 and defaults["status_mapping"]["new"] is None
+
+    refused = api.put("/settings/bigcommerce", {"import_error_status_id": 15})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["field"] == "import_error_status_id"
+    assert "0 Incomplete" in refused.json()["error"]["message"] and "14 Partially Refunded" in refused.json()["error"]["message"]
+
+    saved = api.put("/settings/bigcommerce", {"push_enabled": False, "status_mapping": {"validated": 9}})
+    assert saved.status_code == 200
+    current = api.get("/settings/bigcommerce").json()
+    assert current["push_enabled"] is False
+    assert current["status_mapping"]["validated"] == 9 and current["status_mapping"]["on_hold"] == 12
+    unknown = api.put("/settings/bigcommerce", {"pushing": True})
+    assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "pushing"
+
+
+def test_unknown_orders_routes_and_cursors_answer_in_the_error_shape(api: Api) -> None:
+    missing = api.get("/orders/BC-test-store-1")
+    bad_limit = api.get("/orders", params={"limit": 0})
+    bad_cursor = api.get("/orders", params={"cursor": "not-ours"})
+
+    assert missing.status_code == 404 and missing.json()["error"]["field"] == "order_key"
+    assert bad_limit.status_code == 400 and bad_limit.json()["error"]["field"] == "limit"
+    assert bad_cursor.status_code == 400 and bad_cursor.json()["error"]["field"] == "cursor"
+    assert api.get("/nothing-here").status_code == 404
+
+
+def test_the_openapi_document_covers_exactly_the_routes_the_template_deploys(api: Api) -> None:
+    document = api.get("/openapi.json").json()
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)  # noqa: S506
+    deployed = {
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    }
+    documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+
+    assert document["openapi"].startswith("3.")
+    assert documented == deployed

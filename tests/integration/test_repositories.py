@@ -1,0 +1,196 @@
+"""Repositories against the embedded DynamoDB, with the tables template.yaml declares."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+
+import boto3
+import pytest
+
+from orderflow import clock
+from orderflow.errors import Conflict, NotFound
+from orderflow.local.runtime import LocalRuntime
+from orderflow.models import (
+    Address,
+    Customer,
+    MappingInput,
+    MappingKey,
+    MappingKind,
+    Order,
+    OrderLine,
+    OrderStatus,
+    StepResult,
+    StepStatus,
+)
+from orderflow.store import dynamo, tables
+from orderflow.store.deliveries import DeliveryLedger
+
+GROUP = "Default Mapping Group"
+
+
+@pytest.fixture
+def dynamodb_calls(runtime: LocalRuntime) -> Iterator[Counter[str]]:
+    """Counts DynamoDB API calls made by the repositories (botocore events, no mocks of our code)."""
+    calls: Counter[str] = Counter()
+
+    def count(event_name: str, **_: object) -> None:
+        calls[event_name.rsplit(".", 1)[-1]] += 1
+
+    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", count)
+    dynamo.reset()  # resources made from now on carry the counter
+    yield calls
+    boto3.DEFAULT_SESSION.events.unregister("before-call.dynamodb", count)
+    dynamo.reset()
+
+
+def _order(order_id: int = 250, lines: int = 2) -> Order:
+    return Order(
+        order_key=f"BC-test-store-{order_id}",
+        store_hash="test-store",
+        external_id=order_id,
+        import_id=f"BC-{order_id}",
+        currency="USD",
+        total_inc_tax=Decimal("70.0000"),
+        customer=Customer(external_id=11, email="janedoe@example.com"),
+        ship_to=[Address(external_id=1)],
+        imported_at=clock.iso(),
+        lines=[
+            OrderLine(line_number=n, external_id=n, sku=f"SKU-{n}", quantity=n, unit_price=Decimal("1.5"))
+            for n in range(1, lines + 1)
+        ],
+    )
+
+
+def _step(order_key: str, step: str, started: str) -> StepResult:
+    return StepResult(
+        order_key=order_key, flow_id="default-order-flow", flow_version=1, step=step, action="validate_order_header",
+        status=StepStatus.SUCCEEDED, started_at=started, finished_at=started,
+    )  # fmt: skip
+
+
+def test_an_order_is_stored_once_and_read_back_with_its_steps_in_one_query(
+    runtime: LocalRuntime, dynamodb_calls: Counter[str]
+) -> None:
+    orders = tables.orders()
+    order = _order()
+
+    assert orders.create(order) is True
+    assert orders.create(order.model_copy(update={"currency": "EUR"})) is False  # a second import changes nothing
+    orders.record_step(_step(order.order_key, "Second", "2026-01-01T00:00:02.000Z"))
+    orders.record_step(_step(order.order_key, "First", "2026-01-01T00:00:01.000Z"))
+    dynamodb_calls.clear()
+
+    stored, steps = orders.get_with_steps(order.order_key)
+
+    assert dynamodb_calls == Counter({"Query": 1})
+    assert stored.currency == "USD" and stored.lines == order.lines
+    assert [s.step for s in steps] == ["First", "Second"]
+
+
+def test_a_2000_line_order_is_stored_as_lines_not_one_oversized_item(
+    runtime: LocalRuntime, dynamodb_calls: Counter[str]
+) -> None:
+    orders = tables.orders()
+    order = _order(lines=2000)
+
+    orders.create(order)
+    writes = dict(dynamodb_calls)
+    stored = orders.get(order.order_key)
+
+    assert len(stored.lines) == 2000 and stored.lines[-1].quantity == 2000
+    assert writes == {"BatchWriteItem": 80, "PutItem": 1}  # 25 lines a batch, then the header
+
+
+def test_status_changes_are_kept_in_order_even_when_concurrent(runtime: LocalRuntime) -> None:
+    orders = tables.orders()
+    order = _order()
+    orders.create(order)
+
+    threads = [
+        threading.Thread(target=orders.transition, args=(order.order_key, status, "test"))
+        for status in (OrderStatus.VALIDATED, OrderStatus.ON_HOLD, OrderStatus.SOURCED, OrderStatus.CANCELLED)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = orders.get(order.order_key)
+
+    assert len(stored.history) == 4  # optimistic locking: no change overwrote another
+    assert stored.status == stored.history[-1].status
+    assert stored.record_version == 5
+    with pytest.raises(NotFound):
+        orders.transition("BC-test-store-999", OrderStatus.VALIDATED)
+
+
+def test_orders_are_listed_newest_first_in_pages(runtime: LocalRuntime) -> None:
+    orders = tables.orders()
+    for order_id in (1, 2, 3):
+        orders.create(_order(order_id).model_copy(update={"imported_at": f"2026-11-0{order_id}T00:00:00.000Z"}))
+
+    first, cursor = orders.list(limit=2)
+    second, last = orders.list(limit=2, cursor=cursor)
+
+    assert [o.external_id for o in first] == [3, 2]
+    assert [o.external_id for o in second] == [1]
+    assert last is None
+    assert first[0].lines == []  # the listing does not read lines
+
+
+def _mapping(value: str, external: str, account: str | None = None) -> MappingInput:
+    return MappingInput(value=value, external_field_name="sku", external_field_value=external, account=account)
+
+
+def test_mapping_duplicates_are_refused_and_account_variants_are_not_duplicates(runtime: LocalRuntime) -> None:
+    mappings = tables.mappings()
+    general = mappings.create(MappingKind.PRODUCTS, _mapping("Accu Scale", "ABS"))
+    mappings.create(MappingKind.PRODUCTS, _mapping("Accu Scale (trade)", "ABS", account="TestBCAccount"))
+
+    with pytest.raises(Conflict, match="sku='ABS' already exists in group 'Default Mapping Group' for all accounts"):
+        mappings.create(MappingKind.PRODUCTS, _mapping("Other", "ABS"))
+    other = mappings.create(MappingKind.PRODUCTS, _mapping("Weights", "SCW"))
+    with pytest.raises(Conflict):  # moving a mapping onto another's key
+        mappings.update(MappingKind.PRODUCTS, other.id, _mapping("Weights", "ABS"))
+    moved = mappings.update(MappingKind.PRODUCTS, other.id, _mapping("Weights", "SCW-2"))
+
+    assert mappings.get(MappingKind.PRODUCTS, general.id).value == "Accu Scale"
+    assert mappings.get(MappingKind.PRODUCTS, moved.id).external_field_value == "SCW-2"
+    with pytest.raises(NotFound):
+        mappings.get(MappingKind.UNITS, general.id)  # the id is of another kind
+    assert len(mappings.list(MappingKind.PRODUCTS, group=GROUP)[0]) == 3
+
+
+def test_resolving_many_keys_takes_a_few_batched_reads(runtime: LocalRuntime, dynamodb_calls: Counter[str]) -> None:
+    mappings = tables.mappings()
+    for n in range(0, 250, 2):  # every other SKU is mapped
+        mappings.create(MappingKind.PRODUCTS, _mapping(f"Product {n}", f"SKU-{n}"))
+    dynamodb_calls.clear()
+
+    keys = [MappingKey(MappingKind.PRODUCTS, GROUP, "sku", f"SKU-{n}") for n in range(250)]
+    found = mappings.resolve(keys + keys[:50])  # repeated keys are asked once
+
+    assert len(found) == 125 and found[keys[10]].value == "Product 10"
+    assert dynamodb_calls == Counter({"BatchGetItem": 3})  # 250 keys, 100 a call
+
+
+def test_the_delivery_ledger_accepts_an_event_once(runtime: LocalRuntime) -> None:
+    ledger = tables.deliveries()
+
+    assert ledger.claim("hash-1", "store/order/created|s|1", {"scope": "store/order/created"}) is True
+    assert ledger.claim("hash-1", "store/order/created|s|1", {}) is False  # a redelivery
+    assert ledger.claim("hash-2", "store/order/created|s|1", {}) is False  # same event, new hash, in the window
+    assert ledger.claim("hash-3", "store/order/created|s|2", {}) is True
+
+    ledger.release("hash-3", "store/order/created|s|2")
+    assert ledger.claim("hash-3", "store/order/created|s|2", {}) is True  # released: the retry is new work
+
+
+def test_an_event_outside_the_window_is_new_but_its_hash_still_is_not(runtime: LocalRuntime) -> None:
+    ledger = DeliveryLedger(tables.deliveries().table_name, window_seconds=-1)  # every window already over
+
+    assert ledger.claim("hash-1", "event-1", {}) is True
+    assert ledger.claim("hash-2", "event-1", {}) is True
+    assert ledger.claim("hash-1", "event-1", {}) is False

@@ -1,0 +1,173 @@
+"""Flow definitions and the generated state machines: validation with paths, determinism, drift."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from orderflow.flows.asl import generate_asl, structural_problems, to_json
+from orderflow.flows.files import asl_file_name, load_flow, parse_yaml
+from orderflow.flows.model import FlowError, parse_flow
+from tests.conftest import ROOT
+
+DEFAULT_FLOW = ROOT / "flows" / "default.yaml"
+
+
+def _action(name: str, action: str = "validate_order_header", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "action": action, **extra}
+
+
+def _flow(*steps: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"name": "Test flow", "type": "order_orchestration", "version": 1, "steps": list(steps), **extra}
+
+
+def test_the_committed_state_machine_is_what_the_generator_makes_of_the_default_flow() -> None:
+    committed = (ROOT / "statemachines" / asl_file_name(DEFAULT_FLOW)).read_text()
+    generated = to_json(generate_asl(load_flow(DEFAULT_FLOW)))
+    assert committed == generated, "statemachines/ is stale: run `make generate` and commit the result"
+
+
+def test_the_template_deploys_the_default_flow_it_names() -> None:
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_cfn_loader())
+    flow = load_flow(DEFAULT_FLOW)
+    webhook_env = template["Resources"]["WebhookFunction"]["Properties"]["Environment"]["Variables"]
+    machine = template["Resources"]["DefaultFlowStateMachine"]["Properties"]
+    asl_text = (ROOT / machine["DefinitionUri"]).read_text()
+
+    assert webhook_env["DEFAULT_FLOW_ID"] == flow.id
+    assert int(webhook_env["DEFAULT_FLOW_VERSION"]) == flow.version
+    assert set(re.findall(r"\$\{(\w+)\}", asl_text)) == set(machine["DefinitionSubstitutions"])
+
+
+def test_generation_is_deterministic_and_names_states_after_steps() -> None:
+    flow = load_flow(DEFAULT_FLOW)
+    again = parse_flow(json.loads(json.dumps(flow.model_dump(mode="json"))))
+
+    first, second = to_json(generate_asl(flow)), to_json(generate_asl(again))
+    asl = generate_asl(flow)
+
+    assert first == second
+    assert asl["Comment"].startswith("Default order flow v1")
+    assert list(asl["States"]) == [
+        "Import order",
+        "Validate order header",
+        "Header valid?",
+        "Validate order lines",
+        "Lines valid?",
+        "Release to fulfillment",
+        "Hold for review (lines)",
+        "Hold for review (header)",
+    ]
+
+
+ELEMENT_FLOWS = {
+    "condition_merge": _flow(
+        _action("Check header"),
+        {"name": "Header ok?", "element": "condition_merge", "yes": [_action("Check lines", "validate_order_line")],
+         "no": []},
+        _action("Release", "update_order_status", params={"status": "validated"}),
+    ),
+    "splitter": _flow(
+        _action("Check header"),
+        {"name": "Split", "element": "splitter", "branches": [
+            {"name": "Branch A", "steps": [_action("A1", "validate_order_line")]},
+            {"name": "Branch B", "steps": [_action("B1", "update_order_status", params={"status": "on_hold"})]},
+        ]},
+    ),
+    "splitter_merge nested two deep": _flow(
+        {"name": "Validation split", "element": "splitter_merge", "branches": [
+            {"name": "Order Source 1", "steps": [
+                _action("Test validation 1"),
+                {"name": "Valid 1?", "element": "condition", "yes": [_action("Lines 1", "validate_order_line")],
+                 "no": [_action("Hold 1", "update_order_status", params={"status": "on_hold"})]},
+            ]},
+            {"name": "Order Source 2", "steps": [_action("Test validation 2")]},
+        ]},
+        _action("After the split", "update_order_status", params={"status": "validated"}),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(ELEMENT_FLOWS))
+def test_every_element_generates_a_sound_machine(name: str) -> None:
+    asl = generate_asl(parse_flow(ELEMENT_FLOWS[name]))
+    assert structural_problems(asl) == []
+
+
+def test_a_failure_inside_a_splitter_branch_ends_only_that_branch() -> None:
+    asl = generate_asl(parse_flow(ELEMENT_FLOWS["splitter"]))
+    branch_b = asl["States"]["Split"]["Branches"][1]["States"]
+
+    assert branch_b["B1"]["Catch"][0]["Next"] == "Branch B (end)"
+    assert branch_b["Branch B (end)"]["Type"] == "Succeed"
+    assert asl["States"]["Split"]["ResultPath"] is None  # branch outputs never grow the state
+
+
+def test_the_structural_check_finds_broken_machines() -> None:
+    asl = generate_asl(load_flow(DEFAULT_FLOW))
+    broken = copy.deepcopy(asl)
+    broken["States"]["Validate order header"]["Next"] = "Nowhere"
+    broken["States"]["Orphan"] = {"Type": "Succeed"}
+    broken["States"]["Release to fulfillment"]["Next"] = "Orphan"  # now has both End and Next
+
+    problems = structural_problems(broken)
+
+    assert any("'Nowhere', which is not a state" in p for p in problems)
+    assert any("'Release to fulfillment' must have exactly one of Next and End" in p for p in problems)
+    unreachable = copy.deepcopy(asl)
+    unreachable["States"]["Orphan"] = {"Type": "Succeed"}
+    assert structural_problems(unreachable) == ["'Orphan' cannot be reached from 'Import order'"]
+
+
+MISTAKES = [
+    (_flow(_action("A", "send_to_xyz")), "steps[0].action: unknown action 'send_to_xyz'"),
+    (_flow(_action("A"), _action("A", "validate_order_line")), "steps[1].name: duplicate step name 'A' (also at steps[0])"),
+    (_flow({"name": "C", "element": "condition", "yes": [_action("Y")], "no": []}),
+     "steps[0]: a condition needs a previous step"),
+    (_flow(_action("A"), {"name": "C", "element": "condition", "yes": [_action("Y")]}, _action("After")),
+     "steps[2]: a step cannot follow 'C'"),
+    (_flow(_action("x" * 81)), "steps[0].name: String should have at most 80 characters"),
+    (_flow(_action("A"), type="order_routing"), "type: unsupported flow type 'order_routing'"),
+    (_flow(_action("A", "custom")), "steps[0]: a custom action needs a target"),
+    (_flow(_action("A", "update_order_status", params={"status": "teleported"})), "params.status must be one of"),
+    (_flow(_action("A"), {"name": "S", "element": "splitter_merge", "branches": [{"name": "B", "steps": []}]}),
+     "steps[1].branches[0].steps: List should have at least 1 item"),
+    (_flow(_action("A"), {"name": "S", "element": "splitter", "branches": [
+        {"name": "B", "steps": [_action("Import order")]}]}),
+     "steps[1].branches[0].steps[0].name: 'Import order' is reserved"),
+    (_flow({"name": "What", "element": "loop"}), "steps[0]: a step needs an 'action' or an 'element'"),
+    (_flow(), "steps: List should have at least 1 item"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("flow", "expected"), MISTAKES, ids=[m[1][:40] for m in MISTAKES])
+def test_a_malformed_flow_is_rejected_with_the_path_of_the_mistake(flow: dict[str, Any], expected: str) -> None:
+    with pytest.raises(FlowError) as caught:
+        parse_flow(flow)
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_yaml_yes_and_no_stay_the_condition_paths() -> None:
+    text = """
+name: Y
+steps:
+  - {name: A, action: validate_order_header}
+  - name: C
+    element: condition
+    yes: [{name: Y1, action: validate_order_line}]
+    no: [{name: N1, action: validate_order_line}]
+"""
+    flow = parse_flow(parse_yaml(text))
+    assert [s.name for s in flow.steps[1].yes] == ["Y1"]  # type: ignore[union-attr]
+    assert [s.name for s in flow.steps[1].no] == ["N1"]  # type: ignore[union-attr]
+
+
+def _cfn_loader() -> type:
+    from orderflow.local.template import _CfnLoader
+
+    return _CfnLoader

@@ -1,0 +1,110 @@
+"""Mapping resolution and the built-in order checks (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from orderflow.mapping import map_order
+from orderflow.models import Address, Customer, Mapping, MappingKey, MappingKind, Order, OrderLine
+from orderflow.validation import check_header, check_lines
+
+GROUP = "Default Mapping Group"
+
+
+def _order(*skus: str) -> Order:
+    return Order(
+        order_key="BC-s-1",
+        store_hash="s",
+        external_id=1,
+        import_id="BC-1",
+        currency="USD",
+        total_inc_tax=Decimal("10"),
+        customer=Customer(external_id=0, email="guest@example.com"),
+        ship_to=[Address(external_id=1, city="Austin")],
+        lines=[OrderLine(line_number=i, external_id=i, sku=sku, quantity=1) for i, sku in enumerate(skus, 1)],
+    )
+
+
+def _mapping(kind: MappingKind, field: str, external: str, value: str, account: str | None = None) -> Mapping:
+    return Mapping(
+        id=f"{kind}-{external}-{account}", kind=kind, mapping_group=GROUP, account=account, value=value,
+        external_field_name=field, external_field_value=external,
+    )  # fmt: skip
+
+
+class _Mappings:
+    """In-memory lookup with the repository's contract; counts lookups like batched reads."""
+
+    def __init__(self, *mappings: Mapping) -> None:
+        self.by_key = {
+            MappingKey(m.kind, m.mapping_group, m.external_field_name, m.external_field_value, m.account): m
+            for m in mappings
+        }
+        self.lookups = 0
+
+    def __call__(self, keys: Iterable[MappingKey]) -> dict[MappingKey, Mapping]:
+        self.lookups += 1
+        return {k: self.by_key[k] for k in keys if k in self.by_key}
+
+
+def test_an_account_specific_mapping_beats_the_groups_general_one() -> None:
+    mappings = _Mappings(
+        _mapping(MappingKind.ACCOUNTS, "ProviderName", "BigCommerce", "TestBCAccount"),
+        _mapping(MappingKind.PRICE_LISTS, "ProviderName", "BigCommerce", "MasterPriceList"),
+        _mapping(MappingKind.PRODUCTS, "sku", "ABS", "Accu Scale"),
+        _mapping(MappingKind.PRODUCTS, "sku", "ABS", "Accu Scale (trade)", account="TestBCAccount"),
+        _mapping(MappingKind.PRODUCTS, "sku", "SCW", "Scale Calibration Weights"),
+        _mapping(MappingKind.UNITS, "unit", "each", "ea"),
+    )
+
+    mapped = map_order(_order("ABS", "SCW"), mappings)
+
+    assert (mapped.account, mapped.price_list) == ("TestBCAccount", "MasterPriceList")
+    assert [line.product for line in mapped.lines] == ["Accu Scale (trade)", "Scale Calibration Weights"]
+    assert [line.unit for line in mapped.lines] == ["ea", "ea"]
+    assert mapped.all_mapping_issues == []
+    assert mappings.lookups == 2  # the account first, then every line at once
+
+
+def test_every_unmapped_value_is_reported_not_only_the_first() -> None:
+    mappings = _Mappings(_mapping(MappingKind.PRODUCTS, "sku", "ABS", "Accu Scale"))
+
+    mapped = map_order(_order("ABS", "NOPE-1", "NOPE-2"), mappings)
+    problems = check_lines(mapped)
+
+    assert {(i.kind, i.value) for i in mapped.all_mapping_issues} == {
+        (MappingKind.PRODUCTS, "NOPE-1"),
+        (MappingKind.PRODUCTS, "NOPE-2"),
+        (MappingKind.UNITS, "each"),
+    }
+    assert any("line 2 (SKU 'NOPE-1'): no product mapping for sku 'NOPE-1'" in p for p in problems)
+    assert any("line 3 (SKU 'NOPE-2')" in p for p in problems)
+    assert sum("no unit mapping" in p for p in problems) == 3
+
+
+def test_header_checks_name_each_problem() -> None:
+    order = _order("ABS").model_copy(
+        update={"currency": "", "ship_to": [], "customer": Customer(), "total_inc_tax": Decimal("-1")}
+    )
+
+    problems = check_header(order)
+
+    assert problems == [
+        "currency is missing",
+        "the customer has no email address",
+        "total_inc_tax is negative (-1)",
+        "the order has no shipping address",
+    ]
+    assert check_header(_order("ABS")) == []
+
+
+def test_line_checks_catch_quantities_and_prices() -> None:
+    order = _order("ABS")
+    order.lines[0] = order.lines[0].model_copy(
+        update={"quantity": 0, "unit_price": Decimal("-2"), "product": "P", "unit": "ea"}
+    )
+    assert check_lines(order) == [
+        "line 1 (SKU 'ABS'): quantity must be positive (got 0)",
+        "line 1 (SKU 'ABS'): unit price is negative (-2)",
+    ]
