@@ -21,8 +21,10 @@ demo: $(STAMP)  ## one BigCommerce order end to end, locally
 serve: $(STAMP)  ## the local API on 127.0.0.1:$${PORT:-3000}
 	$(PY) -m orderflow serve
 
-test: $(STAMP)  ## the whole suite
+test: $(STAMP)  ## lint, types, then the whole suite
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

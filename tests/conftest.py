@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime, RuntimeConfig
 
@@ -21,7 +20,10 @@ WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 ADMIN_TOKEN = "test-admin-token"
 DEMO_MAPPINGS = [
     ("products", {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"}),
-    ("products", {"product": "Scale Calibration Weights", "external_field_name": "sku", "external_field_value": "SCW"}),
+    (
+        "products",
+        {"product": "Scale Calibration Weights", "external_field_name": "sku", "external_field_value": "SCW"},
+    ),
     ("units", {"unit": "ea", "external_field_name": "unit", "external_field_value": "each"}),
 ]
 
@@ -86,11 +88,19 @@ def api(runtime: LocalRuntime) -> Api:
     return Api(runtime.api_url)
 
 
-def webhook_body(store: DemoStore, order_id: int, scope: str = "store/order/created", **changes: Any) -> dict[str, Any]:
+def webhook_body(
+    store: DemoStore, order_id: int, scope: str = "store/order/created", **changes: Any
+) -> dict[str, Any]:
     """A callback shaped like events/webhook_order_created.json's body, for this store and order."""
     body = json.loads(load_event("webhook_order_created.json")["body"])
     fresh = store.build_webhook(scope, {"type": "order", "id": order_id})
-    body.update(scope=scope, data=fresh["data"], hash=fresh["hash"], producer=fresh["producer"], store_id=fresh["store_id"])
+    body.update(
+        scope=scope,
+        data=fresh["data"],
+        hash=fresh["hash"],
+        producer=fresh["producer"],
+        store_id=fresh["store_id"],
+    )
     body.update(changes)
     return body
 

@@ -2,7 +2,6 @@
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from orderflow.api import http, mappings, openapi, orders, settings
 from orderflow.observability import logger
 

@@ -7,9 +7,9 @@ import threading
 import time
 
 import boto3
-
 from orderflow.local.demo_store import DemoStore, Fault
 from orderflow.local.runtime import LocalRuntime
+
 from tests.conftest import ADMIN_TOKEN, Api, post_webhook, webhook_body
 
 HAPPY_STEPS = ["Import order", "Validate order header", "Validate order lines", "Release to fulfillment"]
@@ -82,7 +82,9 @@ def test_the_import_reads_the_order_in_one_call_to_the_store(
     ]
 
 
-def test_a_wrong_or_missing_secret_is_refused_and_nothing_is_written(runtime: LocalRuntime, store: DemoStore) -> None:
+def test_a_wrong_or_missing_secret_is_refused_and_nothing_is_written(
+    runtime: LocalRuntime, store: DemoStore
+) -> None:
     order_id = store.sample_order()
     store.clear_requests()
     body = webhook_body(store, order_id)
@@ -175,7 +177,10 @@ def test_an_unmapped_sku_holds_the_order_for_review_and_keeps_it(
     runtime: LocalRuntime, store: DemoStore, api: Api
 ) -> None:
     # Given only the units and one of two SKUs are mapped
-    api.post("/mappings/products", {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"})
+    api.post(
+        "/mappings/products",
+        {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"},
+    )
     api.post("/mappings/units", {"unit": "ea", "external_field_name": "unit", "external_field_value": "each"})
     order_id = store.add_order(
         lines=[
@@ -189,7 +194,10 @@ def test_an_unmapped_sku_holds_the_order_for_review_and_keeps_it(
 
     # Then the lines step failed naming the SKU, the condition took the "no" path, and the store got 12
     assert execution["status"] == "SUCCEEDED"
-    results = {r["step"]: r for r in api.get(f"/orders/{answer.json()['order_key']}/step-results").json()["step_results"]}
+    results = {
+        r["step"]: r
+        for r in api.get(f"/orders/{answer.json()['order_key']}/step-results").json()["step_results"]
+    }
     assert results["Validate order lines"]["status"] == "failed"
     assert "XYZ-404" in results["Validate order lines"]["message"]
     assert "ABS" not in results["Validate order lines"]["message"]
@@ -219,7 +227,9 @@ def test_a_store_error_then_success_is_retried_by_the_import(
     assert store.status_updates(order_id) == [11]
 
 
-def test_a_rate_limited_store_is_waited_for_as_it_asks(runtime: LocalRuntime, store: DemoStore, api: Api) -> None:
+def test_a_rate_limited_store_is_waited_for_as_it_asks(
+    runtime: LocalRuntime, store: DemoStore, api: Api
+) -> None:
     api.seed_demo_mappings()
     order_id = store.sample_order()
     store.inject("GET", rf"/v2/orders/{order_id}", Fault(429, headers={"X-Rate-Limit-Time-Reset-Ms": "300"}))
@@ -234,7 +244,9 @@ def test_a_rate_limited_store_is_waited_for_as_it_asks(runtime: LocalRuntime, st
     assert time.monotonic() - started >= 0.3  # it waited the reset time before trying again
 
 
-def test_other_scopes_and_other_stores_are_acknowledged_and_ignored(runtime: LocalRuntime, store: DemoStore) -> None:
+def test_other_scopes_and_other_stores_are_acknowledged_and_ignored(
+    runtime: LocalRuntime, store: DemoStore
+) -> None:
     order_id = store.sample_order()
 
     archived = post_webhook(runtime, webhook_body(store, order_id, scope="store/order/archived"))

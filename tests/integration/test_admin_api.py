@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from orderflow.local.template import _CfnLoader
+
 from tests.conftest import ROOT, Api
 
 SCALE = {"mapping_group": "Default Mapping Group", "product": "Accu Scale", "external_field_name": "sku",
@@ -63,7 +63,10 @@ def test_settings_have_defaults_and_refuse_unknown_status_ids(api: Api) -> None:
     refused = api.put("/settings/bigcommerce", {"import_error_status_id": 15})
     assert refused.status_code == 400
     assert refused.json()["error"]["field"] == "import_error_status_id"
-    assert "0 Incomplete" in refused.json()["error"]["message"] and "14 Partially Refunded" in refused.json()["error"]["message"]
+    assert (
+        "0 Incomplete" in refused.json()["error"]["message"]
+        and "14 Partially Refunded" in refused.json()["error"]["message"]
+    )
 
     saved = api.put("/settings/bigcommerce", {"push_enabled": False, "status_mapping": {"validated": 9}})
     assert saved.status_code == 200
@@ -87,7 +90,7 @@ def test_unknown_orders_routes_and_cursors_answer_in_the_error_shape(api: Api) -
 
 def test_the_openapi_document_covers_exactly_the_routes_the_template_deploys(api: Api) -> None:
     document = api.get("/openapi.json").json()
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)  # noqa: S506
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
     deployed = {
         (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
         for resource in template["Resources"].values()

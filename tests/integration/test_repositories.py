@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import boto3
 import pytest
-
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
 from orderflow.local.runtime import LocalRuntime
@@ -78,7 +77,9 @@ def test_an_order_is_stored_once_and_read_back_with_its_steps_in_one_query(
     order = _order()
 
     assert orders.create(order) is True
-    assert orders.create(order.model_copy(update={"currency": "EUR"})) is False  # a second import changes nothing
+    assert (
+        orders.create(order.model_copy(update={"currency": "EUR"})) is False
+    )  # a second import changes nothing
     orders.record_step(_step(order.order_key, "Second", "2026-01-01T00:00:02.000Z"))
     orders.record_step(_step(order.order_key, "First", "2026-01-01T00:00:01.000Z"))
     dynamodb_calls.clear()
@@ -129,10 +130,12 @@ def test_status_changes_are_kept_in_order_even_when_concurrent(runtime: LocalRun
 def test_orders_are_listed_newest_first_in_pages(runtime: LocalRuntime) -> None:
     orders = tables.orders()
     for order_id in (1, 2, 3):
-        orders.create(_order(order_id).model_copy(update={"imported_at": f"2026-11-0{order_id}T00:00:00.000Z"}))
+        orders.create(
+            _order(order_id).model_copy(update={"imported_at": f"2026-11-0{order_id}T00:00:00.000Z"})
+        )
 
-    first, cursor = orders.list(limit=2)
-    second, last = orders.list(limit=2, cursor=cursor)
+    first, cursor = orders.recent(limit=2)
+    second, last = orders.recent(limit=2, cursor=cursor)
 
     assert [o.external_id for o in first] == [3, 2]
     assert [o.external_id for o in second] == [1]
@@ -141,15 +144,21 @@ def test_orders_are_listed_newest_first_in_pages(runtime: LocalRuntime) -> None:
 
 
 def _mapping(value: str, external: str, account: str | None = None) -> MappingInput:
-    return MappingInput(value=value, external_field_name="sku", external_field_value=external, account=account)
+    return MappingInput(
+        value=value, external_field_name="sku", external_field_value=external, account=account
+    )
 
 
-def test_mapping_duplicates_are_refused_and_account_variants_are_not_duplicates(runtime: LocalRuntime) -> None:
+def test_mapping_duplicates_are_refused_and_account_variants_are_not_duplicates(
+    runtime: LocalRuntime,
+) -> None:
     mappings = tables.mappings()
     general = mappings.create(MappingKind.PRODUCTS, _mapping("Accu Scale", "ABS"))
     mappings.create(MappingKind.PRODUCTS, _mapping("Accu Scale (trade)", "ABS", account="TestBCAccount"))
 
-    with pytest.raises(Conflict, match="sku='ABS' already exists in group 'Default Mapping Group' for all accounts"):
+    with pytest.raises(
+        Conflict, match="sku='ABS' already exists in group 'Default Mapping Group' for all accounts"
+    ):
         mappings.create(MappingKind.PRODUCTS, _mapping("Other", "ABS"))
     other = mappings.create(MappingKind.PRODUCTS, _mapping("Weights", "SCW"))
     with pytest.raises(Conflict):  # moving a mapping onto another's key
@@ -160,10 +169,12 @@ def test_mapping_duplicates_are_refused_and_account_variants_are_not_duplicates(
     assert mappings.get(MappingKind.PRODUCTS, moved.id).external_field_value == "SCW-2"
     with pytest.raises(NotFound):
         mappings.get(MappingKind.UNITS, general.id)  # the id is of another kind
-    assert len(mappings.list(MappingKind.PRODUCTS, group=GROUP)[0]) == 3
+    assert len(mappings.search(MappingKind.PRODUCTS, group=GROUP)[0]) == 3
 
 
-def test_resolving_many_keys_takes_a_few_batched_reads(runtime: LocalRuntime, dynamodb_calls: Counter[str]) -> None:
+def test_resolving_many_keys_takes_a_few_batched_reads(
+    runtime: LocalRuntime, dynamodb_calls: Counter[str]
+) -> None:
     mappings = tables.mappings()
     for n in range(0, 250, 2):  # every other SKU is mapped
         mappings.create(MappingKind.PRODUCTS, _mapping(f"Product {n}", f"SKU-{n}"))
@@ -181,7 +192,9 @@ def test_the_delivery_ledger_accepts_an_event_once(runtime: LocalRuntime) -> Non
 
     assert ledger.claim("hash-1", "store/order/created|s|1", {"scope": "store/order/created"}) is True
     assert ledger.claim("hash-1", "store/order/created|s|1", {}) is False  # a redelivery
-    assert ledger.claim("hash-2", "store/order/created|s|1", {}) is False  # same event, new hash, in the window
+    assert (
+        ledger.claim("hash-2", "store/order/created|s|1", {}) is False
+    )  # same event, new hash, in the window
     assert ledger.claim("hash-3", "store/order/created|s|2", {}) is True
 
     ledger.release("hash-3", "store/order/created|s|2")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from orderflow.errors import TransientStepError
 from orderflow.flows.model import parse_flow
 from orderflow.local.demo_store import DemoStore, Fault
 from orderflow.local.runtime import LocalRuntime
 from orderflow.store import tables
+
 from tests.conftest import Api, step_event
 from tests.unit.test_flows import ELEMENT_FLOWS
 
@@ -47,7 +47,9 @@ def test_an_order_the_store_does_not_have_fails_the_import_and_says_why(
     assert result.status == "failed" and "404" in result.message
 
 
-def test_an_unreachable_store_is_a_transient_error_for_the_retrier(runtime: LocalRuntime, store: DemoStore) -> None:
+def test_an_unreachable_store_is_a_transient_error_for_the_retrier(
+    runtime: LocalRuntime, store: DemoStore
+) -> None:
     order_id = store.sample_order()
     store.inject("GET", rf"/v2/orders/{order_id}", *[Fault(503)] * 4)
 
@@ -62,8 +64,12 @@ def test_validation_steps_answer_with_the_problems(runtime: LocalRuntime, store:
     _import(runtime, store, order_id)  # no mappings at all
     key = f"BC-{store.store_hash}-{order_id}"
 
-    header = runtime.invoke("ValidateOrderFunction", step_event("step_validate_order_header.json", order_key=key))
-    lines = runtime.invoke("ValidateOrderFunction", step_event("step_validate_order_line.json", order_key=key))
+    header = runtime.invoke(
+        "ValidateOrderFunction", step_event("step_validate_order_header.json", order_key=key)
+    )
+    lines = runtime.invoke(
+        "ValidateOrderFunction", step_event("step_validate_order_line.json", order_key=key)
+    )
 
     assert header["succeeded"] is True
     assert lines["succeeded"] is False and lines["status"] == "failed"
@@ -78,7 +84,9 @@ def test_status_pushes_follow_the_settings(runtime: LocalRuntime, store: DemoSto
 
     # A status mapped to "not assigned" pushes nothing
     api.put("/settings/bigcommerce", {"status_mapping": {"validated": None}})
-    unassigned = runtime.invoke("StatusPushbackFunction", step_event("step_update_order_status.json", order_key=key))
+    unassigned = runtime.invoke(
+        "StatusPushbackFunction", step_event("step_update_order_status.json", order_key=key)
+    )
     # Pushing turned off pushes nothing either
     api.put("/settings/bigcommerce", {"status_mapping": {"on_hold": 12}, "push_enabled": False})
     held = runtime.invoke(
@@ -87,7 +95,9 @@ def test_status_pushes_follow_the_settings(runtime: LocalRuntime, store: DemoSto
     )
     # A mapped status with pushing on is pushed
     api.put("/settings/bigcommerce", {"push_enabled": True, "status_mapping": {"validated": 9}})
-    pushed = runtime.invoke("StatusPushbackFunction", step_event("step_update_order_status.json", order_key=key))
+    pushed = runtime.invoke(
+        "StatusPushbackFunction", step_event("step_update_order_status.json", order_key=key)
+    )
 
     assert "not assigned" in unassigned["message"] and "pushing to BigCommerce is off" in held["message"]
     assert "BigCommerce status set to 9 Awaiting Shipment" in pushed["message"]
@@ -108,7 +118,9 @@ def test_every_element_runs_on_the_step_functions_engine(
 
     # When an order runs through it
     execution = runtime.wait_for_execution(runtime.start_order(arn, flow, store.store_hash, order_id))
-    results = {r.step: r.status.value for r in tables.orders().step_results(f"BC-{store.store_hash}-{order_id}")}
+    results = {
+        r.step: r.status.value for r in tables.orders().step_results(f"BC-{store.store_hash}-{order_id}")
+    }
 
     # Then it finished, and each step that ran left its result: header checks pass, line checks fail
     assert execution["status"] == "SUCCEEDED", execution.get("cause")

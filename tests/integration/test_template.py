@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from orderflow.local.runtime import substitute
 from orderflow.local.template import TemplateError, load_template
+
 from tests.conftest import ROOT
 
 PARAMETERS = {"BigCommerceStoreHash": "abc", "BigCommerceAccessToken": "t", "WebhookSecret": "s" * 16}
@@ -44,8 +44,12 @@ def test_the_local_runtime_reads_tables_routes_and_environment_from_the_template
     webhook = template.functions["WebhookFunction"]
     assert webhook.environment["WEBHOOK_DELIVERIES_TABLE"] == "WebhookDeliveriesTable"
     assert webhook.environment["BIGCOMMERCE_STORE_HASH"] == "abc"  # a Globals variable, resolved
-    assert webhook.environment["DEFAULT_FLOW_STATE_MACHINE_ARN"].endswith(":stateMachine:DefaultFlowStateMachine")
-    assert ("POST", "/webhooks/bigcommerce", "WebhookFunction") in {(r.method, r.path, r.function) for r in template.routes}
+    assert webhook.environment["DEFAULT_FLOW_STATE_MACHINE_ARN"].endswith(
+        ":stateMachine:DefaultFlowStateMachine"
+    )
+    assert ("POST", "/webhooks/bigcommerce", "WebhookFunction") in {
+        (r.method, r.path, r.function) for r in template.routes
+    }
     # literal paths are tried before templated ones
     paths = [r.path for r in template.routes]
     assert paths.index("/orders") < paths.index("/orders/{order_key}")

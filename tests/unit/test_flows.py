@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
-
 from orderflow.flows.asl import generate_asl, structural_problems, to_json
 from orderflow.flows.files import asl_file_name, load_flow, parse_yaml
 from orderflow.flows.model import FlowError, parse_flow
+
 from tests.conftest import ROOT
 
 DEFAULT_FLOW = ROOT / "flows" / "default.yaml"
@@ -146,7 +146,9 @@ MISTAKES = [
 
 
 @pytest.mark.parametrize(("flow", "expected"), MISTAKES, ids=[m[1][:40] for m in MISTAKES])
-def test_a_malformed_flow_is_rejected_with_the_path_of_the_mistake(flow: dict[str, Any], expected: str) -> None:
+def test_a_malformed_flow_is_rejected_with_the_path_of_the_mistake(
+    flow: dict[str, Any], expected: str
+) -> None:
     with pytest.raises(FlowError) as caught:
         parse_flow(flow)
     assert any(expected in problem for problem in caught.value.problems), caught.value.problems

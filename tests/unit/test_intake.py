@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from orderflow.errors import InvalidInput, Unauthorized
 from orderflow.intake import authenticate, event_key, execution_name, parse_webhook
 from orderflow.models import FlowRef
+
 from tests.conftest import load_event
 
 SAMPLE = load_event("webhook_order_created.json")["body"]
@@ -28,7 +28,11 @@ def test_store_id_may_be_a_number_and_created_at_may_be_missing() -> None:
 
 
 def test_a_shipment_webhook_carries_its_order_in_camel_case() -> None:
-    body = {**json.loads(SAMPLE), "scope": "store/shipment/created", "data": {"type": "shipment", "id": 12, "orderId": 251}}
+    body = {
+        **json.loads(SAMPLE),
+        "scope": "store/shipment/created",
+        "data": {"type": "shipment", "id": 12, "orderId": 251},
+    }
     assert parse_webhook(json.dumps(body)).data.order_id == 251
 
 
@@ -61,7 +65,9 @@ def test_execution_names_are_deterministic_valid_and_short_enough() -> None:
     flow = FlowRef(id="default-order-flow", version=3)
     assert execution_name("BC-abc-250", flow) == "BC-abc-250-default-order-flow-v3"
     long_name = execution_name("BC-" + "s" * 70 + "-250", FlowRef(id="a-very-long-flow-name", version=12))
-    assert len(long_name) == 80 and long_name == execution_name("BC-" + "s" * 70 + "-250", FlowRef(id="a-very-long-flow-name", version=12))
+    assert len(long_name) == 80 and long_name == execution_name(
+        "BC-" + "s" * 70 + "-250", FlowRef(id="a-very-long-flow-name", version=12)
+    )
     assert execution_name("BC-a b/c-1", flow) == "BC-a_b_c-1-default-order-flow-v3"
 
 

@@ -100,19 +100,23 @@ def parse_webhook(body: str | bytes | None) -> WebhookPayload:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"the request body is not valid JSON: {exc}", field="body") from None
     if not isinstance(data, dict):
-        raise InvalidInput("the request body is not a BigCommerce webhook (expected a JSON object)", field="body")
+        raise InvalidInput(
+            "the request body is not a BigCommerce webhook (expected a JSON object)", field="body"
+        )
     try:
         return WebhookPayload.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(
-            f"not a BigCommerce webhook: {where}: {first['msg']}", field=where
-        ) from None
+        raise InvalidInput(f"not a BigCommerce webhook: {where}: {first['msg']}", field=where) from None
 
 
 def event_key(payload: WebhookPayload) -> str:
-    parts = [payload.scope, payload.store_hash or payload.store_id, str(payload.data.order_id or payload.data.id)]
+    parts = [
+        payload.scope,
+        payload.store_hash or payload.store_id,
+        str(payload.data.order_id or payload.data.id),
+    ]
     new_status = (payload.data.status or {}).get("new_status_id")
     if new_status is not None:
         parts.append(f"status={new_status}")
@@ -151,7 +155,10 @@ def accept(
     if payload.scope not in HANDLED_SCOPES:
         return IntakeResult("ignored", reason=f"scope {payload.scope} starts no work")
     if payload.store_hash and payload.store_hash != store_hash:
-        return IntakeResult("ignored", reason=f"webhook for store '{payload.store_hash}'; this deployment serves '{store_hash}'")
+        return IntakeResult(
+            "ignored",
+            reason=f"webhook for store '{payload.store_hash}'; this deployment serves '{store_hash}'",
+        )
     order_id = payload.data.id
     key = order_key_for(store_hash, order_id)
     receipt = {"scope": payload.scope, "order_key": key, "created_at_store": payload.created_at}
@@ -162,10 +169,14 @@ def accept(
     try:
         for flow in flows:
             name = execution_name(key, flow.ref)
-            starter.start(flow.state_machine_arn, name, execution_input(store_hash, order_id, flow.ref, payload.scope))
+            starter.start(
+                flow.state_machine_arn, name, execution_input(store_hash, order_id, flow.ref, payload.scope)
+            )
             started.append(name)
     except Exception:
-        logger.exception("could not start the order's flows; releasing the delivery", extra={"order_key": key})
+        logger.exception(
+            "could not start the order's flows; releasing the delivery", extra={"order_key": key}
+        )
         ledger.release(payload.hash, event_key(payload))
         raise
     ledger.mark(payload.hash, executions=started)

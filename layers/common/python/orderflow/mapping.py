@@ -33,7 +33,11 @@ def line_keys(order: Order, account: str | None) -> list[MappingKey]:
             keys.add(MappingKey(MappingKind.PRODUCTS, order.mapping_group, "sku", line.sku, acct))
             keys.add(MappingKey(MappingKind.UNITS, order.mapping_group, "unit", line.external_unit, acct))
         if account:
-            keys.add(MappingKey(MappingKind.PRICE_LISTS, order.mapping_group, PROVIDER_FIELD, PROVIDER_VALUE, account))
+            keys.add(
+                MappingKey(
+                    MappingKind.PRICE_LISTS, order.mapping_group, PROVIDER_FIELD, PROVIDER_VALUE, account
+                )
+            )
     return sorted(keys, key=lambda k: (k.kind.value, k.field_value, k.account or ""))
 
 
@@ -47,7 +51,9 @@ def map_order(order: Order, lookup: Lookup) -> Order:
     return order.model_copy(update={"account": account, "price_list": price_list, "lines": lines})
 
 
-def _map_line(line: OrderLine, group: str, account: str | None, found: dict[MappingKey, Mapping]) -> OrderLine:
+def _map_line(
+    line: OrderLine, group: str, account: str | None, found: dict[MappingKey, Mapping]
+) -> OrderLine:
     issues: list[MappingIssue] = []
     product = _value(found, MappingKey(MappingKind.PRODUCTS, group, "sku", line.sku), account)
     if product is None:

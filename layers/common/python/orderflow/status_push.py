@@ -18,17 +18,23 @@ def update_order_status(
     bigcommerce: BigCommerceClient,
 ) -> StepOutcome:
     try:
-        status = OrderStatus(request.params.get("status"))
+        status = OrderStatus(str(request.params.get("status")))
     except ValueError:
-        raise InvalidInput(f"unknown order status {request.params.get('status')!r}", field="params.status") from None
+        raise InvalidInput(
+            f"unknown order status {request.params.get('status')!r}", field="params.status"
+        ) from None
     order = orders.get(request.order_key)
     if order.status != status:  # a retried step must not add the change to the history twice
-        order = orders.transition(order.order_key, status, reason=f"{request.flow.id} v{request.flow.version}: {request.step}")
+        order = orders.transition(
+            order.order_key, status, reason=f"{request.flow.id} v{request.flow.version}: {request.step}"
+        )
     config = settings.bigcommerce()
     target = config.status_mapping.get(status)
     details: dict[str, object] = {"status": status.value, "bigcommerce_status_id": target}
     if not config.push_enabled:
-        return StepOutcome(succeeded=True, message=f"status {status.value}; pushing to BigCommerce is off", details=details)
+        return StepOutcome(
+            succeeded=True, message=f"status {status.value}; pushing to BigCommerce is off", details=details
+        )
     if target is None:
         return StepOutcome(
             succeeded=True,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError, ConnectionError as BotocoreConnectionError
-from requests import ConnectionError as RequestsConnectionError, Timeout
+from botocore.exceptions import ClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from requests import ConnectionError as RequestsConnectionError
+from requests import Timeout
 
 from orderflow.bigcommerce.client import BigCommerceUnavailable
 

@@ -9,7 +9,7 @@ from orderflow.store.orders import OrderRepository
 
 
 def check_header(order: Order) -> list[str]:
-    problems = []
+    problems: list[str] = []
     if not order.lines:
         problems.append("the order has no lines")
     if not order.currency:
@@ -24,7 +24,7 @@ def check_header(order: Order) -> list[str]:
 
 
 def check_lines(order: Order) -> list[str]:
-    problems = []
+    problems: list[str] = []
     for line in order.lines:
         label = f"line {line.line_number} (SKU '{line.sku}')"
         problems.extend(f"{label}: {issue.message}" for issue in line.mapping_issues)

@@ -67,7 +67,9 @@ def _require_admin_token(app: APIGatewayHttpResolver, next_middleware: NextMiddl
         header = app.current_event.headers.get("authorization") or ""
         given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         if not hmac.compare_digest(given.encode(), expected.encode()):
-            exc = Unauthorized("missing or wrong bearer token (Authorization: Bearer …)", field="Authorization")
+            exc = Unauthorized(
+                "missing or wrong bearer token (Authorization: Bearer …)", field="Authorization"
+            )
             return error_response(exc.status, exc.code, exc.message, exc.field)
     return next_middleware(app)
 

@@ -59,7 +59,7 @@ def list_mappings(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    mappings, next_cursor = tables.mappings().list(
+    mappings, next_cursor = tables.mappings().search(
         parse_kind(kind), group=mapping_group, external_value=external_field_value, limit=limit, cursor=cursor
     )
     return {"mappings": [render(m) for m in mappings], "next_cursor": next_cursor}

@@ -14,7 +14,9 @@ from orderflow.store import tables
 router = APIGatewayHttpRouter()
 
 
-@router.get("/orders", summary="List orders, newest import first, or find one by BigCommerce id", tags=["orders"])
+@router.get(
+    "/orders", summary="List orders, newest import first, or find one by BigCommerce id", tags=["orders"]
+)
 def list_orders(
     external_id: Annotated[int | None, Query(description="the BigCommerce order id", ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -24,7 +26,7 @@ def list_orders(
     if external_id is not None:
         order = repo.find(order_key_for(config.store_hash(), external_id))
         return {"orders": [_summary(order.model_dump(mode="json"))] if order else [], "next_cursor": None}
-    orders, next_cursor = repo.list(limit=limit, cursor=cursor)
+    orders, next_cursor = repo.recent(limit=limit, cursor=cursor)
     return {"orders": [_summary(o.model_dump(mode="json")) for o in orders], "next_cursor": next_cursor}
 
 
@@ -34,7 +36,9 @@ def get_order(order_key: str) -> dict[str, Any]:
     return {**order.model_dump(mode="json"), "step_results": [s.model_dump(mode="json") for s in steps]}
 
 
-@router.get("/orders/<order_key>/step-results", summary="The order's step results, in run order", tags=["orders"])
+@router.get(
+    "/orders/<order_key>/step-results", summary="The order's step results, in run order", tags=["orders"]
+)
 def get_step_results(order_key: str) -> dict[str, Any]:
     repo = tables.orders()
     steps = repo.step_results(order_key)

@@ -9,7 +9,9 @@ from orderflow.bigcommerce.client import BigCommerceClient
 
 
 def client() -> BigCommerceClient:
-    return _client(config.bigcommerce_api_url(), config.store_hash(), config.secret("BIGCOMMERCE_ACCESS_TOKEN"))
+    return _client(
+        config.bigcommerce_api_url(), config.store_hash(), config.secret("BIGCOMMERCE_ACCESS_TOKEN")
+    )
 
 
 @functools.lru_cache(maxsize=8)

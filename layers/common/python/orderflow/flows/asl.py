@@ -74,7 +74,9 @@ def to_json(asl: dict[str, Any]) -> str:
     return json.dumps(asl, indent=2, ensure_ascii=False) + "\n"
 
 
-def _sequence(steps: list[Any], continuation: str | None, states: dict[str, Any], in_branch: str | None) -> None:
+def _sequence(
+    steps: list[Any], continuation: str | None, states: dict[str, Any], in_branch: str | None
+) -> None:
     for index, step in enumerate(steps):
         next_state = steps[index + 1].name if index + 1 < len(steps) else continuation
         if isinstance(step, ActionStep):
@@ -145,12 +147,16 @@ def _task(
         "Retry": [dict(RETRY)],
     }
     if catch:
-        state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.last", "Next": catch_to or next_state}]
+        state["Catch"] = [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.last", "Next": catch_to or next_state}
+        ]
     _link(state, next_state)
     return state
 
 
-def _condition(step: ConditionStep, next_state: str | None, states: dict[str, Any], in_branch: str | None) -> None:
+def _condition(
+    step: ConditionStep, next_state: str | None, states: dict[str, Any], in_branch: str | None
+) -> None:
     continuation = next_state if step.element == "condition_merge" else None
     yes_target = step.yes[0].name if step.yes else continuation or _path_end(step.name, "yes", states)
     no_target = step.no[0].name if step.no else continuation or _path_end(step.name, "no", states)

@@ -32,7 +32,7 @@ def parse_yaml(text: str) -> object:
     FlowLoader.add_implicit_resolver(
         "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
     )
-    return yaml.load(text, Loader=FlowLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=FlowLoader)
 
 
 def asl_file_name(flow_file: str | Path) -> str:

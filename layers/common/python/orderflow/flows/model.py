@@ -109,8 +109,12 @@ def _step_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         if "action" in value:
             return "action"
-        return {"condition": "condition", "condition_merge": "condition", "splitter": "splitter",
-                "splitter_merge": "splitter"}.get(value.get("element"), "unknown")
+        return {
+            "condition": "condition",
+            "condition_merge": "condition",
+            "splitter": "splitter",
+            "splitter_merge": "splitter",
+        }.get(str(value.get("element")), "unknown")
     if isinstance(value, ActionStep):
         return "action"
     if isinstance(value, ConditionStep):

@@ -22,7 +22,10 @@ from orderflow.local.runtime import LocalRuntime, RuntimeConfig
 
 DEMO_MAPPINGS = [
     ("products", {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"}),
-    ("products", {"product": "Scale Calibration Weights", "external_field_name": "sku", "external_field_value": "SCW"}),
+    (
+        "products",
+        {"product": "Scale Calibration Weights", "external_field_name": "sku", "external_field_value": "SCW"},
+    ),
     ("units", {"unit": "ea", "external_field_name": "unit", "external_field_value": "each"}),
 ]
 EXPECTED_STATUS = 11  # Awaiting Fulfillment
@@ -50,7 +53,9 @@ def run_demo(out: TextIO = sys.stdout) -> int:
         with LocalRuntime(config) as runtime:
             api = _Api(runtime.api_url, admin_token)
             say(f"  BigCommerce demo store  {store.url}/stores/{store.store_hash}")
-            say(f"                          order {order_id} \"{order['status']}\", {len(skus.split(', '))} lines ({skus})")
+            say(
+                f'                          order {order_id} "{order["status"]}", {len(skus.split(", "))} lines ({skus})'
+            )
             say(f"  Local API               {runtime.api_url}")
             for kind, body in DEMO_MAPPINGS:
                 api.post(f"/mappings/{kind}", body, expect=201)
@@ -68,7 +73,9 @@ def run_demo(out: TextIO = sys.stdout) -> int:
                 headers={"Content-Type": "application/json", "X-Webhook-Secret": config.webhook_secret},
                 timeout=10,
             )
-            say(f"→ webhook store/order/created for order {order_id}: HTTP {answer.status_code} {answer.json()}")
+            say(
+                f"→ webhook store/order/created for order {order_id}: HTTP {answer.status_code} {answer.json()}"
+            )
             if answer.status_code != 200:
                 return 1
 
@@ -92,7 +99,7 @@ def run_demo(out: TextIO = sys.stdout) -> int:
             final = store.order(order_id)
             pushes = store.status_updates(order_id)
             say(
-                f"→ BigCommerce order {order_id} status now \"{final['status']}\" ({final['status_id']})"
+                f'→ BigCommerce order {order_id} status now "{final["status"]}" ({final["status_id"]})'
                 f"   [store received PUT /v2/orders/{order_id} status_id {pushes}]"
             )
             stored = api.get(f"/orders/{order_key}")
@@ -101,7 +108,7 @@ def run_demo(out: TextIO = sys.stdout) -> int:
             ok = ok and final["status_id"] == EXPECTED_STATUS and pushes == [EXPECTED_STATUS]
     say()
     if ok:
-        say(f"Done: the order went through and BigCommerce shows \"{status_name(EXPECTED_STATUS)}\".")
+        say(f'Done: the order went through and BigCommerce shows "{status_name(EXPECTED_STATUS)}".')
         return 0
     say("The demo did not end as expected: see the trace above.")
     return 1
@@ -114,7 +121,9 @@ def _trace(
     the path they took."""
     lines: list[tuple[str, bool]] = []
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-    kinds = {e["stateEnteredEventDetails"]["name"]: e["type"] for e in history if "stateEnteredEventDetails" in e}
+    kinds = {
+        e["stateEnteredEventDetails"]["name"]: e["type"] for e in history if "stateEnteredEventDetails" in e
+    }
     width = max((len(n) for n in entered), default=10) + 2
     for index, name in enumerate(entered):
         if kinds[name] == "ChoiceStateEntered":
@@ -123,7 +132,7 @@ def _trace(
             lines.append((f"? {name:<{width}}{path} → {taken}", True))
         elif name in steps:
             result = steps[name]
-            mark = {"succeeded": "✓", "skipped": "–"}.get(result["status"], "✗")
+            mark = {"succeeded": "✓", "skipped": "-"}.get(result["status"], "✗")
             lines.append((f"{mark} {name:<{width}}{result['message']}", result["status"] != "failed"))
         else:
             lines.append((f"· {name}", True))

@@ -22,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 import boto3
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 from moto import mock_aws
 
@@ -34,8 +34,8 @@ from orderflow.flows.asl import generate_asl, to_json
 from orderflow.flows.model import Flow
 from orderflow.intake import execution_input, execution_name
 from orderflow.local.server import LocalApiServer
-from orderflow.models import FlowRef, order_key_for
 from orderflow.local.template import REGION, FunctionSpec, LocalTemplate, load_template
+from orderflow.models import FlowRef, order_key_for
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -105,7 +105,9 @@ class LocalRuntime:
     def __init__(self, config: RuntimeConfig, root: Path | None = None) -> None:
         self.config = config
         self.root = root or project_root()
-        self.template: LocalTemplate = load_template(self.root / "template.yaml", config.template_parameters())
+        self.template: LocalTemplate = load_template(
+            self.root / "template.yaml", config.template_parameters()
+        )
         self.handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self.invocations: list[tuple[str, float]] = []  # (function, seconds), for benchmarks
         self._invocations_lock = threading.Lock()
@@ -131,7 +133,9 @@ class LocalRuntime:
         _make_dynamodb_writes_atomic()
         _forget_cached_clients()
         boto3.setup_default_session(region_name=REGION)
-        boto3.DEFAULT_SESSION.events.register("before-call.lambda.Invoke", self._on_lambda_invoke)
+        assert boto3.DEFAULT_SESSION is not None
+        # botocore hands this handler the serialized request; answering it skips the HTTP call.
+        boto3.DEFAULT_SESSION.events.register("before-call.lambda.Invoke", self._on_lambda_invoke)  # type: ignore[arg-type]
         self._create_resources()
         self._load_handlers()
         self.server = LocalApiServer(self.template.routes, self.invoke, self.config.host, self.config.port)
@@ -172,7 +176,9 @@ class LocalRuntime:
         name = name_or_arn.split(":function:")[-1].split(":")[0]
         return self.template.functions.get(name)
 
-    def _on_lambda_invoke(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    def _on_lambda_invoke(
+        self, params: dict[str, Any], **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]] | None:
         match = re.search(r"/functions/(.+)/invocations", params["url_path"])
         spec = self._function_for(unquote(match.group(1))) if match else None
         if spec is None:
@@ -194,11 +200,18 @@ class LocalRuntime:
             "StatusCode": 200,
             "ExecutedVersion": "$LATEST",
             "Payload": StreamingBody(io.BytesIO(body), len(body)),
-            "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": headers, "RequestId": str(uuid.uuid4())},
+            "ResponseMetadata": {
+                "HTTPStatusCode": 200,
+                "HTTPHeaders": headers,
+                "RequestId": str(uuid.uuid4()),
+            },
         }
         if headers:
             parsed["FunctionError"] = "Unhandled"
-        return AWSResponse(params.get("url", ""), 200, headers, None), parsed
+        http_headers = HTTPHeaders()
+        for key, value in headers.items():
+            http_headers[key] = value
+        return AWSResponse(params.get("url", ""), 200, http_headers, None), parsed
 
     def _load_handlers(self) -> None:
         for spec in self.template.functions.values():
@@ -239,14 +252,14 @@ class LocalRuntime:
         arns = [m.arn for m in self.template.state_machines.values()] + self._extra_machines
         for arn in arns:
             for page in client.get_paginator("list_executions").paginate(stateMachineArn=arn):
-                found.extend(page["executions"])
+                found.extend(cast(list[dict[str, Any]], page["executions"]))
         return found
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
         client = boto3.client("stepfunctions", region_name=REGION)
         deadline = time.monotonic() + timeout
         while True:
-            described = client.describe_execution(executionArn=execution_arn)
+            described = cast(dict[str, Any], client.describe_execution(executionArn=execution_arn))
             if described["status"] in TERMINAL:
                 return described
             if time.monotonic() > deadline:
@@ -264,7 +277,7 @@ class LocalRuntime:
         client = boto3.client("stepfunctions", region_name=REGION)
         events: list[dict[str, Any]] = []
         for page in client.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-            events.extend(page["events"])
+            events.extend(cast(list[dict[str, Any]], page["events"]))
         return events
 
     def definition(self, state_machine_arn: str) -> dict[str, Any]:
@@ -320,7 +333,9 @@ class LocalRuntime:
             secrets.create_secret(Name=name, SecretString=value)
         stepfunctions = boto3.client("stepfunctions", region_name=REGION)
         for machine in self.template.state_machines.values():
-            definition = substitute(machine.definition_file.read_text(encoding="utf-8"), machine.substitutions)
+            definition = substitute(
+                machine.definition_file.read_text(encoding="utf-8"), machine.substitutions
+            )
             stepfunctions.create_state_machine(
                 name=machine.logical_id,
                 definition=definition,

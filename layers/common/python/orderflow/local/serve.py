@@ -6,6 +6,7 @@ BIGCOMMERCE_ACCESS_TOKEN required); without it, it starts the loopback demo stor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -48,14 +49,14 @@ def serve_forever(port: int | None = None, stop: threading.Event | None = None) 
     )
     try:
         with LocalRuntime(config) as runtime:
-            print(f"Local API on {runtime.api_url} (admin routes {'need a bearer token' if admin else 'open'}):")
+            print(
+                f"Local API on {runtime.api_url} (admin routes {'need a bearer token' if admin else 'open'}):"
+            )
             for route in runtime.template.routes:
                 print(f"  {route.method:<6} {route.path:<40} → {route.function}")
             print("Ctrl-C stops it.", flush=True)
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 (stop or threading.Event()).wait()
-            except KeyboardInterrupt:
-                pass
     finally:
         if store:
             store.stop()

@@ -61,7 +61,9 @@ def api_gateway_event(
         "isBase64Encoded": is_base64,
     }
     if query:
-        event["queryStringParameters"] = {k: ",".join(v) for k, v in parse_qs(query, keep_blank_values=True).items()}
+        event["queryStringParameters"] = {
+            k: ",".join(v) for k, v in parse_qs(query, keep_blank_values=True).items()
+        }
     if path_parameters:
         event["pathParameters"] = path_parameters
     if "cookie" in headers:
@@ -83,7 +85,7 @@ class LocalApiServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> None:
         self.thread.start()
@@ -113,9 +115,9 @@ class LocalApiServer:
                     self._reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
                     return
                 headers: dict[str, str] = {}
-                for key, value in self.headers.items():
-                    key = key.lower()
-                    headers[key] = f"{headers[key]},{value}" if key in headers else value
+                for name, value in self.headers.items():
+                    key = str(name).lower()
+                    headers[key] = f"{headers[key]},{value!s}" if key in headers else str(value)
                 event = api_gateway_event(
                     self.command, route, parts.path, parts.query, headers, body, self.headers.get("Host", "")
                 )

@@ -47,7 +47,7 @@ class Route:
     method: str
     path: str  # as in the template: /orders/{order_key}
     function: str
-    pattern: re.Pattern[str] = field(repr=False, default=None)  # type: ignore[assignment]
+    pattern: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         regex = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", self.path)
@@ -99,7 +99,7 @@ def state_machine_arn(logical_id: str) -> str:
 
 
 def load_template(path: Path, parameters: dict[str, str]) -> LocalTemplate:
-    document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
     resources: dict[str, Any] = document.get("Resources", {})
     values = _parameter_values(document.get("Parameters", {}), parameters)
     resolver = _Resolver(resources, values)
@@ -142,7 +142,8 @@ def load_template(path: Path, parameters: dict[str, str]) -> LocalTemplate:
             logical_id=logical,
             definition_file=root / res["Properties"]["DefinitionUri"],
             substitutions={
-                k: str(resolver.resolve(v)) for k, v in res["Properties"].get("DefinitionSubstitutions", {}).items()
+                k: str(resolver.resolve(v))
+                for k, v in res["Properties"].get("DefinitionSubstitutions", {}).items()
             },
         )
         for logical, res in resources.items()
@@ -197,7 +198,7 @@ class _Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":

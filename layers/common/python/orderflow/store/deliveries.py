@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from orderflow.store.dynamo import resource, is_conditional_failure, table
+from orderflow.store.dynamo import is_conditional_failure, resource, table
 
 HASH_RETENTION_SECONDS = 72 * 3600  # longer than BigCommerce's retry horizon
 
@@ -68,4 +68,3 @@ class DeliveryLedger:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
-

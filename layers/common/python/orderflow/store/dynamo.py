@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import base64
-import threading
 import json
+import threading
 from typing import Any
 
 import boto3
-
 
 _local = threading.local()
 _creation = threading.Lock()
@@ -27,7 +26,7 @@ def resource() -> Any:
 
 
 def table(name: str) -> Any:
-    tables = getattr(_local, "tables", None)
+    tables: tuple[int, dict[str, Any]] | None = getattr(_local, "tables", None)
     if tables is None or tables[0] != _generation:
         tables = (_generation, {})
         _local.tables = tables

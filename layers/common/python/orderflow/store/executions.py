@@ -28,7 +28,9 @@ class ExecutionStarter:
         client = _client()
         arn = _execution_arn(state_machine_arn, name)
         try:
-            answer = client.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload, sort_keys=True))
+            answer = client.start_execution(
+                stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload, sort_keys=True)
+            )
         except client.exceptions.ExecutionAlreadyExists:
             return arn, False
         return answer["executionArn"], True

@@ -19,10 +19,10 @@ from orderflow import clock
 from orderflow.errors import Conflict, NotFound
 from orderflow.models import Mapping, MappingInput, MappingKey, MappingKind
 from orderflow.store.dynamo import (
-    resource,
     decode_cursor,
     encode_cursor,
     is_conditional_failure,
+    resource,
     table,
 )
 
@@ -40,7 +40,11 @@ def item_key(key: MappingKey) -> dict[str, str]:
 
 def key_of(kind: MappingKind, mapping: MappingInput) -> MappingKey:
     return MappingKey(
-        kind, mapping.mapping_group, mapping.external_field_name, mapping.external_field_value, mapping.account
+        kind,
+        mapping.mapping_group,
+        mapping.external_field_name,
+        mapping.external_field_value,
+        mapping.account,
     )
 
 
@@ -73,7 +77,11 @@ class MappingRepository:
     def update(self, kind: MappingKind, mapping_id: str, data: MappingInput) -> Mapping:
         current = self.get(kind, mapping_id)
         updated = Mapping(
-            **data.model_dump(), id=current.id, kind=kind, created_at=current.created_at, updated_at=clock.iso()
+            **data.model_dump(),
+            id=current.id,
+            kind=kind,
+            created_at=current.created_at,
+            updated_at=clock.iso(),
         )
         old_key, new_key = item_key(key_of(kind, current)), item_key(key_of(kind, updated))
         if old_key == new_key:
@@ -104,7 +112,7 @@ class MappingRepository:
         current = self.get(kind, mapping_id)
         self.table.delete_item(Key=item_key(key_of(kind, current)))
 
-    def list(
+    def search(
         self,
         kind: MappingKind,
         group: str | None = None,
@@ -122,7 +130,9 @@ class MappingRepository:
             page = self.table.query(KeyConditionExpression=Key("pk").eq(f"{kind.value}#{group}"), **kwargs)
         else:
             kind_filter = Attr("kind").eq(kind.value)
-            kwargs["FilterExpression"] = kind_filter & kwargs["FilterExpression"] if "FilterExpression" in kwargs else kind_filter
+            kwargs["FilterExpression"] = (
+                kind_filter & kwargs["FilterExpression"] if "FilterExpression" in kwargs else kind_filter
+            )
             page = self.table.scan(**kwargs)
         mappings = [Mapping.model_validate(i) for i in page.get("Items", [])]
         return mappings, encode_cursor(page.get("LastEvaluatedKey"))

@@ -50,7 +50,9 @@ class OrderRepository:
         """
         with self.table.batch_writer() as batch:
             for line in order.lines:
-                batch.put_item(Item={"pk": order.order_key, "sk": _line_sk(line), **line.model_dump(mode="json")})
+                batch.put_item(
+                    Item={"pk": order.order_key, "sk": _line_sk(line), **line.model_dump(mode="json")}
+                )
         try:
             self.table.put_item(
                 Item=self._header_item(order),
@@ -123,7 +125,7 @@ class OrderRepository:
     def step_results(self, order_key: str) -> list[StepResult]:
         return _steps(self._query(Key("pk").eq(order_key) & Key("sk").begins_with(STEP_PREFIX)))
 
-    def list(self, limit: int = 50, cursor: str | None = None) -> tuple[list[Order], str | None]:
+    def recent(self, limit: int = 50, cursor: str | None = None) -> tuple[list[Order], str | None]:
         """Order headers, newest import first, without lines."""
         kwargs: dict[str, Any] = {
             "IndexName": LIST_INDEX,

@@ -25,7 +25,9 @@ def settings() -> SettingsRepository:
 
 
 def deliveries() -> DeliveryLedger:
-    return _deliveries(env("WEBHOOK_DELIVERIES_TABLE"), int(os.environ.get("IDEMPOTENCY_WINDOW_SECONDS", "600")))
+    return _deliveries(
+        env("WEBHOOK_DELIVERIES_TABLE"), int(os.environ.get("IDEMPOTENCY_WINDOW_SECONDS", "600"))
+    )
 
 
 @functools.lru_cache(maxsize=4)
