@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from orderflow.intake import execution_input, execution_name
 from orderflow.local.server import LocalApiServer
 from orderflow.local.template import REGION, FunctionSpec, LocalTemplate, load_template
 from orderflow.models import FlowRef, order_key_for
+from orderflow.observability import logger, metrics
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -131,6 +133,8 @@ class LocalRuntime:
         self._mock.start()
         _quiet_engine_logs()
         _make_dynamodb_writes_atomic()
+        _reuse_engine_lambda_client()
+        logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))  # the logger was made before the env was set
         _forget_cached_clients()
         boto3.setup_default_session(region_name=REGION)
         assert boto3.DEFAULT_SESSION is not None
@@ -171,6 +175,10 @@ class LocalRuntime:
         finally:
             with self._invocations_lock:
                 self.invocations.append((function, time.perf_counter() - started))
+            if os.environ.get("POWERTOOLS_METRICS_DISABLED") == "true":
+                # Disabled metrics are neither printed nor cleared, and at 100 values Powertools
+                # prints them anyway: drop them after each invocation.
+                metrics.clear_metrics()
 
     def _function_for(self, name_or_arn: str) -> FunctionSpec | None:
         name = name_or_arn.split(":function:")[-1].split(":")[0]
@@ -385,9 +393,31 @@ def _make_dynamodb_writes_atomic() -> None:
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
+def _reuse_engine_lambda_client() -> None:
+    """moto's engine builds a new boto3 client for every Lambda task (tens of ms each, and racy when
+    executions run side by side); one client per region serves them all."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = getattr(lambda_eval_utils, "_original_boto_client_for", lambda_eval_utils.boto_client_for)
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        with lock:
+            if (region, service) not in clients:
+                clients[(region, service)] = original(region=region, service=service, state_credentials=state_credentials)
+            return clients[(region, service)]
+
+    lambda_eval_utils._original_boto_client_for = original  # type: ignore[attr-defined]
+    lambda_eval_utils.boto_client_for = boto_client_for  # fresh per runtime: clients of the current session
+
+
 def _quiet_engine_logs() -> None:
     # moto's ASL engine logs every caught task failure at ERROR; those are step results here.
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+    # Functions share one process here, so one invocation's metrics flush can empty another's set;
+    # on Lambda an invocation has its container to itself.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def _forget_cached_clients() -> None:

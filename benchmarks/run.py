@@ -1,0 +1,137 @@
+"""``make bench``: figures for the walking skeleton, printed, never asserted.
+
+- cold import time of each function's module (a fresh interpreter each time)
+- BigCommerce API calls, DynamoDB requests and state transitions per imported order
+- orders per second through the local runtime for 200 orders
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
+
+from orderflow.local.demo_store import DemoStore  # noqa: E402
+from orderflow.local.runtime import LocalRuntime, RuntimeConfig  # noqa: E402
+from orderflow.store import dynamo  # noqa: E402
+
+SECRET = "bench-webhook-secret-0123456789"
+ADMIN = "bench-admin-token"
+MAPPINGS = [
+    ("products", {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"}),
+    ("products", {"product": "Scale Calibration Weights", "external_field_name": "sku", "external_field_value": "SCW"}),
+    ("units", {"unit": "ea", "external_field_name": "unit", "external_field_value": "each"}),
+]
+IMPORT_PROBE = """
+import importlib.util, sys, time
+start = time.perf_counter()
+spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(time.perf_counter() - start)
+"""
+
+
+def cold_imports(repeats: int = 5) -> None:
+    print("Cold import of each function's module (fresh interpreter, median of 5)")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "layers" / "common" / "python"),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    for app in sorted(ROOT.glob("functions/*/app.py")):
+        times = [
+            float(subprocess.run([sys.executable, "-c", IMPORT_PROBE, str(app)], env=env, capture_output=True,
+                                 text=True, check=True).stdout)  # fmt: skip
+            for _ in range(repeats)
+        ]
+        print(f"  {app.parent.name:<18} {statistics.median(times) * 1000:7.0f} ms")
+
+
+def _runtime(store: DemoStore) -> LocalRuntime:
+    return LocalRuntime(
+        RuntimeConfig(
+            bigcommerce_api_url=store.url,
+            store_hash=store.store_hash,
+            access_token=store.access_token,
+            webhook_secret=SECRET,
+            admin_token=ADMIN,
+        )
+    )
+
+
+def _seed(runtime: LocalRuntime) -> None:
+    for kind, body in MAPPINGS:
+        answer = requests.post(f"{runtime.api_url}/mappings/{kind}", json=body,
+                               headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)  # fmt: skip
+        answer.raise_for_status()
+
+
+def _deliver(runtime: LocalRuntime, store: DemoStore, order_id: int) -> None:
+    body = store.build_webhook("store/order/created", {"type": "order", "id": order_id})
+    answer = requests.post(f"{runtime.api_url}/webhooks/bigcommerce", data=json.dumps(body),
+                           headers={"X-Webhook-Secret": SECRET, "Content-Type": "application/json"}, timeout=30)  # fmt: skip
+    answer.raise_for_status()
+
+
+def per_order() -> None:
+    print("One order through the default flow (webhook → import → validate → status push)")
+    with DemoStore() as store, _runtime(store) as runtime:
+        _seed(runtime)
+        order_id = store.sample_order()
+        calls: Counter[str] = Counter()
+
+        def count(event_name: str, **_: object) -> None:
+            calls[event_name.rsplit(".", 1)[-1]] += 1
+
+        boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", count)  # type: ignore[union-attr]
+        dynamo.reset()
+        store.clear_requests()
+        _deliver(runtime, store, order_id)
+        (execution,) = runtime.wait_for_all()
+        history = runtime.history(execution["executionArn"])
+        transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
+        bigcommerce = Counter(f"{r.method} {r.path.split('?')[0]}" for r in store.requests)
+        print(f"  BigCommerce API calls   {sum(bigcommerce.values())}  ({', '.join(f'{k} ×{v}' for k, v in bigcommerce.items())})")
+        print(f"  DynamoDB requests       {sum(calls.values())}  ({', '.join(f'{k} ×{v}' for k, v in sorted(calls.items()))})")
+        print(f"  State transitions       {transitions}  (execution {execution['status']})")
+
+
+def throughput(orders: int = 200, senders: int = 8) -> None:
+    print(f"{orders} orders through the local runtime ({senders} concurrent webhook senders)")
+    with DemoStore() as store, _runtime(store) as runtime:
+        _seed(runtime)
+        ids = [store.sample_order() for _ in range(orders)]
+        started = time.perf_counter()
+        with ThreadPoolExecutor(senders) as pool:
+            list(pool.map(lambda order_id: _deliver(runtime, store, order_id), ids))
+        accepted = time.perf_counter() - started
+        executions = runtime.wait_for_all(timeout=600)
+        finished = time.perf_counter() - started
+        statuses = Counter(e["status"] for e in executions)
+        pushed = sum(1 for order_id in ids if store.status_updates(order_id) == [11])
+        print(f"  webhooks accepted       {orders / accepted:7.1f} /s  ({accepted:.1f} s)")
+        print(f"  orders completed        {orders / finished:7.1f} /s  ({finished:.1f} s; {dict(statuses)}, "
+              f"{pushed} pushed status 11)")  # fmt: skip
+        print("  (one process on this machine: moto serialises DynamoDB; on AWS each part scales out)")
+
+
+if __name__ == "__main__":
+    cold_imports()
+    print()
+    per_order()
+    print()
+    throughput()
