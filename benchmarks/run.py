@@ -31,7 +31,10 @@ SECRET = "bench-webhook-secret-0123456789"
 ADMIN = "bench-admin-token"
 MAPPINGS = [
     ("products", {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"}),
-    ("products", {"product": "Scale Calibration Weights", "external_field_name": "sku", "external_field_value": "SCW"}),
+    (
+        "products",
+        {"product": "Scale Calibration Weights", "external_field_name": "sku", "external_field_value": "SCW"},
+    ),
     ("units", {"unit": "ea", "external_field_name": "unit", "external_field_value": "each"}),
 ]
 IMPORT_PROBE = """
@@ -53,9 +56,9 @@ def cold_imports(repeats: int = 5) -> None:
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
     for app in sorted(ROOT.glob("functions/*/app.py")):
+        probe = [sys.executable, "-c", IMPORT_PROBE, str(app)]
         times = [
-            float(subprocess.run([sys.executable, "-c", IMPORT_PROBE, str(app)], env=env, capture_output=True,
-                                 text=True, check=True).stdout)  # fmt: skip
+            float(subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout)
             for _ in range(repeats)
         ]
         print(f"  {app.parent.name:<18} {statistics.median(times) * 1000:7.0f} ms")
@@ -105,8 +108,12 @@ def per_order() -> None:
         history = runtime.history(execution["executionArn"])
         transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
         bigcommerce = Counter(f"{r.method} {r.path.split('?')[0]}" for r in store.requests)
-        print(f"  BigCommerce API calls   {sum(bigcommerce.values())}  ({', '.join(f'{k} ×{v}' for k, v in bigcommerce.items())})")
-        print(f"  DynamoDB requests       {sum(calls.values())}  ({', '.join(f'{k} ×{v}' for k, v in sorted(calls.items()))})")
+        print(
+            f"  BigCommerce API calls   {sum(bigcommerce.values())}  ({', '.join(f'{k} x{v}' for k, v in bigcommerce.items())})"
+        )
+        print(
+            f"  DynamoDB requests       {sum(calls.values())}  ({', '.join(f'{k} x{v}' for k, v in sorted(calls.items()))})"
+        )
         print(f"  State transitions       {transitions}  (execution {execution['status']})")
 
 

@@ -3,6 +3,7 @@ webhook → import → mapping → the generated state machine (moto's engine) �
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -10,7 +11,7 @@ import boto3
 from orderflow.local.demo_store import DemoStore, Fault
 from orderflow.local.runtime import LocalRuntime
 
-from tests.conftest import ADMIN_TOKEN, Api, post_webhook, webhook_body
+from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET, Api, post_webhook, webhook_body
 
 HAPPY_STEPS = ["Import order", "Validate order header", "Validate order lines", "Release to fulfillment"]
 
@@ -267,3 +268,55 @@ def test_admin_routes_need_the_bearer_token(runtime: LocalRuntime) -> None:
 
     assert anonymous.status_code == 401 and wrong.status_code == 401
     assert anonymous.json()["error"]["field"] == "Authorization"
+
+
+def test_logs_carry_the_order_key_and_never_the_customers_details(
+    runtime: LocalRuntime, store: DemoStore, api: Api
+) -> None:
+    import logging
+
+    from orderflow.observability import logger
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep()
+    logger.addHandler(keep)
+    logger.setLevel("DEBUG")
+    try:
+        api.post(
+            "/mappings/products",
+            {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"},
+        )
+        customer = {"customer_id": 42, "first_name": "Priya", "last_name": "Kowalczyk", "street_1": "77 Quillfeather Lane",
+                    "phone": "+1 512 555 0199", "email": "priya.k@example.org"}  # fmt: skip
+        order_id = store.add_order(  # SCW unmapped: the failure path logs too
+            customer=customer,
+            lines=[{"sku": "ABS", "name": "Accu Scale", "quantity": 1, "price": "45.00"},
+                   {"sku": "SCW", "name": "Scale Calibration Weights", "quantity": 2, "price": "12.50"}],
+        )  # fmt: skip
+        answer = post_webhook(runtime, webhook_body(store, order_id))
+        runtime.wait_for_all()
+    finally:
+        logger.removeHandler(keep)
+        logger.setLevel("WARNING")
+
+    # What would be written: each record through the logger's own JSON formatter
+    written = [json.loads(logger.registered_formatter.format(r)) for r in records]
+    text = json.dumps(written)
+    billing = store.order(order_id)["billing_address"]
+    assert written, "the run logged nothing"
+    for secret in (
+        billing["email"],
+        billing["phone"],
+        billing["street_1"],
+        billing["last_name"],
+        WEBHOOK_SECRET,
+    ):
+        assert secret not in text
+    steps = [w for w in written if w["message"] == "step finished"]
+    assert len(steps) == 4
+    assert {(w["order_key"], w["correlation_id"]) for w in steps} == {(answer.json()["order_key"],) * 2}

@@ -161,6 +161,7 @@ def accept(
         )
     order_id = payload.data.id
     key = order_key_for(store_hash, order_id)
+    logger.set_correlation_id(key)
     receipt = {"scope": payload.scope, "order_key": key, "created_at_store": payload.created_at}
     if not ledger.claim(payload.hash, event_key(payload), receipt):
         logger.info("duplicate webhook", extra={"order_key": key, "scope": payload.scope})

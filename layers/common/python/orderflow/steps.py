@@ -68,6 +68,7 @@ def run_step(
     is_transient: Callable[[BaseException], bool],
 ) -> dict[str, Any]:
     request = StepRequest.model_validate(event)
+    logger.set_correlation_id(request.order_key)
     logger.append_keys(order_key=request.order_key, step=request.step, flow=request.flow.id)
     started = clock.iso()
     try:

@@ -405,7 +405,9 @@ def _reuse_engine_lambda_client() -> None:
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         with lock:
             if (region, service) not in clients:
-                clients[(region, service)] = original(region=region, service=service, state_credentials=state_credentials)
+                clients[(region, service)] = original(
+                    region=region, service=service, state_credentials=state_credentials
+                )
             return clients[(region, service)]
 
     lambda_eval_utils._original_boto_client_for = original  # type: ignore[attr-defined]
