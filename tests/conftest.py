@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from orderflow.local.demo import DEMO_MAPPINGS
 from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime, RuntimeConfig
 
@@ -18,14 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 ADMIN_TOKEN = "test-admin-token"
-DEMO_MAPPINGS = [
-    ("products", {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"}),
-    (
-        "products",
-        {"product": "Scale Calibration Weights", "external_field_name": "sku", "external_field_value": "SCW"},
-    ),
-    ("units", {"unit": "ea", "external_field_name": "unit", "external_field_value": "each"}),
-]
 
 
 def load_event(name: str) -> dict[str, Any]:

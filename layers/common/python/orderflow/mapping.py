@@ -55,27 +55,16 @@ def _map_line(
     line: OrderLine, group: str, account: str | None, found: dict[MappingKey, Mapping]
 ) -> OrderLine:
     issues: list[MappingIssue] = []
-    product = _value(found, MappingKey(MappingKind.PRODUCTS, group, "sku", line.sku), account)
-    if product is None:
-        issues.append(
-            MappingIssue(
-                kind=MappingKind.PRODUCTS,
-                field="sku",
-                value=line.sku,
-                message=f"no product mapping for sku '{line.sku}' in mapping group '{group}'",
-            )
-        )
-    unit = _value(found, MappingKey(MappingKind.UNITS, group, "unit", line.external_unit), account)
-    if unit is None:
-        issues.append(
-            MappingIssue(
-                kind=MappingKind.UNITS,
-                field="unit",
-                value=line.external_unit,
-                message=f"no unit mapping for unit '{line.external_unit}' in mapping group '{group}'",
-            )
-        )
-    return line.model_copy(update={"product": product, "unit": unit, "mapping_issues": issues})
+    resolved: dict[str, str | None] = {}
+    for target, kind, field, value in (
+        ("product", MappingKind.PRODUCTS, "sku", line.sku),
+        ("unit", MappingKind.UNITS, "unit", line.external_unit),
+    ):
+        resolved[target] = _value(found, MappingKey(kind, group, field, value), account)
+        if resolved[target] is None:
+            message = f"no {target} mapping for {field} '{value}' in mapping group '{group}'"
+            issues.append(MappingIssue(kind=kind, field=field, value=value, message=message))
+    return line.model_copy(update={**resolved, "mapping_issues": issues})
 
 
 def _value(found: dict[MappingKey, Mapping], general: MappingKey, account: str | None) -> str | None:

@@ -7,7 +7,7 @@ A flow is validated as a whole before anything uses it; errors name their path i
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -25,16 +25,6 @@ from orderflow.models import OrderStatus, slug
 MAX_NAME_LENGTH = 80  # Step Functions' limit on state names, which are our step names.
 IMPORT_STEP_NAME = "Import order"  # the implicit first state of every generated machine
 
-ACTIONS = (
-    "validate_order_header",
-    "validate_order_line",
-    "send_to_dom",
-    "assign_fulfillment_source",
-    "send_to_fulfillment",
-    "send_to_invoice",
-    "update_order_status",
-    "custom",
-)
 Action = Literal[
     "validate_order_header",
     "validate_order_line",
@@ -45,6 +35,7 @@ Action = Literal[
     "update_order_status",
     "custom",
 ]
+ACTIONS: tuple[str, ...] = get_args(Action)
 StepName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 

@@ -12,19 +12,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from orderflow.store.dynamo import is_conditional_failure, resource, table
+from orderflow.store.dynamo import TableRepository, is_conditional_failure, resource
 
 HASH_RETENTION_SECONDS = 72 * 3600  # longer than BigCommerce's retry horizon
 
 
-class DeliveryLedger:
+class DeliveryLedger(TableRepository):
     def __init__(self, table_name: str, window_seconds: int = 600) -> None:
-        self.table_name = table_name
+        super().__init__(table_name)
         self.window_seconds = window_seconds
-
-    @property
-    def table(self) -> Any:
-        return table(self.table_name)
 
     def claim(self, delivery_hash: str, event_key: str, receipt: dict[str, Any]) -> bool:
         """Record the delivery; False when it (or its event) was already accepted."""

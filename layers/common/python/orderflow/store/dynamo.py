@@ -35,6 +35,17 @@ def table(name: str) -> Any:
     return tables[1][name]
 
 
+class TableRepository:
+    """A repository over one table, named by the deployment (the table object is per thread)."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    @property
+    def table(self) -> Any:
+        return table(self.table_name)
+
+
 def reset() -> None:
     """Forget cached resources (the local runtime calls this when it starts a fresh embedded AWS)."""
     global _generation

@@ -10,7 +10,8 @@ The key also makes duplicates (same group, account, field name and value) imposs
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -19,11 +20,11 @@ from orderflow import clock
 from orderflow.errors import Conflict, NotFound
 from orderflow.models import Mapping, MappingInput, MappingKey, MappingKind
 from orderflow.store.dynamo import (
+    TableRepository,
     decode_cursor,
     encode_cursor,
     is_conditional_failure,
     resource,
-    table,
 )
 
 ID_INDEX = "ById"
@@ -48,23 +49,12 @@ def key_of(kind: MappingKind, mapping: MappingInput) -> MappingKey:
     )
 
 
-class MappingRepository:
-    def __init__(self, table_name: str) -> None:
-        self.table_name = table_name
-
-    @property
-    def table(self) -> Any:
-        return table(self.table_name)
-
+class MappingRepository(TableRepository):
     def create(self, kind: MappingKind, data: MappingInput) -> Mapping:
         at = clock.iso()
         mapping = Mapping(**data.model_dump(), id=str(uuid.uuid4()), kind=kind, created_at=at, updated_at=at)
-        try:
+        with _refusing_duplicates(kind, data):
             self.table.put_item(Item=self._item(mapping), ConditionExpression=Attr("pk").not_exists())
-        except Exception as exc:
-            if is_conditional_failure(exc):
-                raise Conflict(_duplicate_message(kind, data), field="external_field_value") from None
-            raise
         return mapping
 
     def get(self, kind: MappingKind, mapping_id: str) -> Mapping:
@@ -89,7 +79,7 @@ class MappingRepository:
             return updated
         # The key changed: move the item atomically, refusing to land on an existing mapping.
         client = resource().meta.client
-        try:
+        with _refusing_duplicates(kind, data):
             client.transact_write_items(
                 TransactItems=[
                     {"Delete": {"TableName": self.table_name, "Key": old_key}},
@@ -102,10 +92,6 @@ class MappingRepository:
                     },
                 ]
             )
-        except Exception as exc:
-            if is_conditional_failure(exc):
-                raise Conflict(_duplicate_message(kind, data), field="external_field_value") from None
-            raise
         return updated
 
     def delete(self, kind: MappingKind, mapping_id: str) -> None:
@@ -161,9 +147,17 @@ def _flat(key: dict[str, str]) -> str:
     return key["pk"] + "\x00" + key["sk"]
 
 
-def _duplicate_message(kind: MappingKind, data: MappingInput) -> str:
-    scope = f"account '{data.account}'" if data.account else "all accounts"
-    return (
-        f"a {kind.value} mapping for {data.external_field_name}='{data.external_field_value}' already exists "
-        f"in group '{data.mapping_group}' for {scope}"
-    )
+@contextmanager
+def _refusing_duplicates(kind: MappingKind, data: MappingInput) -> Iterator[None]:
+    """A write conditioned on the key being free failed: that is a duplicate mapping (409)."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_conditional_failure(exc):
+            raise
+        scope = f"account '{data.account}'" if data.account else "all accounts"
+        raise Conflict(
+            f"a {kind.value} mapping for {data.external_field_name}='{data.external_field_value}' already "
+            f"exists in group '{data.mapping_group}' for {scope}",
+            field="external_field_value",
+        ) from None

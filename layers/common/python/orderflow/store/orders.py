@@ -16,7 +16,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
 from orderflow.models import Order, OrderLine, OrderStatus, StatusChange, StepResult
-from orderflow.store.dynamo import decode_cursor, encode_cursor, is_conditional_failure, table
+from orderflow.store.dynamo import TableRepository, decode_cursor, encode_cursor, is_conditional_failure
 
 HEADER = "ORDER"
 LINE_PREFIX = "LINE#"
@@ -33,14 +33,7 @@ def step_sk(result: StepResult, revision: int = 1) -> str:
     return f"{STEP_PREFIX}{result.flow_id}#{result.flow_version:04d}#{revision:03d}#{result.step}"
 
 
-class OrderRepository:
-    def __init__(self, table_name: str) -> None:
-        self.table_name = table_name
-
-    @property
-    def table(self) -> Any:
-        return table(self.table_name)
-
+class OrderRepository(TableRepository):
     # -- writing -------------------------------------------------------------------------------
     def create(self, order: Order) -> bool:
         """Store a newly imported order; False (and nothing changed) when it is already stored.

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from orderflow import clock
 from orderflow.models import BigCommerceSettings
-from orderflow.store.dynamo import table
+from orderflow.store.dynamo import TableRepository
 
 BIGCOMMERCE = "bigcommerce"
 
 
-class SettingsRepository:
-    def __init__(self, table_name: str) -> None:
-        self.table_name = table_name
-
-    @property
-    def table(self) -> Any:
-        return table(self.table_name)
-
+class SettingsRepository(TableRepository):
     def bigcommerce(self) -> BigCommerceSettings:
         item = self.table.get_item(Key={"pk": BIGCOMMERCE}).get("Item")
         if not item:
