@@ -320,3 +320,17 @@ def test_logs_carry_the_order_key_and_never_the_customers_details(
     steps = [w for w in written if w["message"] == "step finished"]
     assert len(steps) == 4
     assert {(w["order_key"], w["correlation_id"]) for w in steps} == {(answer.json()["order_key"],) * 2}
+
+
+def test_a_deployment_without_its_secret_answers_500_so_bigcommerce_retries(
+    runtime: LocalRuntime, store: DemoStore, monkeypatch
+) -> None:
+    # Given the webhook function cannot find its secret (a misconfigured deployment)
+    monkeypatch.delenv("WEBHOOK_SECRET_SECRET_ARN")
+
+    answer = post_webhook(runtime, webhook_body(store, store.sample_order()))
+
+    # Then it is our error, not the sender's: 5xx, which BigCommerce retries, and nothing stored
+    assert answer.status_code == 500
+    assert answer.json()["error"]["code"] == "internal_error"
+    assert _items("WebhookDeliveriesTable") == []

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-from orderflow.errors import InvalidInput
+from orderflow.errors import ConfigurationError
 
 
 def env(name: str, default: str | None = None) -> str:
     value = os.environ.get(name, default)
     if value is None or value == "":
-        raise InvalidInput(f"the environment variable {name} is not set", field=name)
+        raise ConfigurationError(f"the environment variable {name} is not set")
     return value
 
 
@@ -25,7 +25,7 @@ def secret(name: str) -> str:
         return direct
     reference = os.environ.get(f"{name}_SECRET_ARN")
     if not reference:
-        raise InvalidInput(f"neither {name} nor {name}_SECRET_ARN is set", field=name)
+        raise ConfigurationError(f"neither {name} nor {name}_SECRET_ARN is set")
     from aws_lambda_powertools.utilities import parameters  # import cost only where secrets are read
 
     return str(parameters.get_secret(reference, max_age=300))

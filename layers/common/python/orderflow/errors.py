@@ -38,6 +38,11 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class ConfigurationError(RuntimeError):
+    """The deployment is missing something (an environment variable, a secret): our fault, not the
+    caller's, so it answers 500 and BigCommerce retries once it is fixed."""
+
+
 class TransientStepError(Exception):
     """A step hit a problem that may pass (store unreachable, throttling): Step Functions retries it.
 

@@ -40,7 +40,7 @@ def run_demo(out: TextIO = sys.stdout) -> int:
     with DemoStore() as store:
         order_id = store.sample_order()
         order = store.order(order_id)
-        skus = ", ".join(p["sku"] for p in store.order_products(order_id))
+        skus = [p["sku"] for p in store.order_products(order_id)]
         admin_token = secrets.token_urlsafe(16)
         config = RuntimeConfig(
             bigcommerce_api_url=store.url,
