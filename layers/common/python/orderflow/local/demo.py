@@ -54,7 +54,7 @@ def run_demo(out: TextIO = sys.stdout) -> int:
             api = _Api(runtime.api_url, admin_token)
             say(f"  BigCommerce demo store  {store.url}/stores/{store.store_hash}")
             say(
-                f'                          order {order_id} "{order["status"]}", {len(skus.split(", "))} lines ({skus})'
+                f'                          order {order_id} "{order["status"]}", {len(skus)} lines ({", ".join(skus)})'
             )
             say(f"  Local API               {runtime.api_url}")
             for kind, body in DEMO_MAPPINGS:
