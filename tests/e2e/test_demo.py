@@ -26,7 +26,9 @@ def test_the_demo_runs_one_order_end_to_end_and_says_so() -> None:
         'BigCommerce order 250 status now "Awaiting Fulfillment" (11)',
     ):
         assert line in trace
-    assert trace.rstrip().endswith('Done: the order went through and BigCommerce shows "Awaiting Fulfillment".')
+    assert trace.rstrip().endswith(
+        'Done: the order went through and BigCommerce shows "Awaiting Fulfillment".'
+    )
 
 
 def test_the_demo_can_run_twice_in_one_process() -> None:
