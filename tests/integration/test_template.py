@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from orderflow.local.runtime import substitute
+from orderflow.flows.asl import substitute
 from orderflow.local.template import TemplateError, load_template
 
 from tests.conftest import ROOT

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _flows(args: argparse.Namespace) -> int:
-    from orderflow.flows.files import generate_file, load_flow
+    from orderflow.flows.files import generate_file, generate_intake, load_flow
 
     failed = False
     for path in args.files:
@@ -50,6 +50,8 @@ def _flows(args: argparse.Namespace) -> int:
             print(f"{path}: invalid", file=sys.stderr)
             for problem in exc.problems:
                 print(f"  {problem}", file=sys.stderr)
+    if args.flow_command == "generate" and not failed:
+        print(f"order intake → {generate_intake(args.out)}")
     return 1 if failed else 0
 
 

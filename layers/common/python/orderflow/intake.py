@@ -1,4 +1,4 @@
-"""Webhook intake: authenticate, parse, de-duplicate, and start the order's flow executions.
+"""Webhook intake: authenticate, parse, de-duplicate, and start the order's intake execution.
 
 BigCommerce retries anything that is not a 2xx for ~48 hours and may deliver an event twice or out
 of order, so: accepted, duplicate and ignored deliveries all answer 200; only a failure to start the
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,6 +23,7 @@ from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.executions import ExecutionStarter
 
 ORDER_CREATED = "store/order/created"
+INTAKE = FlowRef(id="order-intake", version=1, name="Order intake")
 HANDLED_SCOPES = {ORDER_CREATED}
 SECRET_HEADER = "x-webhook-secret"
 
@@ -59,12 +59,6 @@ class WebhookPayload(BaseModel):
         if self.producer and self.producer.startswith("stores/"):
             return self.producer.removeprefix("stores/")
         return None
-
-
-@dataclass(frozen=True)
-class PublishedFlow:
-    ref: FlowRef
-    state_machine_arn: str
 
 
 @dataclass
@@ -144,11 +138,16 @@ def execution_input(store_hash: str, order_id: int, flow: FlowRef, trigger: str)
     }
 
 
+def intake_execution_name(order_key: str) -> str:
+    """One intake per order: a redelivered or retried start finds the same execution."""
+    return re.sub(r"[^0-9A-Za-z_-]", "_", f"{order_key}-intake")[:80]
+
+
 def accept(
     payload: WebhookPayload,
     *,
     store_hash: str,
-    flows: list[PublishedFlow],
+    intake_state_machine_arn: str,
     ledger: DeliveryLedger,
     starter: ExecutionStarter,
 ) -> IntakeResult:
@@ -166,33 +165,15 @@ def accept(
     if not ledger.claim(payload.hash, event_key(payload), receipt):
         logger.info("duplicate webhook", extra={"order_key": key, "scope": payload.scope})
         return IntakeResult("duplicate", reason="this delivery was already accepted", order_key=key)
-    started: list[str] = []
+    name = intake_execution_name(key)
     try:
-        for flow in flows:
-            name = execution_name(key, flow.ref)
-            starter.start(
-                flow.state_machine_arn, name, execution_input(store_hash, order_id, flow.ref, payload.scope)
-            )
-            started.append(name)
-    except Exception:
-        logger.exception(
-            "could not start the order's flows; releasing the delivery", extra={"order_key": key}
+        starter.start(
+            intake_state_machine_arn, name, execution_input(store_hash, order_id, INTAKE, payload.scope)
         )
+    except Exception:
+        logger.exception("could not start the order intake; releasing the delivery", extra={"order_key": key})
         ledger.release(payload.hash, event_key(payload))
         raise
-    ledger.mark(payload.hash, executions=started)
-    logger.info("webhook accepted", extra={"order_key": key, "executions": started})
-    return IntakeResult("accepted", order_key=key, executions=started)
-
-
-def published_flows() -> list[PublishedFlow]:
-    """The flows new orders start. Today: the default flow deployed with the stack."""
-    arn = os.environ.get("DEFAULT_FLOW_STATE_MACHINE_ARN")
-    if not arn:
-        return []
-    ref = FlowRef(
-        id=os.environ.get("DEFAULT_FLOW_ID", "default-order-flow"),
-        version=int(os.environ.get("DEFAULT_FLOW_VERSION", "1")),
-        name=os.environ.get("DEFAULT_FLOW_NAME", ""),
-    )
-    return [PublishedFlow(ref=ref, state_machine_arn=arn)]
+    ledger.mark(payload.hash, executions=[name])
+    logger.info("webhook accepted", extra={"order_key": key, "execution": name})
+    return IntakeResult("accepted", order_key=key, executions=[name])

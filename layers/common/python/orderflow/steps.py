@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow import clock
 from orderflow.errors import TransientStepError
-from orderflow.models import FlowRef, StepResult, StepStatus
+from orderflow.models import FlowRef, Order, StepResult, StepStatus
 from orderflow.observability import logger, metrics
+from orderflow.policies.evaluate import check_execution_policies, decide_filters
+from orderflow.policies.model import parse_policy
 
 
 class OrderRef(BaseModel):
@@ -36,10 +38,14 @@ class StepRequest(BaseModel):
     action: str
     execution: str | None = None
     order_ref: OrderRef | None = None
+    trigger: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     input_events: list[str] = Field(default_factory=list)
-    filter_policies: list[str] = Field(default_factory=list)
-    execution_policies: list[str] = Field(default_factory=list)
+    # the policies' definitions, embedded when the flow was published
+    filter_policies: list[dict[str, Any]] = Field(default_factory=list)
+    execution_policies: list[dict[str, Any]] = Field(default_factory=list)
+    # set here, not by the state machine: the lines a line filter policy selected (None = all)
+    lines: list[int] | None = None
 
 
 class StepOutcome(BaseModel):
@@ -55,8 +61,10 @@ class StepOutcome(BaseModel):
         return StepStatus.SUCCEEDED if self.succeeded else StepStatus.FAILED
 
 
-class StepRecorder(Protocol):
-    """Where step results go: the orders table (store/orders.py)."""
+class StepStore(Protocol):
+    """Where orders are read and step results go: the orders table (store/orders.py)."""
+
+    def get(self, order_key: str) -> Order: ...
 
     def record_step(self, result: StepResult) -> None: ...
 
@@ -64,7 +72,7 @@ class StepRecorder(Protocol):
 def run_step(
     event: dict[str, Any],
     perform: Callable[[StepRequest], StepOutcome],
-    recorder: StepRecorder,
+    orders: StepStore,
     is_transient: Callable[[BaseException], bool],
 ) -> dict[str, Any]:
     request = StepRequest.model_validate(event)
@@ -72,17 +80,17 @@ def run_step(
     logger.append_keys(order_key=request.order_key, step=request.step, flow=request.flow.id)
     started = clock.iso()
     try:
-        outcome = perform(request)
+        outcome = _with_policies(request, orders, perform)
     except Exception as exc:
         transient = isinstance(exc, TransientStepError) or is_transient(exc)
         message = f"{'will retry: ' if transient else ''}{exc}"
-        _record(recorder, request, StepOutcome(succeeded=False, message=message), started)
+        _record(orders, request, StepOutcome(succeeded=False, message=message), started)
         metrics.add_metric(name="StepErrors", unit="Count", value=1)
         logger.warning("step raised", extra={"error": type(exc).__name__, "transient": transient})
         if transient and not isinstance(exc, TransientStepError):
             raise TransientStepError(str(exc)) from exc
         raise
-    _record(recorder, request, outcome, started)
+    _record(orders, request, outcome, started)
     if not outcome.succeeded:
         metrics.add_metric(name="StepsFailed", unit="Count", value=1)
     logger.info("step finished", extra={"status": outcome.status.value})
@@ -94,7 +102,35 @@ def run_step(
     }
 
 
-def _record(recorder: StepRecorder, request: StepRequest, outcome: StepOutcome, started: str) -> None:
+def _with_policies(
+    request: StepRequest, orders: StepStore, perform: Callable[[StepRequest], StepOutcome]
+) -> StepOutcome:
+    """Filter policies decide whether the step applies (and to which lines); critical execution
+    policies that do not hold fail it before it runs; information ones are noted with its result."""
+    if not (request.filter_policies or request.execution_policies):
+        return perform(request)
+    order = orders.get(request.order_key)
+    decision = decide_filters([parse_policy(p) for p in request.filter_policies], order)
+    if not decision.applies:
+        return StepOutcome(succeeded=True, skipped=True, message=f"skipped: {'; '.join(decision.reasons)}")
+    check = check_execution_policies(
+        [parse_policy(p) for p in request.execution_policies], order, decision.lines
+    )
+    details = {"critical": check.critical, "information": check.information}
+    if check.critical:
+        return StepOutcome(succeeded=False, message="; ".join(check.critical), details=details)
+    outcome = perform(request.model_copy(update={"lines": decision.lines}))
+    if check.information:
+        outcome = outcome.model_copy(
+            update={
+                "message": f"{outcome.message} (noted: {'; '.join(check.information)})",
+                "details": {**outcome.details, **details},
+            }
+        )
+    return outcome
+
+
+def _record(recorder: StepStore, request: StepRequest, outcome: StepOutcome, started: str) -> None:
     recorder.record_step(
         StepResult(
             order_key=request.order_key,

@@ -23,9 +23,12 @@ def check_header(order: Order) -> list[str]:
     return problems
 
 
-def check_lines(order: Order) -> list[str]:
+def check_lines(order: Order, lines: list[int] | None = None) -> list[str]:
+    """Every line, or only the given line numbers (a step's line filter policy chose them)."""
     problems: list[str] = []
     for line in order.lines:
+        if lines is not None and line.line_number not in lines:
+            continue
         label = f"line {line.line_number} (SKU '{line.sku}')"
         problems.extend(f"{label}: {issue.message}" for issue in line.mapping_issues)
         if line.quantity <= 0:
@@ -41,7 +44,8 @@ def validate_order(request: StepRequest, orders: OrderRepository) -> StepOutcome
     if request.action == "validate_order_header":
         problems, subject = check_header(order), "header"
     elif request.action == "validate_order_line":
-        problems, subject = check_lines(order), f"{len(order.lines)} lines"
+        count = len(order.lines) if request.lines is None else len(request.lines)
+        problems, subject = check_lines(order, request.lines), f"{count} lines"
     else:
         raise InvalidInput(f"the validation function does not perform '{request.action}'", field="action")
     if problems:

@@ -35,7 +35,7 @@ def resolver(*routers: APIGatewayHttpRouter, admin: bool) -> APIGatewayHttpResol
 
     @app.exception_handler(DomainError)
     def _domain(exc: DomainError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+        return Response(status_code=exc.status, content_type="application/json", body=exc.to_body())
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:

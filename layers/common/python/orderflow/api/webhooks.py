@@ -21,7 +21,7 @@ def receive_webhook() -> dict[str, Any]:
     result = intake.accept(
         payload,
         store_hash=config.store_hash(),
-        flows=intake.published_flows(),
+        intake_state_machine_arn=config.env("ORDER_INTAKE_STATE_MACHINE_ARN"),
         ledger=tables.deliveries(),
         starter=ExecutionStarter(),
     )

@@ -1,27 +1,38 @@
 """The flow → Amazon States Language generator: a pure, deterministic function.
 
 Every action is a Task invoking its function with a small payload (the order travels by key, not by
-value); business failures come back as ``succeeded: false``; infrastructure errors retry with backoff
-and are then caught into ``$.last`` so the next Condition can branch on them. Lambda ARNs are
-``${...}`` DefinitionSubstitutions so the same file deploys with SAM and runs in the local runtime.
+value, with the step's policies); business failures come back as ``succeeded: false``;
+infrastructure errors retry with backoff and are then caught into ``$.last`` so the next Condition
+can branch on them. Lambda ARNs are ``${...}`` DefinitionSubstitutions so the same text deploys with
+SAM, is published through the admin API, and runs in the local runtime.
+
+Orders reach a flow already imported: the order intake machine (``intake_asl``) imports each order
+once and starts the flows whose input events and filter policies match it.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from orderflow.flows.model import (
-    IMPORT_STEP_NAME,
+    END_SUFFIX,
     ActionStep,
     ConditionStep,
     Flow,
     SplitterStep,
 )
 
+IMPORT_STEP = "Import order"
+ROUTE_STEP = "Route to flows"
+MAX_DEFINITION_BYTES = 1_048_576  # Step Functions' limit on a state machine definition
+
 # DefinitionSubstitutions keys in template.yaml, one per function that performs actions.
 ACTION_FUNCTIONS: dict[str, str] = {
     "import_order": "ImportOrderFunctionArn",
+    "route_order": "RouteOrderFunctionArn",
     "validate_order_header": "ValidateOrderFunctionArn",
     "validate_order_line": "ValidateOrderFunctionArn",
     "update_order_status": "StatusPushbackFunctionArn",
@@ -50,22 +61,47 @@ RETRY = {
 }
 
 
-def generate_asl(flow: Flow) -> dict[str, Any]:
-    """Return the state machine definition for a validated flow."""
-    states: dict[str, Any] = {}
-    first = flow.steps[0].name
-    states[IMPORT_STEP_NAME] = _task(
-        IMPORT_STEP_NAME,
-        "import_order",
-        payload_extra={"order_ref.$": "$.order_ref"},
-        next_state=first,
-        catch=False,  # without an imported order no later step can run: the execution fails visibly
-    )
-    _sequence(list(flow.steps), None, states, in_branch=None)
+class _States(dict[str, Any]):
+    """The States of a machine or branch; a name given twice is a bug, never a silent overwrite."""
+
+    def add(self, name: str, state: dict[str, Any]) -> None:
+        if name in self:
+            raise ValueError(f"two states would be named '{name}'")
+        self[name] = state
+
+
+def generate_asl(flow: Flow, policies: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The state machine of a validated flow. ``policies`` (name → definition) are the policies the
+    flow names, embedded in each step's payload so a published version never changes underneath."""
+    states = _States()
+    _sequence(list(flow.steps), None, states, in_branch=None, policies=policies or {})
     return {
         "Comment": f"{flow.name} v{flow.version} (flow '{flow.id}'), generated from its flow definition",
-        "StartAt": IMPORT_STEP_NAME,
-        "States": states,
+        "StartAt": flow.steps[0].name,
+        "States": dict(states),
+    }
+
+
+def intake_asl() -> dict[str, Any]:
+    """The order intake: import the order once, then start every published flow that applies to it.
+
+    No Catch: an order that cannot be imported fails its intake execution visibly (and redrivably).
+    """
+    states = _States()
+    states.add(
+        IMPORT_STEP,
+        _task(IMPORT_STEP, "import_order", payload_extra={"order_ref.$": "$.order_ref"}, next_state=ROUTE_STEP,
+              catch=False),
+    )  # fmt: skip
+    states.add(
+        ROUTE_STEP,
+        _task(ROUTE_STEP, "route_order", payload_extra={"order_ref.$": "$.order_ref", "trigger.$": "$.trigger"},
+              next_state=None, catch=False),
+    )  # fmt: skip
+    return {
+        "Comment": "Order intake: import each order once, then start the published flows that apply to it",
+        "StartAt": IMPORT_STEP,
+        "States": dict(states),
     }
 
 
@@ -75,41 +111,54 @@ def to_json(asl: dict[str, Any]) -> str:
 
 
 def _sequence(
-    steps: list[Any], continuation: str | None, states: dict[str, Any], in_branch: str | None
+    steps: list[Any],
+    continuation: str | None,
+    states: _States,
+    in_branch: str | None,
+    policies: Mapping[str, dict[str, Any]],
 ) -> None:
     for index, step in enumerate(steps):
         next_state = steps[index + 1].name if index + 1 < len(steps) else continuation
         if isinstance(step, ActionStep):
-            _action(step, next_state, states, in_branch)
+            _action(step, next_state, states, in_branch, policies)
         elif isinstance(step, ConditionStep):
-            _condition(step, next_state, states, in_branch)
+            _condition(step, next_state, states, in_branch, policies)
         elif isinstance(step, SplitterStep):
-            _splitter(step, next_state, states)
+            _splitter(step, next_state, states, policies)
 
 
-def _action(step: ActionStep, next_state: str | None, states: dict[str, Any], in_branch: str | None) -> None:
+def _action(
+    step: ActionStep,
+    next_state: str | None,
+    states: _States,
+    in_branch: str | None,
+    policies: Mapping[str, dict[str, Any]],
+) -> None:
     extra: dict[str, Any] = {}
     if step.params:
         extra["params"] = dict(step.params)
     if step.input_events:
         extra["input_events"] = list(step.input_events)
     if step.filter_policies:
-        extra["filter_policies"] = list(step.filter_policies)
+        extra["filter_policies"] = [policies.get(name, {"name": name}) for name in step.filter_policies]
     if step.execution_policies:
-        extra["execution_policies"] = list(step.execution_policies)
+        extra["execution_policies"] = [policies.get(name, {"name": name}) for name in step.execution_policies]
     function = f"${{{ACTION_FUNCTIONS[step.action]}}}" if step.action != "custom" else step.target
     catch_to = next_state
     if catch_to is None and in_branch is not None:
         # Inside a splitter a failure must not cancel the sibling branches: end this branch softly.
         catch_to = _branch_end(in_branch, states)
-    states[step.name] = _task(
+    states.add(
         step.name,
-        step.action,
-        payload_extra=extra,
-        next_state=next_state,
-        catch=catch_to is not None,
-        catch_to=catch_to,
-        function=function,
+        _task(
+            step.name,
+            step.action,
+            payload_extra=extra,
+            next_state=next_state,
+            catch=catch_to is not None,
+            catch_to=catch_to,
+            function=function,
+        ),
     )
 
 
@@ -155,32 +204,43 @@ def _task(
 
 
 def _condition(
-    step: ConditionStep, next_state: str | None, states: dict[str, Any], in_branch: str | None
+    step: ConditionStep,
+    next_state: str | None,
+    states: _States,
+    in_branch: str | None,
+    policies: Mapping[str, dict[str, Any]],
 ) -> None:
     continuation = next_state if step.element == "condition_merge" else None
     yes_target = step.yes[0].name if step.yes else continuation or _path_end(step.name, "yes", states)
     no_target = step.no[0].name if step.no else continuation or _path_end(step.name, "no", states)
     # Rules are tried in order, so $.last.succeeded is only compared once we know it is there
     # (a caught error leaves {Error, Cause} in $.last instead).
-    states[step.name] = {
-        "Type": "Choice",
-        "Comment": step.element,
-        "Choices": [
-            {"Variable": "$.last.succeeded", "IsPresent": False, "Next": no_target},
-            {"Variable": "$.last.succeeded", "BooleanEquals": True, "Next": yes_target},
-        ],
-        "Default": no_target,
-    }
-    _sequence(list(step.yes), continuation, states, in_branch)
-    _sequence(list(step.no), continuation, states, in_branch)
+    states.add(
+        step.name,
+        {
+            "Type": "Choice",
+            "Comment": step.element,
+            "Choices": [
+                {"Variable": "$.last.succeeded", "IsPresent": False, "Next": no_target},
+                {"Variable": "$.last.succeeded", "BooleanEquals": True, "Next": yes_target},
+            ],
+            "Default": no_target,
+        },
+    )
+    _sequence(list(step.yes), continuation, states, in_branch, policies)
+    _sequence(list(step.no), continuation, states, in_branch, policies)
 
 
-def _splitter(step: SplitterStep, next_state: str | None, states: dict[str, Any]) -> None:
+def _splitter(
+    step: SplitterStep, next_state: str | None, states: _States, policies: Mapping[str, dict[str, Any]]
+) -> None:
     branches = []
     for branch in step.branches:
-        branch_states: dict[str, Any] = {}
-        _sequence(list(branch.steps), None, branch_states, in_branch=branch.name)
-        branches.append({"Comment": branch.name, "StartAt": branch.steps[0].name, "States": branch_states})
+        branch_states = _States()
+        _sequence(list(branch.steps), None, branch_states, in_branch=branch.name, policies=policies)
+        branches.append(
+            {"Comment": branch.name, "StartAt": branch.steps[0].name, "States": dict(branch_states)}
+        )
     state: dict[str, Any] = {
         "Type": "Parallel",
         "Comment": step.element,
@@ -189,19 +249,26 @@ def _splitter(step: SplitterStep, next_state: str | None, states: dict[str, Any]
         "ResultPath": None,
     }
     _link(state, next_state if step.element == "splitter_merge" else None)
-    states[step.name] = state
+    states.add(step.name, state)
 
 
-def _path_end(condition: str, path: str, states: dict[str, Any]) -> str:
-    name = f"{condition} ({path}: end)"
-    states[name] = {"Type": "Succeed"}
+def _path_end(condition: str, path: str, states: _States) -> str:
+    name = _end_name(f"{condition} ({path}: ")
+    states.add(name, {"Type": "Succeed"})
     return name
 
 
-def _branch_end(branch: str, states: dict[str, Any]) -> str:
-    name = f"{branch} (end)"
-    states.setdefault(name, {"Type": "Succeed", "Comment": "a failed step ends its branch only"})
+def _branch_end(branch: str, states: _States) -> str:
+    name = _end_name(f"{branch} ")
+    if name not in states:
+        states.add(name, {"Type": "Succeed", "Comment": "a failed step ends its branch only"})
     return name
+
+
+def _end_name(prefix: str) -> str:
+    # State names are limited to 80 characters: shorten the step name, keep the "(end)" marker.
+    room = 80 - len(END_SUFFIX)
+    return (prefix if len(prefix) <= room else prefix[: room - 1] + "…") + END_SUFFIX
 
 
 def _link(state: dict[str, Any], next_state: str | None) -> None:
@@ -209,6 +276,30 @@ def _link(state: dict[str, Any], next_state: str | None) -> None:
         state["End"] = True
     else:
         state["Next"] = next_state
+
+
+def substitute(definition: str, substitutions: Mapping[str, str]) -> str:
+    """Apply DefinitionSubstitutions like CloudFormation does; an unknown ``${Name}`` is an error."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in substitutions:
+            raise ValueError(f"the state machine refers to ${{{name}}}, which DefinitionSubstitutions lacks")
+        return substitutions[name]
+
+    return re.sub(r"\$\{([A-Za-z0-9_]+)\}", replace, definition)
+
+
+def limit_problems(asl: dict[str, Any]) -> list[str]:
+    """What Step Functions would refuse: a definition over 1 MiB once its ARNs are filled in."""
+    text = re.sub(r"\$\{\w+\}", "x" * 140, to_json(asl))  # a Lambda ARN is at most ~140 characters
+    size = len(text.encode())
+    if size > MAX_DEFINITION_BYTES:
+        return [
+            f"the generated state machine would be {size:,} bytes; Step Functions accepts at most "
+            f"{MAX_DEFINITION_BYTES:,} (split the flow, or use fewer steps)"
+        ]
+    return []
 
 
 def structural_problems(asl: dict[str, Any]) -> list[str]:

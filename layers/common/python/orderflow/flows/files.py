@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orderflow.flows.asl import generate_asl, to_json
+from orderflow.flows.asl import generate_asl, intake_asl, to_json
 from orderflow.flows.model import Flow, parse_flow
 
 
@@ -39,7 +39,16 @@ def asl_file_name(flow_file: str | Path) -> str:
     return f"{Path(flow_file).stem.replace('-', '_')}_flow.asl.json"
 
 
+INTAKE_FILE = "order_intake.asl.json"
+
+
 def generate_file(flow_file: str | Path, out_dir: str | Path) -> Path:
     target = Path(out_dir) / asl_file_name(flow_file)
     target.write_text(to_json(generate_asl(load_flow(flow_file))), encoding="utf-8")
+    return target
+
+
+def generate_intake(out_dir: str | Path) -> Path:
+    target = Path(out_dir) / INTAKE_FILE
+    target.write_text(to_json(intake_asl()), encoding="utf-8")
     return target

@@ -6,8 +6,9 @@ A flow is validated as a whole before anything uses it; errors name their path i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Protocol, get_args
 
 from pydantic import (
     BaseModel,
@@ -23,7 +24,8 @@ from pydantic import (
 from orderflow.models import OrderStatus, slug
 
 MAX_NAME_LENGTH = 80  # Step Functions' limit on state names, which are our step names.
-IMPORT_STEP_NAME = "Import order"  # the implicit first state of every generated machine
+END_SUFFIX = "(end)"  # the generator names the end states it adds "<branch> (end)", "<condition> (no: end)"
+EVENT_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 Action = Literal[
     "validate_order_header",
@@ -37,6 +39,7 @@ Action = Literal[
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
 StepName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
+EventName = Annotated[str, Field(pattern=EVENT_PATTERN, max_length=80)]
 
 
 class FlowError(ValueError):
@@ -54,7 +57,7 @@ class _Strict(BaseModel):
 class ActionStep(_Strict):
     name: StepName
     action: Action
-    input_events: list[str] = Field(default_factory=list)
+    input_events: list[EventName] = Field(default_factory=list)
     filter_policies: list[str] = Field(default_factory=list)
     execution_policies: list[str] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -135,6 +138,10 @@ class Flow(_Strict):
     created_on: date | None = None
     status: Literal["unpublished", "published"] = "unpublished"
     version: int = Field(default=1, ge=1)
+    # Which orders the flow is for: the events that start it, and the filter policies an order
+    # must match (checked on the imported order before an execution is started).
+    input_events: list[EventName] = Field(default_factory=lambda: ["new_order"], min_length=1)
+    filter_policies: list[str] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
 
     @property
@@ -192,8 +199,10 @@ def check_flow(flow: Flow) -> list[str]:
     seen: dict[str, str] = {}
 
     def claim(name: str, path: str) -> None:
-        if name == IMPORT_STEP_NAME:
-            problems.append(f"{path}.name: '{name}' is reserved for the import step every flow starts with")
+        if name.endswith(END_SUFFIX):
+            problems.append(
+                f"{path}.name: names ending in '{END_SUFFIX}' are kept for the end states of paths"
+            )
         elif name in seen:
             problems.append(f"{path}.name: duplicate step name '{name}' (also at {seen[name]})")
         else:
@@ -224,6 +233,58 @@ def check_flow(flow: Flow) -> list[str]:
                     claim(branch.name, f"{here}.branches[{b_index}]")
                     walk(branch.steps, f"{here}.branches[{b_index}].steps", previous)
 
-    # The import step is implicit: a merchant's first step has no previous step of theirs to test.
     walk(list(flow.steps), "steps", False)
+    return problems
+
+
+class PolicyLike(Protocol):
+    """What a flow needs to know of a policy it names (see orderflow.policies.model.Policy)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+def policy_references(flow: Flow) -> list[tuple[str, str, str]]:
+    """Every policy a flow names: (path, expected kind, name)."""
+    found = [(f"filter_policies[{i}]", "filter", name) for i, name in enumerate(flow.filter_policies)]
+
+    def walk(steps: list[Any], path: str) -> None:
+        for index, step in enumerate(steps):
+            here = f"{path}[{index}]"
+            if isinstance(step, ActionStep):
+                found.extend(
+                    (f"{here}.filter_policies[{i}]", "filter", n) for i, n in enumerate(step.filter_policies)
+                )
+                found.extend(
+                    (f"{here}.execution_policies[{i}]", "execution", n)
+                    for i, n in enumerate(step.execution_policies)
+                )
+            elif isinstance(step, ConditionStep):
+                walk(step.yes, f"{here}.yes")
+                walk(step.no, f"{here}.no")
+            elif isinstance(step, SplitterStep):
+                for b_index, branch in enumerate(step.branches):
+                    walk(branch.steps, f"{here}.branches[{b_index}].steps")
+
+    walk(list(flow.steps), "steps")
+    return found
+
+
+def check_policies(flow: Flow, policies: Mapping[str, PolicyLike], require_published: bool) -> list[str]:
+    """Each named policy exists, is of the kind its place needs, and (to publish) is published."""
+    problems = []
+    for path, kind, name in policy_references(flow):
+        policy = policies.get(name)
+        if policy is None:
+            problems.append(f"{path}: unknown policy '{name}'")
+        elif policy.kind != kind:
+            problems.append(f"{path}: '{name}' is a {policy.kind} policy, not a {kind} policy")
+        elif require_published and policy.status != "published":
+            problems.append(f"{path}: policy '{name}' is not published (only published policies can be used)")
     return problems

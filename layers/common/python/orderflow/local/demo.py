@@ -83,18 +83,20 @@ def run_demo(out: TextIO = sys.stdout) -> int:
             executions = runtime.wait_for_all(timeout=60)
             elapsed = time.perf_counter() - started
             order_key = answer.json()["order_key"]
-            steps = {s["step"]: s for s in api.get(f"/orders/{order_key}/step-results")["step_results"]}
+            results = api.get(f"/orders/{order_key}/step-results")["step_results"]
             ok = True
             for execution in executions:
                 say(f"→ execution {execution['name']}")
                 history = runtime.history(execution["executionArn"])
                 definition = runtime.definition(execution["stateMachineArn"])
+                steps = {r["step"]: r for r in results if r["execution"] == execution["name"]}
                 for line, step_ok in _trace(history, steps, definition):
                     say(f"    {line}")
                     ok = ok and step_ok
                 transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
-                say(f"  {execution['status']} in {elapsed:.1f} s, {transitions} state transitions")
+                say(f"  {execution['status']}, {transitions} state transitions")
                 ok = ok and execution["status"] == "SUCCEEDED"
+            say(f"  all done in {elapsed:.1f} s")
 
             final = store.order(order_id)
             pushes = store.status_updates(order_id)

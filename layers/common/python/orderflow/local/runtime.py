@@ -31,7 +31,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 from moto import mock_aws
 
-from orderflow.flows.asl import generate_asl, to_json
+from orderflow.flows.asl import generate_asl, substitute, to_json
 from orderflow.flows.model import Flow
 from orderflow.intake import execution_input, execution_name
 from orderflow.local.server import LocalApiServer
@@ -116,7 +116,6 @@ class LocalRuntime:
         self._saved_env: dict[str, str] | None = None
         self._mock: Any = None
         self.server: LocalApiServer | None = None
-        self._extra_machines: list[str] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
@@ -133,6 +132,7 @@ class LocalRuntime:
         self._mock.start()
         _quiet_engine_logs()
         _make_dynamodb_writes_atomic()
+        _run_executions_on_versions()
         _reuse_engine_lambda_client()
         logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))  # the logger was made before the env was set
         _forget_cached_clients()
@@ -240,7 +240,6 @@ class LocalRuntime:
             roleArn=f"arn:aws:iam::123456789012:role/{flow.id}",
             type="STANDARD",
         )
-        self._extra_machines.append(answer["stateMachineArn"])
         return str(answer["stateMachineArn"])
 
     def start_order(self, state_machine_arn: str, flow: Flow, store_hash: str, order_id: int) -> str:
@@ -255,9 +254,10 @@ class LocalRuntime:
         return str(answer["executionArn"])
 
     def executions(self) -> list[dict[str, Any]]:
+        """Every execution of every state machine, oldest first (the template's and published flows')."""
         client = boto3.client("stepfunctions", region_name=REGION)
         found: list[dict[str, Any]] = []
-        arns = [m.arn for m in self.template.state_machines.values()] + self._extra_machines
+        arns = [m["stateMachineArn"] for p in client.get_paginator("list_state_machines").paginate() for m in p["stateMachines"]]
         for arn in arns:
             for page in client.get_paginator("list_executions").paginate(stateMachineArn=arn):
                 found.extend(cast(list[dict[str, Any]], page["executions"]))
@@ -275,11 +275,16 @@ class LocalRuntime:
             time.sleep(0.02)
 
     def wait_for_all(self, timeout: float = 120.0) -> list[dict[str, Any]]:
+        """Wait until every execution has finished, including those that finishing ones started
+        (the intake starts the flows), and return them all, oldest first."""
         deadline = time.monotonic() + timeout
-        return [
-            self.wait_for_execution(e["executionArn"], max(0.1, deadline - time.monotonic()))
-            for e in self.executions()
-        ]
+        while True:
+            listed = self.executions()
+            done = [
+                self.wait_for_execution(e["executionArn"], max(0.1, deadline - time.monotonic())) for e in listed
+            ]
+            if len(self.executions()) == len(listed):
+                return sorted(done, key=lambda d: d["startDate"])
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         client = boto3.client("stepfunctions", region_name=REGION)
@@ -352,18 +357,6 @@ class LocalRuntime:
             )
 
 
-def substitute(definition: str, substitutions: dict[str, str]) -> str:
-    """Apply DefinitionSubstitutions like CloudFormation does; an unknown ``${Name}`` is an error."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in substitutions:
-            raise ValueError(f"the state machine refers to ${{{name}}}, which DefinitionSubstitutions lacks")
-        return substitutions[name]
-
-    return re.sub(r"\$\{([A-Za-z0-9_]+)\}", replace, definition)
-
-
 def _load_module(name: str, path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -391,6 +384,27 @@ def _make_dynamodb_writes_atomic() -> None:
 
     call_action._serialised = True  # type: ignore[attr-defined]
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
+def _run_executions_on_versions() -> None:
+    """Step Functions runs an execution started on a version ARN on that version (how in-flight
+    orders stay on the flow version they started with); moto's executing engine cannot start one.
+    A published version gets its machine's execution list and backend, which the engine needs."""
+    from moto.stepfunctions.models import StateMachine, StateMachineVersion
+
+    if getattr(StateMachine.publish, "_runs_versions", False):
+        return
+    original = StateMachine.publish
+
+    def publish(self: Any, description: str | None) -> None:
+        original(self, description)
+        version = self.latest_version
+        version.executions = self.executions  # AWS lists a version's executions under its machine too
+        version.backend = self.backend
+
+    publish._runs_versions = True  # type: ignore[attr-defined]
+    StateMachine.publish = publish  # type: ignore[method-assign]
+    StateMachineVersion._handle_name_input_idempotency = StateMachine._handle_name_input_idempotency  # type: ignore[attr-defined]
 
 
 def _reuse_engine_lambda_client() -> None:
@@ -424,10 +438,11 @@ def _quiet_engine_logs() -> None:
 
 def _forget_cached_clients() -> None:
     from orderflow.bigcommerce import connection
-    from orderflow.store import dynamo, executions, tables
+    from orderflow.store import dynamo, executions, state_machines, tables
 
     dynamo.reset()
     executions.reset()
+    state_machines.reset()
     tables.reset()
     connection._client.cache_clear()
     try:

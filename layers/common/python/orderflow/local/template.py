@@ -237,6 +237,8 @@ class _Resolver:
             return name
         if kind == "AWS::Serverless::StateMachine" and attribute == "Arn":
             return state_machine_arn(name)
+        if kind == "AWS::IAM::Role" and attribute == "Arn":
+            return f"arn:aws:iam::{ACCOUNT}:role/{name}"
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{self.ref(name)}"
         raise TemplateError(f"!GetAtt {name}.{attribute}: not resolvable locally")

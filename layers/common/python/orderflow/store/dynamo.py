@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -70,6 +71,33 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         raise InvalidInput("the cursor is not one this API gave out", field="cursor") from None
     if not isinstance(value, dict):
         raise InvalidInput("the cursor is not one this API gave out", field="cursor")
+    return value
+
+
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as the models want it: DynamoDB hands every number back as Decimal."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else value
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    result: dict[str, Any] = convert(item)
+    return result
+
+
+def storable(value: Any) -> Any:
+    """A value DynamoDB accepts: it takes no floats (a policy rule may say ``total > 99.5``)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
     return value
 
 

@@ -16,7 +16,13 @@ from boto3.dynamodb.conditions import Attr, Key
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
 from orderflow.models import Order, OrderLine, OrderStatus, StatusChange, StepResult
-from orderflow.store.dynamo import TableRepository, decode_cursor, encode_cursor, is_conditional_failure
+from orderflow.store.dynamo import (
+    TableRepository,
+    decode_cursor,
+    encode_cursor,
+    is_conditional_failure,
+    plain,
+)
 
 HEADER = "ORDER"
 LINE_PREFIX = "LINE#"
@@ -159,7 +165,7 @@ class OrderRepository(TableRepository):
 
 
 def _header(item: dict[str, Any]) -> Order:
-    return Order.model_validate(_plain(item))
+    return Order.model_validate(plain(item))
 
 
 def _assemble(items: list[dict[str, Any]]) -> Order | None:
@@ -168,26 +174,10 @@ def _assemble(items: list[dict[str, Any]]) -> Order | None:
         return None
     order = _header(header)
     lines = sorted((i for i in items if i["sk"].startswith(LINE_PREFIX)), key=lambda i: i["sk"])
-    order.lines = [OrderLine.model_validate(_plain(line)) for line in lines]
+    order.lines = [OrderLine.model_validate(plain(line)) for line in lines]
     return order
 
 
 def _steps(items: list[dict[str, Any]]) -> list[StepResult]:
-    results = [StepResult.model_validate(_plain(i)) for i in items]
+    results = [StepResult.model_validate(plain(i)) for i in items]
     return sorted(results, key=lambda r: (r.started_at, r.finished_at))
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    # DynamoDB hands numbers back as Decimal; the models want ints where they declared ints.
-    from decimal import Decimal
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            return int(value) if value == value.to_integral_value() else value
-        if isinstance(value, list):
-            return [convert(v) for v in value]
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        return value
-
-    return convert(item)

@@ -7,9 +7,11 @@ import os
 
 from orderflow.config import env
 from orderflow.store.deliveries import DeliveryLedger
+from orderflow.store.flows import FlowRepository
 from orderflow.store.mappings import MappingRepository
 from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import SettingsRepository
+from orderflow.store.state_machines import StateMachineRepository
 
 
 def orders() -> OrderRepository:
@@ -22,6 +24,14 @@ def mappings() -> MappingRepository:
 
 def settings() -> SettingsRepository:
     return _settings(env("SETTINGS_TABLE"))
+
+
+def flows() -> FlowRepository:
+    return _flows(env("FLOWS_TABLE"))
+
+
+def state_machines() -> StateMachineRepository:
+    return StateMachineRepository(env("FLOW_STATE_MACHINE_PREFIX"), env("FLOW_EXECUTION_ROLE_ARN"))
 
 
 def deliveries() -> DeliveryLedger:
@@ -46,10 +56,15 @@ def _settings(name: str) -> SettingsRepository:
 
 
 @functools.lru_cache(maxsize=4)
+def _flows(name: str) -> FlowRepository:
+    return FlowRepository(name)
+
+
+@functools.lru_cache(maxsize=4)
 def _deliveries(name: str, window: int) -> DeliveryLedger:
     return DeliveryLedger(name, window)
 
 
 def reset() -> None:
-    for cached in (_orders, _mappings, _settings, _deliveries):
+    for cached in (_orders, _mappings, _settings, _deliveries, _flows):
         cached.cache_clear()

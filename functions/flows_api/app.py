@@ -1,0 +1,13 @@
+"""Flows API function: flows (create, edit, publish, diagram, dry-run) and policies."""
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from orderflow.api import flows, http, policies
+from orderflow.observability import logger
+
+app = http.resolver(flows.router, policies.router, admin=True)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

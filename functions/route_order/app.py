@@ -1,0 +1,20 @@
+"""Order intake step: start every published flow whose input events and filter policies match."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from orderflow import routing, steps, transient
+from orderflow.observability import logger, metrics
+from orderflow.store import tables
+from orderflow.store.executions import ExecutionStarter
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return steps.run_step(
+        event,
+        lambda request: routing.route_order(
+            request, tables.orders(), tables.flows(), ExecutionStarter(), routing.stack_default_flow()
+        ),
+        tables.orders(),
+        transient.is_transient,
+    )

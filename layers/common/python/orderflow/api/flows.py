@@ -1,0 +1,154 @@
+"""Flows: CRUD, ``publish`` / ``unpublish``, ``asl``, ``diagram`` and ``dry-run``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from orderflow import publishing
+from orderflow.api.http import created
+from orderflow.errors import InvalidInput
+from orderflow.flows import diagram, dry_run
+from orderflow.flows.asl import generate_asl, to_json
+from orderflow.flows.model import FlowError
+from orderflow.store import tables
+from orderflow.store.flows import FlowRecord
+
+router = APIGatewayHttpRouter()
+FLOW_BODY = Body(
+    description="A flow definition: name, type order_orchestration, description, input_events, filter_policies, "
+    "steps (actions and elements)"
+)
+
+
+class FlowInvalid(InvalidInput):
+    """A flow with problems: every one of them, each with its path, answered together."""
+
+    def __init__(self, error: FlowError) -> None:
+        super().__init__("; ".join(error.problems), field=error.problems[0].split(":", 1)[0])
+        self.problems = error.problems
+
+    def to_body(self) -> dict[str, Any]:
+        body = super().to_body()
+        body["error"]["problems"] = self.problems
+        return body
+
+
+def _validated(call: Any, *args: Any) -> FlowRecord:
+    try:
+        record: FlowRecord = call(*args)
+    except FlowError as exc:
+        raise FlowInvalid(exc) from None
+    return record
+
+
+def render(record: FlowRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        **record.flow().model_dump(mode="json"),
+        "published_version": record.published_version,
+        "versions": record.versions,
+        "state_machine_arn": record.state_machine_arn,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+@router.get("/flows", summary="Flows with their status and version", tags=["flows"])
+def list_flows() -> dict[str, Any]:
+    flows = tables.flows().all_flows()
+    return {
+        "flows": [
+            {k: render(r)[k] for k in ("id", "name", "status", "version", "published_version", "updated_at")}
+            for r in flows
+        ]
+    }
+
+
+@router.post("/flows", summary="Create a flow (validated whole; nothing stored when invalid)", tags=["flows"])
+def create_flow(body: Annotated[dict[str, Any], FLOW_BODY]) -> tuple[Any, int]:
+    return created(render(_validated(publishing.create_flow, body, tables.flows())))
+
+
+@router.get("/flows/<flow_id>", summary="A flow's definition, status and versions", tags=["flows"])
+def get_flow(flow_id: str) -> dict[str, Any]:
+    return render(tables.flows().get(flow_id))
+
+
+@router.put(
+    "/flows/<flow_id>",
+    summary="Replace an unpublished flow's definition (409 when published)",
+    tags=["flows"],
+)
+def put_flow(flow_id: str, body: Annotated[dict[str, Any], FLOW_BODY]) -> dict[str, Any]:
+    return render(_validated(publishing.replace_flow, flow_id, body, tables.flows()))
+
+
+@router.delete("/flows/<flow_id>", summary="Delete an unpublished flow (409 when published)", tags=["flows"])
+def delete_flow(flow_id: str) -> dict[str, Any]:
+    tables.flows().delete(flow_id)
+    return {"deleted": flow_id}
+
+
+@router.post("/flows/<flow_id>/publish", summary="Publish as a new immutable version", tags=["flows"])
+def publish_flow(flow_id: str) -> dict[str, Any]:
+    record = _validated(
+        publishing.publish_flow,
+        flow_id,
+        tables.flows(),
+        tables.state_machines(),
+        publishing.function_substitutions(),
+    )
+    return render(record)
+
+
+@router.post("/flows/<flow_id>/unpublish", summary="Stop new orders reaching the flow", tags=["flows"])
+def unpublish_flow(flow_id: str) -> dict[str, Any]:
+    return render(tables.flows().unpublish(flow_id))
+
+
+@router.get("/flows/<flow_id>/asl", summary="The generated state machine (ASL)", tags=["flows"])
+def get_asl(
+    flow_id: str, version: Annotated[int | None, Query(ge=1, description="a published version")] = None
+) -> Response:
+    repo = tables.flows()
+    if version is not None:
+        text = repo.version(flow_id, version).asl
+    else:
+        flow = repo.get(flow_id).flow()
+        text = to_json(generate_asl(flow, publishing.used_policies(flow, publishing.policies_by_name(repo))))
+    return Response(status_code=200, content_type="application/json", body=text)
+
+
+@router.get("/flows/<flow_id>/diagram", summary="A Mermaid flowchart of the flow", tags=["flows"])
+def get_diagram(
+    flow_id: str,
+    format: Annotated[
+        str, Query(pattern="^(mermaid|markdown)$", description="mermaid (default) or markdown")
+    ] = "mermaid",
+) -> Response:
+    flow = tables.flows().get(flow_id).flow()
+    text = diagram.to_markdown(flow) if format == "markdown" else diagram.to_mermaid(flow)
+    return Response(status_code=200, content_type="text/plain; charset=utf-8", body=text)
+
+
+@router.post(
+    "/flows/<flow_id>/dry-run",
+    summary="Run a sample order through the flow's logic; nothing is written",
+    tags=["flows"],
+)
+def dry_run_flow(
+    flow_id: str,
+    body: Annotated[
+        dict[str, Any],
+        Body(description='{"order": <a BigCommerce v2 order with its products and shipping_addresses>}'),
+    ],
+) -> dict[str, Any]:
+    repo = tables.flows()
+    flow = repo.get(flow_id).flow()
+    order = dry_run.sample_order(body, tables.settings().bigcommerce(), tables.mappings().resolve)
+    steps = dry_run.dry_run(flow, publishing.policies_by_name(repo), order, tables.settings().bigcommerce())
+    return {"flow_id": flow.id, "version": flow.version, "order_key": order.order_key, "steps": steps}

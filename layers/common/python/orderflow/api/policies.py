@@ -1,0 +1,133 @@
+"""Policies: CRUD, ``publish`` / ``unpublish``. Flows name them; a published flow keeps a copy."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from orderflow import publishing
+from orderflow.api.http import created
+from orderflow.errors import Conflict, InvalidInput
+from orderflow.flows.model import policy_references
+from orderflow.policies.model import Policy, PolicyError, parse_policy
+from orderflow.store import tables
+from orderflow.store.flows import FlowRepository, PolicyRecord
+
+router = APIGatewayHttpRouter()
+POLICY_BODY = Body(
+    description='e.g. {"name": "Filter Policy - BigCommerce", "kind": "filter", "applies_to": "order", '
+    '"rules": [{"field": "provider", "operator": "equals", "value": "BigCommerce"}]}'
+)
+
+
+class PolicyInvalid(InvalidInput):
+    def __init__(self, error: PolicyError) -> None:
+        super().__init__("; ".join(error.problems), field=error.problems[0].split(":", 1)[0])
+        self.problems = error.problems
+
+    def to_body(self) -> dict[str, Any]:
+        body = super().to_body()
+        body["error"]["problems"] = self.problems
+        return body
+
+
+def _parse(body: Any) -> Policy:
+    try:
+        return parse_policy({**body, "status": "draft"} if isinstance(body, dict) else body)
+    except PolicyError as exc:
+        raise PolicyInvalid(exc) from None
+
+
+def _definition(policy: Policy) -> dict[str, Any]:
+    return policy.model_dump(mode="json", exclude={"status"})
+
+
+def render(record: PolicyRecord) -> dict[str, Any]:
+    policy = publishing.to_policy(record)
+    return {
+        "id": record.id,
+        **policy.model_dump(mode="json"),
+        "summary": policy.describe(),
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+def _used_by(repo: FlowRepository, name: str) -> list[str]:
+    """Published flows that name the policy."""
+    return [
+        f"{record.id} v{record.published_version}"
+        for record in repo.all_flows()
+        if record.status == "published" and any(n == name for _, _, n in policy_references(record.flow()))
+    ]
+
+
+@router.get("/policies", summary="Filter and execution policies", tags=["policies"])
+def list_policies() -> dict[str, Any]:
+    return {"policies": [render(r) for r in tables.flows().policies()]}
+
+
+@router.post("/policies", summary="Create a policy (a draft until published)", tags=["policies"])
+def create_policy(body: Annotated[dict[str, Any], POLICY_BODY]) -> tuple[Any, int]:
+    policy = _parse(body)
+    return created(render(tables.flows().create_policy(policy.id, _definition(policy))))
+
+
+@router.get("/policies/<policy_id>", summary="One policy", tags=["policies"])
+def get_policy(policy_id: str) -> dict[str, Any]:
+    return render(tables.flows().policy(policy_id))
+
+
+@router.put(
+    "/policies/<policy_id>",
+    summary="Change a policy; published flows keep the copy they were published with",
+    tags=["policies"],
+)
+def put_policy(policy_id: str, body: Annotated[dict[str, Any], POLICY_BODY]) -> dict[str, Any]:
+    repo = tables.flows()
+    current = repo.policy(policy_id)
+    policy = _parse(body)
+    if policy.id != policy_id:
+        raise InvalidInput(
+            f"the name '{policy.name}' would make this policy '{policy.id}', not '{policy_id}': create a new "
+            "policy to rename it",
+            field="name",
+        )
+    return render(repo.save_policy(current.model_copy(update={"definition": _definition(policy)})))
+
+
+@router.delete("/policies/<policy_id>", summary="Delete a policy no published flow uses", tags=["policies"])
+def delete_policy(policy_id: str) -> dict[str, Any]:
+    repo = tables.flows()
+    record = repo.policy(policy_id)
+    users = _used_by(repo, record.definition["name"])
+    if users:
+        raise Conflict(
+            f"published flows use policy '{record.definition['name']}': {', '.join(users)}", field="policy_id"
+        )
+    repo.delete_policy(policy_id)
+    return {"deleted": policy_id}
+
+
+@router.post(
+    "/policies/<policy_id>/publish", summary="Make a policy usable by published flows", tags=["policies"]
+)
+def publish_policy(policy_id: str) -> dict[str, Any]:
+    repo = tables.flows()
+    return render(repo.save_policy(repo.policy(policy_id).model_copy(update={"status": "published"})))
+
+
+@router.post(
+    "/policies/<policy_id>/unpublish", summary="Keep new flow versions from using a policy", tags=["policies"]
+)
+def unpublish_policy(policy_id: str) -> dict[str, Any]:
+    repo = tables.flows()
+    record = repo.policy(policy_id)
+    users = _used_by(repo, record.definition["name"])
+    if users:
+        raise Conflict(
+            f"published flows use policy '{record.definition['name']}': {', '.join(users)}", field="policy_id"
+        )
+    return render(repo.save_policy(record.model_copy(update={"status": "draft"})))

@@ -1,0 +1,279 @@
+"""Flows, their published versions, the routing of new orders, and policies: one table.
+
+Items (``pk`` / ``sk``):
+  ``flow`` / ``<flow id>``            the editable definition, its status and version
+  ``flow#<flow id>`` / ``v000001``    a published version: definition, policies, ASL, version ARN (immutable)
+  ``route`` / ``<flow id>``           a published flow's routing: version ARN, input events, filter policies
+  ``policy`` / ``<policy id>``        a policy definition and its status
+Listing flows, reading the routes for a new order and listing policies are each one Query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from pydantic import BaseModel, Field
+
+from orderflow import clock
+from orderflow.errors import Conflict, NotFound
+from orderflow.flows.model import Flow
+from orderflow.store.dynamo import TableRepository, is_conditional_failure, plain, resource, storable
+
+FLOW, ROUTE, POLICY = "flow", "route", "policy"
+
+
+class FlowRecord(BaseModel):
+    """A flow as stored: its definition plus where it is in its life."""
+
+    id: str
+    definition: dict[str, Any]
+    status: str = "unpublished"
+    version: int = 1  # the version the definition is, or will be when published
+    published_version: int | None = None
+    state_machine_arn: str | None = None
+    versions: list[int] = Field(default_factory=list)
+    created_at: str = ""
+    updated_at: str = ""
+
+    def flow(self) -> Flow:
+        return Flow.model_validate({**self.definition, "status": self.status, "version": self.version})
+
+
+class FlowVersion(BaseModel):
+    flow_id: str
+    version: int
+    definition: dict[str, Any]
+    policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    asl: str
+    state_machine_arn: str
+    version_arn: str
+    published_at: str
+
+
+class Route(BaseModel):
+    """What the router needs to start a flow for an order, copied from its published version."""
+
+    flow_id: str
+    name: str
+    version: int
+    version_arn: str
+    input_events: list[str]
+    filter_policies: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PolicyRecord(BaseModel):
+    id: str
+    definition: dict[str, Any]
+    status: str = "draft"
+    created_at: str = ""
+    updated_at: str = ""
+
+
+class FlowRepository(TableRepository):
+    # -- flows ---------------------------------------------------------------------------------
+    def create(self, flow_id: str, definition: dict[str, Any]) -> FlowRecord:
+        at = clock.iso()
+        record = FlowRecord(id=flow_id, definition=definition, created_at=at, updated_at=at)
+        try:
+            self.table.put_item(Item=self._flow_item(record), ConditionExpression=Attr("pk").not_exists())
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(
+                    f"a flow named like '{definition.get('name')}' exists (id {flow_id})", field="name"
+                ) from None
+            raise
+        return record
+
+    def find(self, flow_id: str) -> FlowRecord | None:
+        item = self.table.get_item(Key={"pk": FLOW, "sk": flow_id}, ConsistentRead=True).get("Item")
+        return FlowRecord.model_validate(plain(item)) if item else None
+
+    def get(self, flow_id: str) -> FlowRecord:
+        record = self.find(flow_id)
+        if record is None:
+            raise NotFound(f"flow {flow_id} does not exist", field="flow_id")
+        return record
+
+    def all_flows(self) -> list[FlowRecord]:
+        return [FlowRecord.model_validate(plain(i)) for i in self._query(FLOW)]
+
+    def replace(self, flow_id: str, definition: dict[str, Any]) -> FlowRecord:
+        """Change an unpublished flow's definition (a published one is immutable: 409)."""
+        record = self.get(flow_id)
+        updated = record.model_copy(update={"definition": definition, "updated_at": clock.iso()})
+        try:
+            self.table.put_item(
+                Item=self._flow_item(updated), ConditionExpression=Attr("status").eq("unpublished")
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise published_conflict(record) from None
+            raise
+        return updated
+
+    def delete(self, flow_id: str) -> None:
+        record = self.get(flow_id)
+        try:
+            self.table.delete_item(
+                Key={"pk": FLOW, "sk": flow_id}, ConditionExpression=Attr("status").eq("unpublished")
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise published_conflict(record) from None
+            raise
+
+    # -- publishing ----------------------------------------------------------------------------
+    def publish(self, record: FlowRecord, version: FlowVersion, route: Route) -> FlowRecord:
+        """Record a new published version and route new orders to it, all or nothing."""
+        at = clock.iso()
+        published = record.model_copy(
+            update={
+                "status": "published",
+                "published_version": version.version,
+                "state_machine_arn": version.state_machine_arn,
+                "versions": sorted({*record.versions, version.version}),
+                "updated_at": at,
+            }
+        )
+        try:
+            resource().meta.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": self._flow_item(published),
+                            # unchanged since it was read, and not published meanwhile
+                            "ConditionExpression": "#status = :unpublished AND updated_at = :seen",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": {
+                                ":unpublished": "unpublished",
+                                ":seen": record.updated_at,
+                            },
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": {
+                                "pk": f"{FLOW}#{record.id}",
+                                "sk": f"v{version.version:06d}",
+                                **storable(version.model_dump()),
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": {"pk": ROUTE, "sk": record.id, **storable(route.model_dump())},
+                        }
+                    },
+                ]
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(
+                    f"flow {record.id} changed or was published while publishing; read it again",
+                    field="flow_id",
+                ) from None
+            raise
+        return published
+
+    def unpublish(self, flow_id: str) -> FlowRecord:
+        """Stop routing new orders to the flow; its next publish will be a new version."""
+        record = self.get(flow_id)
+        if record.status != "published":
+            raise Conflict(f"flow {flow_id} is not published", field="flow_id")
+        updated = record.model_copy(
+            update={
+                "status": "unpublished",
+                "version": (record.published_version or 0) + 1,
+                "updated_at": clock.iso(),
+            }
+        )
+        resource().meta.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": self._flow_item(updated),
+                        "ConditionExpression": "#status = :published",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {":published": "published"},
+                    }
+                },
+                {"Delete": {"TableName": self.table_name, "Key": {"pk": ROUTE, "sk": flow_id}}},
+            ]
+        )
+        return updated
+
+    def version(self, flow_id: str, version: int) -> FlowVersion:
+        item = self.table.get_item(Key={"pk": f"{FLOW}#{flow_id}", "sk": f"v{version:06d}"}).get("Item")
+        if not item:
+            raise NotFound(f"flow {flow_id} has no published version {version}", field="version")
+        return FlowVersion.model_validate(plain(item))
+
+    def routes(self) -> list[Route]:
+        return [Route.model_validate(plain(i)) for i in self._query(ROUTE)]
+
+    def has_flows(self) -> bool:
+        return bool(self.table.query(KeyConditionExpression=Key("pk").eq(FLOW), Limit=1).get("Items"))
+
+    # -- policies ------------------------------------------------------------------------------
+    def create_policy(self, policy_id: str, definition: dict[str, Any]) -> PolicyRecord:
+        at = clock.iso()
+        record = PolicyRecord(id=policy_id, definition=definition, created_at=at, updated_at=at)
+        try:
+            self.table.put_item(Item=self._policy_item(record), ConditionExpression=Attr("pk").not_exists())
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(
+                    f"a policy named like '{definition.get('name')}' exists (id {policy_id})", field="name"
+                ) from None
+            raise
+        return record
+
+    def policy(self, policy_id: str) -> PolicyRecord:
+        item = self.table.get_item(Key={"pk": POLICY, "sk": policy_id}, ConsistentRead=True).get("Item")
+        if not item:
+            raise NotFound(f"policy {policy_id} does not exist", field="policy_id")
+        return PolicyRecord.model_validate(plain(item))
+
+    def policies(self) -> list[PolicyRecord]:
+        return [PolicyRecord.model_validate(plain(i)) for i in self._query(POLICY)]
+
+    def save_policy(self, record: PolicyRecord) -> PolicyRecord:
+        updated = record.model_copy(update={"updated_at": clock.iso()})
+        self.table.put_item(Item=self._policy_item(updated), ConditionExpression=Attr("pk").exists())
+        return updated
+
+    def delete_policy(self, policy_id: str) -> None:
+        self.table.delete_item(Key={"pk": POLICY, "sk": policy_id})
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _query(self, pk: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk), "ConsistentRead": True}
+        while True:
+            page = self.table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @staticmethod
+    def _flow_item(record: FlowRecord) -> dict[str, Any]:
+        return {"pk": FLOW, "sk": record.id, **storable(record.model_dump())}
+
+    @staticmethod
+    def _policy_item(record: PolicyRecord) -> dict[str, Any]:
+        return {"pk": POLICY, "sk": record.id, **storable(record.model_dump())}
+
+
+def published_conflict(record: FlowRecord) -> Conflict:
+    return Conflict(
+        f"flow {record.id} is published (version {record.published_version}) and cannot be changed; "
+        "unpublish it first, then edit it and publish again as a new version",
+        field="flow_id",
+    )
