@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from orderflow.local.demo import DEMO_MAPPINGS
 from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime, RuntimeConfig

@@ -1,6 +1,7 @@
 """Import step: fetch the BigCommerce order, map it, store the canonical order (first state of every flow)."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from orderflow import importing, steps, transient
 from orderflow.bigcommerce import connection
 from orderflow.observability import logger, metrics

@@ -1,6 +1,7 @@
 """Order intake step: start every published flow whose input events and filter policies match."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from orderflow import routing, steps, transient
 from orderflow.observability import logger, metrics
 from orderflow.store import tables

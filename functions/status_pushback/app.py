@@ -1,6 +1,7 @@
 """Status step: set the order's internal status and push the mapped status back to BigCommerce."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from orderflow import status_push, steps, transient
 from orderflow.bigcommerce import connection
 from orderflow.observability import logger, metrics

@@ -1,6 +1,7 @@
 """Validation steps: validate_order_header and validate_order_line."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from orderflow import steps, transient, validation
 from orderflow.observability import logger, metrics
 from orderflow.store import tables

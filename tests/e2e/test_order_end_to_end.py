@@ -8,12 +8,17 @@ import threading
 import time
 
 import boto3
+
 from orderflow.local.demo_store import DemoStore, Fault
 from orderflow.local.runtime import LocalRuntime
-
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET, Api, post_webhook, webhook_body
 
-HAPPY_STEPS = ["Import order", "Validate order header", "Validate order lines", "Release to fulfillment"]
+INTAKE_STEPS = ["Import order", "Route to flows"]
+FLOW_STEPS = ["Validate order header", "Validate order lines", "Release to fulfillment"]
+
+
+def _statuses(executions: list[dict]) -> list[str]:
+    return [e["status"] for e in executions]
 
 
 def _order_get_requests(store: DemoStore, order_id: int) -> int:
@@ -33,22 +38,28 @@ def test_a_new_order_is_imported_validated_and_released_to_the_store(
 
     # When the store's order-created webhook arrives
     answer = post_webhook(runtime, webhook_body(store, order_id))
-    (execution,) = runtime.wait_for_all()
+    intake, flow = runtime.wait_for_all()
 
-    # Then the webhook was accepted, the execution succeeded and the store shows Awaiting Fulfillment
+    # Then the webhook was accepted, the order's intake started the default flow, both succeeded,
+    # and the store shows Awaiting Fulfillment
     assert answer.status_code == 200
     assert answer.json()["status"] == "accepted"
-    assert execution["status"] == "SUCCEEDED"
+    assert answer.json()["executions"] == [intake["name"]] == [f"BC-test-store-{order_id}-intake"]
+    assert flow["name"] == f"BC-test-store-{order_id}-default-order-flow-v1"
+    assert _statuses([intake, flow]) == ["SUCCEEDED", "SUCCEEDED"]
     assert store.status_updates(order_id) == [11]
     assert store.order(order_id)["status"] == "Awaiting Fulfillment"
 
     # And the order has one succeeded step result per step, with the flow and version that ran it
     order_key = answer.json()["order_key"]
     results = api.get(f"/orders/{order_key}/step-results").json()["step_results"]
-    assert [r["step"] for r in results] == HAPPY_STEPS
+    assert [r["step"] for r in results] == INTAKE_STEPS + FLOW_STEPS
     assert {r["status"] for r in results} == {"succeeded"}
-    assert {(r["flow_id"], r["flow_version"]) for r in results} == {("default-order-flow", 1)}
-    assert all(r["execution"] == execution["name"] for r in results)
+    assert {(r["step"], r["flow_id"], r["flow_version"], r["execution"]) for r in results} == {
+        *((step, "order-intake", 1, intake["name"]) for step in INTAKE_STEPS),
+        *((step, "default-order-flow", 1, flow["name"]) for step in FLOW_STEPS),
+    }
+    assert results[1]["message"] == "started Default order flow v1"
 
     # And the stored order is the mapped canonical order, findable by its BigCommerce id
     order = api.get(f"/orders/{order_key}").json()
@@ -59,7 +70,7 @@ def test_a_new_order_is_imported_validated_and_released_to_the_store(
         ("SCW", "Scale Calibration Weights", "ea"),
     ]
     assert order["total_inc_tax"] == store.order(order_id)["total_inc_tax"]
-    assert [s["step"] for s in order["step_results"]] == HAPPY_STEPS
+    assert [s["step"] for s in order["step_results"]] == INTAKE_STEPS + FLOW_STEPS
     found = api.get("/orders", params={"external_id": order_id}).json()["orders"]
     assert [o["order_key"] for o in found] == [order_key]
     listed = api.get("/orders").json()["orders"]
@@ -132,7 +143,7 @@ def test_older_payload_shapes_are_accepted(runtime: LocalRuntime, store: DemoSto
     answer = post_webhook(runtime, body)
 
     assert answer.status_code == 200 and answer.json()["status"] == "accepted"
-    assert [e["status"] for e in runtime.wait_for_all()] == ["SUCCEEDED"]
+    assert _statuses(runtime.wait_for_all()) == ["SUCCEEDED", "SUCCEEDED"]
 
 
 def test_the_same_webhook_three_times_and_concurrently_runs_the_order_once(
@@ -167,7 +178,9 @@ def test_the_same_webhook_three_times_and_concurrently_runs_the_order_once(
     assert sorted(concurrent) == ["accepted", "duplicate"]
     assert rehashed.status_code == 200 and rehashed.json()["status"] == "duplicate"
     assert sorted(e["name"] for e in executions) == sorted(
-        [f"BC-test-store-{first}-default-order-flow-v1", f"BC-test-store-{second}-default-order-flow-v1"]
+        f"BC-test-store-{order}-{suffix}"
+        for order in (first, second)
+        for suffix in ("intake", "default-order-flow-v1")
     )
     assert store.status_updates(first) == [11]
     assert store.status_updates(second) == [11]
@@ -191,10 +204,10 @@ def test_an_unmapped_sku_holds_the_order_for_review_and_keeps_it(
     )
 
     answer = post_webhook(runtime, webhook_body(store, order_id))
-    (execution,) = runtime.wait_for_all()
+    executions = runtime.wait_for_all()
 
     # Then the lines step failed naming the SKU, the condition took the "no" path, and the store got 12
-    assert execution["status"] == "SUCCEEDED"
+    assert _statuses(executions) == ["SUCCEEDED", "SUCCEEDED"]
     results = {
         r["step"]: r
         for r in api.get(f"/orders/{answer.json()['order_key']}/step-results").json()["step_results"]
@@ -221,9 +234,9 @@ def test_a_store_error_then_success_is_retried_by_the_import(
     store.clear_requests()
 
     post_webhook(runtime, webhook_body(store, order_id))
-    (execution,) = runtime.wait_for_all()
+    executions = runtime.wait_for_all()
 
-    assert execution["status"] == "SUCCEEDED"
+    assert _statuses(executions) == ["SUCCEEDED", "SUCCEEDED"]
     assert _order_get_requests(store, order_id) == 3
     assert store.status_updates(order_id) == [11]
 
@@ -238,9 +251,9 @@ def test_a_rate_limited_store_is_waited_for_as_it_asks(
 
     started = time.monotonic()
     post_webhook(runtime, webhook_body(store, order_id))
-    (execution,) = runtime.wait_for_all()
+    executions = runtime.wait_for_all()
 
-    assert execution["status"] == "SUCCEEDED"
+    assert _statuses(executions) == ["SUCCEEDED", "SUCCEEDED"]
     assert _order_get_requests(store, order_id) == 2
     assert time.monotonic() - started >= 0.3  # it waited the reset time before trying again
 
@@ -318,7 +331,7 @@ def test_logs_carry_the_order_key_and_never_the_customers_details(
     ):
         assert secret not in text
     steps = [w for w in written if w["message"] == "step finished"]
-    assert len(steps) == 4
+    assert len(steps) == 5  # import, route, validate header, validate lines, hold
     assert {(w["order_key"], w["correlation_id"]) for w in steps} == {(answer.json()["order_key"],) * 2}
 
 

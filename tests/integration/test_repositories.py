@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import boto3
 import pytest
+
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
 from orderflow.local.runtime import LocalRuntime

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import pytest
+
 from orderflow.errors import TransientStepError
-from orderflow.flows.model import parse_flow
 from orderflow.local.demo_store import DemoStore, Fault
 from orderflow.local.runtime import LocalRuntime
 from orderflow.store import tables
-
 from tests.conftest import Api, step_event
-from tests.unit.test_flows import ELEMENT_FLOWS
 
 
 def _import(runtime: LocalRuntime, store: DemoStore, order_id: int) -> dict:
@@ -104,32 +102,3 @@ def test_status_pushes_follow_the_settings(runtime: LocalRuntime, store: DemoSto
     assert store.status_updates(order_id) == [9]
     history = [(h["status"]) for h in api.get(f"/orders/{key}").json()["history"]]
     assert history == ["validated", "on_hold", "validated"]
-
-
-@pytest.mark.parametrize("name", list(ELEMENT_FLOWS))
-def test_every_element_runs_on_the_step_functions_engine(
-    runtime: LocalRuntime, store: DemoStore, api: Api, name: str
-) -> None:
-    # Given a flow using the element, deployed from its generated ASL, and an order with one unmapped SKU
-    api.post("/mappings/units", {"unit": "ea", "external_field_name": "unit", "external_field_value": "each"})
-    flow = parse_flow(ELEMENT_FLOWS[name])
-    arn = runtime.deploy_flow(flow)
-    order_id = store.add_order(lines=[{"sku": "NOPE", "name": "Unmapped", "quantity": 1, "price": "1.00"}])
-
-    # When an order runs through it
-    execution = runtime.wait_for_execution(runtime.start_order(arn, flow, store.store_hash, order_id))
-    results = {
-        r.step: r.status.value for r in tables.orders().step_results(f"BC-{store.store_hash}-{order_id}")
-    }
-
-    # Then it finished, and each step that ran left its result: header checks pass, line checks fail
-    assert execution["status"] == "SUCCEEDED", execution.get("cause")
-    expected = {
-        "condition_merge": {"Import order": "succeeded", "Check header": "succeeded", "Check lines": "failed",
-                            "Release": "succeeded"},
-        "splitter": {"Import order": "succeeded", "Check header": "succeeded", "A1": "failed", "B1": "succeeded"},
-        "splitter_merge nested two deep": {
-            "Import order": "succeeded", "Test validation 1": "succeeded", "Lines 1": "failed",
-            "Test validation 2": "succeeded", "After the split": "succeeded"},
-    }[name]  # fmt: skip
-    assert results == expected

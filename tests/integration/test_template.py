@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -9,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from orderflow.flows.asl import substitute
 from orderflow.local.template import TemplateError, load_template
-
 from tests.conftest import ROOT
 
 PARAMETERS = {"BigCommerceStoreHash": "abc", "BigCommerceAccessToken": "t", "WebhookSecret": "s" * 16}
@@ -39,13 +40,25 @@ def test_sam_validate_lint_passes() -> None:
 def test_the_local_runtime_reads_tables_routes_and_environment_from_the_template() -> None:
     template = load_template(ROOT / "template.yaml", PARAMETERS)
 
-    assert set(template.tables) == {"OrdersTable", "MappingsTable", "SettingsTable", "WebhookDeliveriesTable"}
+    assert set(template.tables) == {
+        "OrdersTable",
+        "MappingsTable",
+        "SettingsTable",
+        "WebhookDeliveriesTable",
+        "FlowsTable",
+    }
     assert template.tables["WebhookDeliveriesTable"]["_ttl"]["AttributeName"] == "expires_at"
     webhook = template.functions["WebhookFunction"]
     assert webhook.environment["WEBHOOK_DELIVERIES_TABLE"] == "WebhookDeliveriesTable"
     assert webhook.environment["BIGCOMMERCE_STORE_HASH"] == "abc"  # a Globals variable, resolved
-    assert webhook.environment["DEFAULT_FLOW_STATE_MACHINE_ARN"].endswith(
-        ":stateMachine:DefaultFlowStateMachine"
+    assert webhook.environment["ORDER_INTAKE_STATE_MACHINE_ARN"].endswith(
+        ":stateMachine:OrderIntakeStateMachine"
+    )
+    flows_api = template.functions["FlowsApiFunction"].environment
+    assert flows_api["FLOW_STATE_MACHINE_PREFIX"] == "orderflow-local-flow"
+    assert flows_api["FLOW_EXECUTION_ROLE_ARN"] == "arn:aws:iam::123456789012:role/FlowExecutionRole"
+    assert json.loads(flows_api["FLOW_FUNCTION_ARNS"])["ValidateOrderFunctionArn"].endswith(
+        ":function:ValidateOrderFunction"
     )
     assert ("POST", "/webhooks/bigcommerce", "WebhookFunction") in {
         (r.method, r.path, r.function) for r in template.routes

@@ -7,6 +7,7 @@ import time
 
 import pytest
 import requests
+
 from orderflow.bigcommerce.client import (
     BigCommerceAuthError,
     BigCommerceClient,

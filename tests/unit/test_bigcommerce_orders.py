@@ -6,6 +6,7 @@ import copy
 from decimal import Decimal
 
 import pytest
+
 from orderflow.bigcommerce.orders import OrderDataError, to_order
 
 RAW = {

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+
 from orderflow.local.demo_store import DemoStore, Fault
 
 MONEY = re.compile(r"^\d+\.\d{4}$")

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
 from orderflow.flows.diagram import JOIN_LABEL, START_LABEL, escape_label, to_markdown, to_mermaid
 from orderflow.flows.files import load_flow
 from orderflow.flows.model import ConditionStep, Flow, SplitterStep, parse_flow
-
 from tests.conftest import ROOT
 
 DEFAULT_FLOW = ROOT / "flows" / "default.yaml"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
-from orderflow.flows.asl import generate_asl, structural_problems, to_json
+
+from orderflow.flows.asl import generate_asl, intake_asl, structural_problems, to_json
 from orderflow.flows.files import asl_file_name, load_flow, parse_yaml
 from orderflow.flows.model import FlowError, parse_flow
-
 from tests.conftest import ROOT
 
 DEFAULT_FLOW = ROOT / "flows" / "default.yaml"
@@ -35,13 +35,25 @@ def test_the_committed_state_machine_is_what_the_generator_makes_of_the_default_
 def test_the_template_deploys_the_default_flow_it_names() -> None:
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_cfn_loader())
     flow = load_flow(DEFAULT_FLOW)
-    webhook_env = template["Resources"]["WebhookFunction"]["Properties"]["Environment"]["Variables"]
-    machine = template["Resources"]["DefaultFlowStateMachine"]["Properties"]
-    asl_text = (ROOT / machine["DefinitionUri"]).read_text()
+    route_env = template["Resources"]["RouteOrderFunction"]["Properties"]["Environment"]["Variables"]
 
-    assert webhook_env["DEFAULT_FLOW_ID"] == flow.id
-    assert int(webhook_env["DEFAULT_FLOW_VERSION"]) == flow.version
-    assert set(re.findall(r"\$\{(\w+)\}", asl_text)) == set(machine["DefinitionSubstitutions"])
+    assert route_env["DEFAULT_FLOW_ID"] == flow.id
+    assert route_env["DEFAULT_FLOW_NAME"] == flow.name
+    assert int(route_env["DEFAULT_FLOW_VERSION"]) == flow.version
+    for machine in ("DefaultFlowStateMachine", "OrderIntakeStateMachine"):
+        properties = template["Resources"][machine]["Properties"]
+        asl_text = (ROOT / properties["DefinitionUri"]).read_text()
+        assert set(re.findall(r"\$\{(\w+)\}", asl_text)) == set(properties["DefinitionSubstitutions"]), (
+            machine
+        )
+
+
+def test_the_committed_intake_is_what_the_generator_makes() -> None:
+    committed = (ROOT / "statemachines" / "order_intake.asl.json").read_text()
+    assert committed == to_json(intake_asl()), (
+        "statemachines/ is stale: run `make generate` and commit the result"
+    )
+    assert structural_problems(intake_asl()) == []
 
 
 def test_generation_is_deterministic_and_names_states_after_steps() -> None:
@@ -53,8 +65,8 @@ def test_generation_is_deterministic_and_names_states_after_steps() -> None:
 
     assert first == second
     assert asl["Comment"].startswith("Default order flow v1")
+    assert asl["StartAt"] == "Validate order header"
     assert list(asl["States"]) == [
-        "Import order",
         "Validate order header",
         "Header valid?",
         "Validate order lines",
@@ -121,7 +133,7 @@ def test_the_structural_check_finds_broken_machines() -> None:
     assert any("'Release to fulfillment' must have exactly one of Next and End" in p for p in problems)
     unreachable = copy.deepcopy(asl)
     unreachable["States"]["Orphan"] = {"Type": "Succeed"}
-    assert structural_problems(unreachable) == ["'Orphan' cannot be reached from 'Import order'"]
+    assert structural_problems(unreachable) == ["'Orphan' cannot be reached from 'Validate order header'"]
 
 
 MISTAKES = [
@@ -138,8 +150,9 @@ MISTAKES = [
     (_flow(_action("A"), {"name": "S", "element": "splitter_merge", "branches": [{"name": "B", "steps": []}]}),
      "steps[1].branches[0].steps: List should have at least 1 item"),
     (_flow(_action("A"), {"name": "S", "element": "splitter", "branches": [
-        {"name": "B", "steps": [_action("Import order")]}]}),
-     "steps[1].branches[0].steps[0].name: 'Import order' is reserved"),
+        {"name": "B", "steps": [_action("Wrap up (end)")]}]}),
+     "steps[1].branches[0].steps[0].name: names ending in '(end)' are kept"),
+    (_flow(_action("A"), input_events=["New Order!"]), "input_events[0]: String should match pattern"),
     (_flow({"name": "What", "element": "loop"}), "steps[0]: a step needs an 'action' or an 'element'"),
     (_flow(), "steps: List should have at least 1 item"),
 ]  # fmt: skip

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from orderflow.errors import InvalidInput, Unauthorized
 from orderflow.intake import authenticate, event_key, execution_name, parse_webhook
 from orderflow.models import FlowRef
-
 from tests.conftest import load_event
 
 SAMPLE = load_event("webhook_order_created.json")["body"]

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from orderflow.models import Address, Customer, Order, OrderLine
 from orderflow.policies import (
     Policy,

@@ -113,7 +113,7 @@ def unpublish_flow(flow_id: str) -> dict[str, Any]:
 @router.get("/flows/<flow_id>/asl", summary="The generated state machine (ASL)", tags=["flows"])
 def get_asl(
     flow_id: str, version: Annotated[int | None, Query(ge=1, description="a published version")] = None
-) -> Response:
+) -> Response[str]:
     repo = tables.flows()
     if version is not None:
         text = repo.version(flow_id, version).asl
@@ -129,7 +129,7 @@ def get_diagram(
     format: Annotated[
         str, Query(pattern="^(mermaid|markdown)$", description="mermaid (default) or markdown")
     ] = "mermaid",
-) -> Response:
+) -> Response[str]:
     flow = tables.flows().get(flow_id).flow()
     text = diagram.to_markdown(flow) if format == "markdown" else diagram.to_mermaid(flow)
     return Response(status_code=200, content_type="text/plain; charset=utf-8", body=text)

@@ -110,9 +110,10 @@ class RecordedRequest:
 
 @dataclass(frozen=True)
 class Fault:
-    """A canned answer; ``body`` None gives BigCommerce's error shape for statuses >= 400."""
+    """A canned answer; ``body`` None gives BigCommerce's error shape for statuses >= 400.
+    ``status`` None with a ``delay`` is a slow store: wait, then answer normally."""
 
-    status: int
+    status: int | None
     headers: dict[str, str] | None = None
     body: Any = None
     delay: float = 0.0
@@ -660,9 +661,9 @@ class DemoStore:
         with self._lock:
             self._requests.append(RecordedRequest(method, path, query, headers, body))
             fault = self._take_fault(method, path) if in_store else None
-        if fault is not None:
-            if fault.delay > 0 and self._stopping.wait(fault.delay):
-                return
+        if fault is not None and fault.delay > 0 and self._stopping.wait(fault.delay):
+            return
+        if fault is not None and fault.status is not None:
             payload = fault.body
             if payload is None and fault.status >= 400:
                 payload = _error_body(path, fault.status, _phrase(fault.status))

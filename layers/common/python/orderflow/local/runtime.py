@@ -31,12 +31,9 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 from moto import mock_aws
 
-from orderflow.flows.asl import generate_asl, substitute, to_json
-from orderflow.flows.model import Flow
-from orderflow.intake import execution_input, execution_name
+from orderflow.flows.asl import substitute
 from orderflow.local.server import LocalApiServer
 from orderflow.local.template import REGION, FunctionSpec, LocalTemplate, load_template
-from orderflow.models import FlowRef, order_key_for
 from orderflow.observability import logger, metrics
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -227,37 +224,16 @@ class LocalRuntime:
             module = _load_module(f"orderflow_local_{spec.logical_id}", spec.code_dir / f"{module_name}.py")
             self.handlers[spec.logical_id] = getattr(module, attribute)
 
-    # -- flows and executions ------------------------------------------------------------------
-    def deploy_flow(self, flow: Flow) -> str:
-        """Create a state machine from a flow's generated ASL, wired to the local functions."""
-        substitutions: dict[str, str] = {}
-        for machine in self.template.state_machines.values():
-            substitutions.update(machine.substitutions)
-        client = boto3.client("stepfunctions", region_name=REGION)
-        answer = client.create_state_machine(
-            name=f"{flow.id}-v{flow.version}",
-            definition=substitute(to_json(generate_asl(flow)), substitutions),
-            roleArn=f"arn:aws:iam::123456789012:role/{flow.id}",
-            type="STANDARD",
-        )
-        return str(answer["stateMachineArn"])
-
-    def start_order(self, state_machine_arn: str, flow: Flow, store_hash: str, order_id: int) -> str:
-        """Start a flow for an order as the webhook does (same input, same execution name)."""
-        ref = FlowRef(id=flow.id, version=flow.version, name=flow.name)
-        client = boto3.client("stepfunctions", region_name=REGION)
-        answer = client.start_execution(
-            stateMachineArn=state_machine_arn,
-            name=execution_name(order_key_for(store_hash, order_id), ref),
-            input=json.dumps(execution_input(store_hash, order_id, ref, "store/order/created")),
-        )
-        return str(answer["executionArn"])
-
+    # -- executions ----------------------------------------------------------------------------
     def executions(self) -> list[dict[str, Any]]:
         """Every execution of every state machine, oldest first (the template's and published flows')."""
         client = boto3.client("stepfunctions", region_name=REGION)
         found: list[dict[str, Any]] = []
-        arns = [m["stateMachineArn"] for p in client.get_paginator("list_state_machines").paginate() for m in p["stateMachines"]]
+        arns = [
+            m["stateMachineArn"]
+            for p in client.get_paginator("list_state_machines").paginate()
+            for m in p["stateMachines"]
+        ]
         for arn in arns:
             for page in client.get_paginator("list_executions").paginate(stateMachineArn=arn):
                 found.extend(cast(list[dict[str, Any]], page["executions"]))
@@ -281,7 +257,8 @@ class LocalRuntime:
         while True:
             listed = self.executions()
             done = [
-                self.wait_for_execution(e["executionArn"], max(0.1, deadline - time.monotonic())) for e in listed
+                self.wait_for_execution(e["executionArn"], max(0.1, deadline - time.monotonic()))
+                for e in listed
             ]
             if len(self.executions()) == len(listed):
                 return sorted(done, key=lambda d: d["startDate"])
