@@ -3,6 +3,8 @@
 - cold import time of each function's module (a fresh interpreter each time)
 - BigCommerce API calls, DynamoDB requests and state transitions per imported order
 - orders per second through the local runtime for 200 orders
+- flows: generation time and ASL size by flow size, where Step Functions' 1 MiB limit is reached,
+  and state transitions per order for the documentation's sample flow against its actions
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
 
+from orderflow.flows.asl import generate_asl, limit_problems, to_json  # noqa: E402
+from orderflow.flows.model import Flow, parse_flow  # noqa: E402
 from orderflow.local.demo import DEMO_MAPPINGS  # noqa: E402
 from orderflow.local.demo_store import DemoStore  # noqa: E402
 from orderflow.local.runtime import LocalRuntime, RuntimeConfig  # noqa: E402
@@ -130,9 +134,102 @@ def throughput(orders: int = 200, senders: int = 8) -> None:
         print("  (one process on this machine: moto serialises DynamoDB; on AWS each part scales out)")
 
 
+def _linear_flow(steps: int) -> Flow:
+    # a realistic mix: validations with a condition every ten steps, the shape merchants build
+    body: list[dict[str, object]] = []
+    for n in range(1, steps + 1):
+        if n % 10 == 0:
+            body.append({"name": f"Check {n:04d} passed?", "element": "condition_merge",
+                         "yes": [], "no": [{"name": f"Note failure {n:04d}", "action": "validate_order_line"}]})  # fmt: skip
+        else:
+            kind = "validate_order_header" if n % 2 else "validate_order_line"
+            body.append({"name": f"Validate order part {n:04d}", "action": kind})
+    return parse_flow({"name": f"Benchmark flow {steps}", "steps": body})
+
+
+def flow_generation() -> None:
+    print("Flow → ASL generation (pure function; median of 5)")
+    for steps in (10, 100, 500):
+        flow = _linear_flow(steps)
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            text = to_json(generate_asl(flow))
+            times.append(time.perf_counter() - started)
+        print(
+            f"  {steps:>4} steps   {statistics.median(times) * 1000:7.1f} ms   {len(text.encode()) / 1024:8.1f} KiB"
+        )
+    low, high = 500, 4000
+    while high - low > 10:  # the largest flow of this shape that Step Functions accepts
+        middle = (low + high) // 2
+        low, high = (
+            (middle, high) if not limit_problems(generate_asl(_linear_flow(middle))) else (low, middle)
+        )
+    print(f"  Step Functions' 1 MiB definition limit: reached at about {high} steps of this shape")
+    print("  (validation refuses bigger flows before anything is stored)")
+
+
+def sample_flow_transitions() -> None:
+    print("State transitions per order: the documentation's Validation split sample")
+    with DemoStore() as store, _runtime(store) as runtime:
+        _seed(runtime)
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        for body in SAMPLE_POLICIES:
+            requests.post(
+                f"{runtime.api_url}/policies", json=body, headers=admin, timeout=10
+            ).raise_for_status()
+            policy_id = requests.get(f"{runtime.api_url}/policies", headers=admin, timeout=10).json()[
+                "policies"
+            ]
+            for p in policy_id:
+                requests.post(f"{runtime.api_url}/policies/{p['id']}/publish", headers=admin, timeout=10)
+        requests.post(
+            f"{runtime.api_url}/flows", json=SAMPLE_FLOW, headers=admin, timeout=10
+        ).raise_for_status()
+        requests.post(
+            f"{runtime.api_url}/flows/validation-flow/publish", headers=admin, timeout=10
+        ).raise_for_status()
+        _deliver(runtime, store, store.sample_order())
+        for execution in runtime.wait_for_all():
+            history = runtime.history(execution["executionArn"])
+            entered = [e for e in history if e["type"].endswith("StateEntered")]
+            tasks = [e for e in entered if e["type"] == "TaskStateEntered"]
+            print(f"  {execution['name']:<50} {len(entered):>3} transitions, {len(tasks)} actions invoked")
+        print("  (on AWS Standard workflows bill per state transition; the intake adds 2 per order)")
+
+
+SAMPLE_POLICIES = [
+    {"name": "Filter Policy - BigCommerce", "kind": "filter",
+     "rules": [{"field": "provider", "operator": "equals", "value": "BigCommerce"}]},
+    {"name": "Filter Policy - Orderful", "kind": "filter",
+     "rules": [{"field": "provider", "operator": "equals", "value": "Orderful"}]},
+    {"name": "Order header Validation Policy", "kind": "execution", "criticality": "critical",
+     "rules": [{"field": "total", "operator": ">", "value": 0}]},
+]  # fmt: skip
+SAMPLE_FLOW = {
+    "name": "Validation flow",
+    "steps": [
+        {"name": "Validation split", "element": "splitter_merge", "branches": [
+            {"name": "Order Source 1", "steps": [{"name": "Test validation 1", "action": "validate_order_header",
+             "filter_policies": ["Filter Policy - BigCommerce"], "execution_policies": ["Order header Validation Policy"]}]},
+            {"name": "Order Source 2", "steps": [{"name": "Test validation 2", "action": "validate_order_header",
+             "filter_policies": ["Filter Policy - Orderful"], "execution_policies": ["Order header Validation Policy"]}]},
+        ]},
+        {"name": "Release", "action": "update_order_status", "params": {"status": "validated"}},
+    ],
+}  # fmt: skip
+
+
 if __name__ == "__main__":
-    cold_imports()
-    print()
-    per_order()
-    print()
-    throughput()
+    sections = {
+        "imports": cold_imports,
+        "order": per_order,
+        "throughput": throughput,
+        "flows": flow_generation,
+        "transitions": sample_flow_transitions,
+    }
+    chosen = sys.argv[1:] or list(sections)
+    for index, name in enumerate(chosen):
+        if index:
+            print()
+        sections[name]()
