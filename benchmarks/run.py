@@ -175,14 +175,12 @@ def sample_flow_transitions() -> None:
         _seed(runtime)
         admin = {"Authorization": f"Bearer {ADMIN}"}
         for body in SAMPLE_POLICIES:
+            created = requests.post(f"{runtime.api_url}/policies", json=body, headers=admin, timeout=10)
+            created.raise_for_status()
+            policy_id = created.json()["id"]
             requests.post(
-                f"{runtime.api_url}/policies", json=body, headers=admin, timeout=10
+                f"{runtime.api_url}/policies/{policy_id}/publish", headers=admin, timeout=10
             ).raise_for_status()
-            policy_id = requests.get(f"{runtime.api_url}/policies", headers=admin, timeout=10).json()[
-                "policies"
-            ]
-            for p in policy_id:
-                requests.post(f"{runtime.api_url}/policies/{p['id']}/publish", headers=admin, timeout=10)
         requests.post(
             f"{runtime.api_url}/flows", json=SAMPLE_FLOW, headers=admin, timeout=10
         ).raise_for_status()
