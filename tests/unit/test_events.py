@@ -23,9 +23,13 @@ def test_every_step_sample_is_a_valid_step_request(name: str) -> None:
 
 
 def test_the_execution_inputs_are_what_the_webhook_and_router_start_with() -> None:
-    assert load_event("intake_execution_input.json") == execution_input("abc123xyz", 250, INTAKE, "store/order/created")
+    assert load_event("intake_execution_input.json") == execution_input(
+        "abc123xyz", 250, INTAKE, "store/order/created"
+    )
     flow = FlowRef(id="default-order-flow", version=1, name="Default order flow")
-    assert load_event("flow_execution_input.json") == execution_input("abc123xyz", 250, flow, "store/order/created")
+    assert load_event("flow_execution_input.json") == execution_input(
+        "abc123xyz", 250, flow, "store/order/created"
+    )
 
 
 def test_the_webhook_sample_is_an_api_gateway_event_carrying_a_bigcommerce_webhook() -> None:
@@ -38,6 +42,10 @@ def test_the_webhook_sample_is_an_api_gateway_event_carrying_a_bigcommerce_webho
 def test_no_sample_carries_a_real_looking_secret() -> None:
     for path in EVENTS.glob("*.json"):
         text = path.read_text()
-        for value in json.loads(text).get("Parameters", {}).values() if path.name == "env.example.json" else []:
-            assert not any(word in value.lower() for word in ("secret", "token")) or value.startswith("replace-with-")
+        for value in (
+            json.loads(text).get("Parameters", {}).values() if path.name == "env.example.json" else []
+        ):
+            assert not any(word in value.lower() for word in ("secret", "token")) or value.startswith(
+                "replace-with-"
+            )
         assert "replace-with-your-webhook-secret" in text or "x-webhook-secret" not in text

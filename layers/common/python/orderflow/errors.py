@@ -9,18 +9,27 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.problems = problems or []
 
     def to_body(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+        error: dict = {"code": self.code, "message": self.message, "field": self.field}
+        if self.problems:
+            error["problems"] = self.problems
+        return {"error": error}
 
 
 class InvalidInput(DomainError):
     status = 400
     code = "invalid_input"
+
+    @classmethod
+    def listing(cls, problems: list[str]) -> InvalidInput:
+        """Every problem of a document, each with its path; the first one's path is the field."""
+        return cls("; ".join(problems), field=problems[0].split(":", 1)[0], problems=problems)
 
 
 class Unauthorized(DomainError):

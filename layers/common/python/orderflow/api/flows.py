@@ -24,24 +24,11 @@ FLOW_BODY = Body(
 )
 
 
-class FlowInvalid(InvalidInput):
-    """A flow with problems: every one of them, each with its path, answered together."""
-
-    def __init__(self, error: FlowError) -> None:
-        super().__init__("; ".join(error.problems), field=error.problems[0].split(":", 1)[0])
-        self.problems = error.problems
-
-    def to_body(self) -> dict[str, Any]:
-        body = super().to_body()
-        body["error"]["problems"] = self.problems
-        return body
-
-
 def _validated(call: Any, *args: Any) -> FlowRecord:
     try:
         record: FlowRecord = call(*args)
     except FlowError as exc:
-        raise FlowInvalid(exc) from None
+        raise InvalidInput.listing(exc.problems) from None
     return record
 
 

@@ -22,22 +22,11 @@ POLICY_BODY = Body(
 )
 
 
-class PolicyInvalid(InvalidInput):
-    def __init__(self, error: PolicyError) -> None:
-        super().__init__("; ".join(error.problems), field=error.problems[0].split(":", 1)[0])
-        self.problems = error.problems
-
-    def to_body(self) -> dict[str, Any]:
-        body = super().to_body()
-        body["error"]["problems"] = self.problems
-        return body
-
-
 def _parse(body: Any) -> Policy:
     try:
         return parse_policy({**body, "status": "draft"} if isinstance(body, dict) else body)
     except PolicyError as exc:
-        raise PolicyInvalid(exc) from None
+        raise InvalidInput.listing(exc.problems) from None
 
 
 def _definition(policy: Policy) -> dict[str, Any]:
@@ -55,13 +44,16 @@ def render(record: PolicyRecord) -> dict[str, Any]:
     }
 
 
-def _used_by(repo: FlowRepository, name: str) -> list[str]:
-    """Published flows that name the policy."""
-    return [
+def _refuse_while_used(repo: FlowRepository, policy: PolicyRecord) -> None:
+    """A policy a published flow names stays (the flow keeps a copy, but republishing needs it)."""
+    name = policy.definition["name"]
+    users = [
         f"{record.id} v{record.published_version}"
         for record in repo.all_flows()
         if record.status == "published" and any(n == name for _, _, n in policy_references(record.flow()))
     ]
+    if users:
+        raise Conflict(f"published flows use policy '{name}': {', '.join(users)}", field="policy_id")
 
 
 @router.get("/policies", summary="Filter and execution policies", tags=["policies"])
@@ -102,11 +94,7 @@ def put_policy(policy_id: str, body: Annotated[dict[str, Any], POLICY_BODY]) -> 
 def delete_policy(policy_id: str) -> dict[str, Any]:
     repo = tables.flows()
     record = repo.policy(policy_id)
-    users = _used_by(repo, record.definition["name"])
-    if users:
-        raise Conflict(
-            f"published flows use policy '{record.definition['name']}': {', '.join(users)}", field="policy_id"
-        )
+    _refuse_while_used(repo, record)
     repo.delete_policy(policy_id)
     return {"deleted": policy_id}
 
@@ -125,9 +113,5 @@ def publish_policy(policy_id: str) -> dict[str, Any]:
 def unpublish_policy(policy_id: str) -> dict[str, Any]:
     repo = tables.flows()
     record = repo.policy(policy_id)
-    users = _used_by(repo, record.definition["name"])
-    if users:
-        raise Conflict(
-            f"published flows use policy '{record.definition['name']}': {', '.join(users)}", field="policy_id"
-        )
+    _refuse_while_used(repo, record)
     return render(repo.save_policy(record.model_copy(update={"status": "draft"})))

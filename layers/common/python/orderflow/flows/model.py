@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from orderflow.models import OrderStatus, slug
+from orderflow.problems import Problems, loc_path
 
 MAX_NAME_LENGTH = 80  # Step Functions' limit on state names, which are our step names.
 END_SUFFIX = "(end)"  # the generator names the end states it adds "<branch> (end)", "<condition> (no: end)"
@@ -42,12 +43,8 @@ StepName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 EventName = Annotated[str, Field(pattern=EVENT_PATTERN, max_length=80)]
 
 
-class FlowError(ValueError):
+class FlowError(Problems):
     """A flow that cannot be used; ``problems`` lists every mistake with its path."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 class _Strict(BaseModel):
@@ -162,19 +159,6 @@ SplitterStep.model_rebuild()
 Flow.model_rebuild()
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    # pydantic's loc carries the union tag ('action', 'condition', ...): drop it for the merchant.
-    out = ""
-    for index, part in enumerate(loc):
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in {"action", "condition", "splitter"} and index > 0 and isinstance(loc[index - 1], int):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def parse_flow(data: Any) -> Flow:
     """Validate a whole flow (structure and semantics) and return it; raise FlowError with paths."""
     try:
@@ -185,7 +169,7 @@ def parse_flow(data: Any) -> Flow:
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "literal_error" and err["loc"] and err["loc"][-1] == "action":
                 message = f"unknown action {err.get('input')!r} (known: {', '.join(ACTIONS)})"
-            problems.append(f"{_path(err['loc'])}: {message}")
+            problems.append(f"{loc_path(err['loc'], {'action', 'condition', 'splitter'})}: {message}")
         raise FlowError(problems) from None
     problems = check_flow(flow)
     if problems:

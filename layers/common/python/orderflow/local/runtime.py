@@ -415,11 +415,10 @@ def _quiet_engine_logs() -> None:
 
 def _forget_cached_clients() -> None:
     from orderflow.bigcommerce import connection
-    from orderflow.store import dynamo, executions, state_machines, tables
+    from orderflow.store import clients, dynamo, tables
 
     dynamo.reset()
-    executions.reset()
-    state_machines.reset()
+    clients.reset()
     tables.reset()
     connection._client.cache_clear()
     try:

@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from orderflow.models import slug
+from orderflow.problems import Problems, loc_path
 
 MAX_NAME_LENGTH = 80
 
@@ -61,12 +62,8 @@ _OPERATOR_ALIASES: dict[str, str] = {
 }
 
 
-class PolicyError(ValueError):
+class PolicyError(Problems):
     """A policy that cannot be used; ``problems`` lists every mistake with its path."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 class _Strict(BaseModel):
@@ -243,19 +240,6 @@ RuleGroup.model_rebuild()
 Policy.model_rebuild()
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    # pydantic's loc carries the union tag ('rule', 'group'): drop it for the merchant.
-    out = ""
-    for index, part in enumerate(loc):
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in {"rule", "group"} and index > 0 and isinstance(loc[index - 1], int):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def parse_policy(data: Any) -> Policy:
     """Validate a policy and return it; raise PolicyError listing the problems with their paths.
 
@@ -272,6 +256,6 @@ def parse_policy(data: Any) -> Policy:
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "too_short" and err["loc"] and err["loc"][-1] == "rules":
                 message = "needs at least one rule"
-            path = _path(err["loc"])
+            path = loc_path(err["loc"], {"rule", "group"})
             problems.append(f"{path}: {message}" if path else message)
         raise PolicyError(problems) from None

@@ -46,6 +46,17 @@ class TableRepository:
     def table(self) -> Any:
         return table(self.table_name)
 
+    def query_all(self, condition: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every item a Query finds, across DynamoDB's 1 MB pages."""
+        items: list[dict[str, Any]] = []
+        kwargs["KeyConditionExpression"] = condition
+        while True:
+            page = self.table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
 
 def reset() -> None:
     """Forget cached resources (the local runtime calls this when it starts a fresh embedded AWS)."""

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
-import boto3
-
-
-@functools.cache
-def _client() -> Any:
-    return boto3.client("stepfunctions")
-
-
-def reset() -> None:
-    _client.cache_clear()
+from orderflow.store.clients import stepfunctions
 
 
 class ExecutionStarter:
@@ -25,7 +15,7 @@ class ExecutionStarter:
         Step Functions answers the same running execution for the same name and input, and
         ExecutionAlreadyExists once it has finished: either way the order does not run twice.
         """
-        client = _client()
+        client = stepfunctions()
         arn = _execution_arn(state_machine_arn, name)
         try:
             answer = client.start_execution(

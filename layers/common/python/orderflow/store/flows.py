@@ -75,14 +75,9 @@ class FlowRepository(TableRepository):
     def create(self, flow_id: str, definition: dict[str, Any]) -> FlowRecord:
         at = clock.iso()
         record = FlowRecord(id=flow_id, definition=definition, created_at=at, updated_at=at)
-        try:
-            self.table.put_item(Item=self._flow_item(record), ConditionExpression=Attr("pk").not_exists())
-        except Exception as exc:
-            if is_conditional_failure(exc):
-                raise Conflict(
-                    f"a flow named like '{definition.get('name')}' exists (id {flow_id})", field="name"
-                ) from None
-            raise
+        self._put_new(
+            self._flow_item(record), f"a flow named like '{definition.get('name')}' exists (id {flow_id})"
+        )
         return record
 
     def find(self, flow_id: str) -> FlowRecord | None:
@@ -224,14 +219,10 @@ class FlowRepository(TableRepository):
     def create_policy(self, policy_id: str, definition: dict[str, Any]) -> PolicyRecord:
         at = clock.iso()
         record = PolicyRecord(id=policy_id, definition=definition, created_at=at, updated_at=at)
-        try:
-            self.table.put_item(Item=self._policy_item(record), ConditionExpression=Attr("pk").not_exists())
-        except Exception as exc:
-            if is_conditional_failure(exc):
-                raise Conflict(
-                    f"a policy named like '{definition.get('name')}' exists (id {policy_id})", field="name"
-                ) from None
-            raise
+        self._put_new(
+            self._policy_item(record),
+            f"a policy named like '{definition.get('name')}' exists (id {policy_id})",
+        )
         return record
 
     def policy(self, policy_id: str) -> PolicyRecord:
@@ -252,15 +243,16 @@ class FlowRepository(TableRepository):
         self.table.delete_item(Key={"pk": POLICY, "sk": policy_id})
 
     # -- helpers -------------------------------------------------------------------------------
+    def _put_new(self, item: dict[str, Any], conflict: str) -> None:
+        try:
+            self.table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(conflict, field="name") from None
+            raise
+
     def _query(self, pk: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk), "ConsistentRead": True}
-        while True:
-            page = self.table.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self.query_all(Key("pk").eq(pk), ConsistentRead=True)
 
     @staticmethod
     def _flow_item(record: FlowRecord) -> dict[str, Any]:

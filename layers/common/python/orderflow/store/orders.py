@@ -104,7 +104,7 @@ class OrderRepository(TableRepository):
 
     # -- reading -------------------------------------------------------------------------------
     def find(self, order_key: str) -> Order | None:
-        items = self._query(Key("pk").eq(order_key) & Key("sk").lte(HEADER))
+        items = self.query_all(Key("pk").eq(order_key) & Key("sk").lte(HEADER))
         return _assemble(items)
 
     def get(self, order_key: str) -> Order:
@@ -115,14 +115,14 @@ class OrderRepository(TableRepository):
 
     def get_with_steps(self, order_key: str) -> tuple[Order, list[StepResult]]:
         """The order and all its step results in one Query."""
-        items = self._query(Key("pk").eq(order_key))
+        items = self.query_all(Key("pk").eq(order_key))
         order = _assemble([i for i in items if not i["sk"].startswith(STEP_PREFIX)])
         if order is None:
             raise NotFound(f"order {order_key} does not exist", field="order_key")
         return order, _steps([i for i in items if i["sk"].startswith(STEP_PREFIX)])
 
     def step_results(self, order_key: str) -> list[StepResult]:
-        return _steps(self._query(Key("pk").eq(order_key) & Key("sk").begins_with(STEP_PREFIX)))
+        return _steps(self.query_all(Key("pk").eq(order_key) & Key("sk").begins_with(STEP_PREFIX)))
 
     def recent(self, limit: int = 50, cursor: str | None = None) -> tuple[list[Order], str | None]:
         """Order headers, newest import first, without lines."""
@@ -140,16 +140,6 @@ class OrderRepository(TableRepository):
         return orders, encode_cursor(page.get("LastEvaluatedKey"))
 
     # -- helpers -------------------------------------------------------------------------------
-    def _query(self, condition: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": condition}
-        while True:
-            page = self.table.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
     @staticmethod
     def _header_item(order: Order) -> dict[str, Any]:
         body = order.model_dump(mode="json", exclude={"lines", "record_version"})

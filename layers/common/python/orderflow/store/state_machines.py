@@ -3,19 +3,7 @@ version per published flow version."""
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
-import boto3
-
-
-@functools.cache
-def _client() -> Any:
-    return boto3.client("stepfunctions")
-
-
-def reset() -> None:
-    _client.cache_clear()
+from orderflow.store.clients import stepfunctions
 
 
 class StateMachineRepository:
@@ -29,7 +17,7 @@ class StateMachineRepository:
     def publish(self, flow_id: str, definition: str, description: str) -> tuple[str, str]:
         """Create the flow's state machine, or update it, and publish the definition as a new
         version; (state machine ARN, version ARN). Executions started on a version keep it."""
-        client = _client()
+        client = stepfunctions()
         name = self.name_for(flow_id)
         existing = self._arn_of(name)
         if existing is None:
@@ -52,7 +40,7 @@ class StateMachineRepository:
         return existing, answer["stateMachineVersionArn"]
 
     def _arn_of(self, name: str) -> str | None:
-        for page in _client().get_paginator("list_state_machines").paginate():
+        for page in stepfunctions().get_paginator("list_state_machines").paginate():
             for machine in page["stateMachines"]:
                 if machine["name"] == name:
                     return str(machine["stateMachineArn"])
