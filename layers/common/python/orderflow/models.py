@@ -170,6 +170,7 @@ class StepResult(_Model):
     order_key: str
     flow_id: str
     flow_version: int
+    flow_name: str = ""
     step: str
     action: str
     status: StepStatus

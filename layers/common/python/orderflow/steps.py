@@ -136,6 +136,7 @@ def _record(recorder: StepStore, request: StepRequest, outcome: StepOutcome, sta
             order_key=request.order_key,
             flow_id=request.flow.id,
             flow_version=request.flow.version,
+            flow_name=request.flow.name,
             step=request.step,
             action=request.action,
             status=outcome.status,
