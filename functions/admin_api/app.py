@@ -1,12 +1,14 @@
-"""Admin API function: orders, mappings, settings and the OpenAPI document."""
+"""Admin API function: orders, mappings, customers, settings and the OpenAPI document."""
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow.api import http, mappings, openapi, orders, settings
+from orderflow.api import customers, http, mappings, openapi, orders, settings
 from orderflow.observability import logger
 
-app = http.resolver(orders.router, mappings.router, settings.router, openapi.router, admin=True)
+app = http.resolver(
+    orders.router, mappings.router, customers.router, settings.router, openapi.router, admin=True
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,4 +1,4 @@
-"""Import step: fetch the BigCommerce order, map it, store the canonical order (first state of every flow)."""
+"""Import step: fetch the BigCommerce order, match its customer, map it, store the canonical order."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -14,7 +14,12 @@ def handler(event: dict, context: LambdaContext) -> dict:
     return steps.run_step(
         event,
         lambda request: importing.import_order(
-            request, tables.orders(), tables.mappings(), tables.settings(), connection.client()
+            request,
+            tables.orders(),
+            tables.mappings(),
+            tables.settings(),
+            connection.client(),
+            tables.customers(),
         ),
         tables.orders(),
         transient.is_transient,

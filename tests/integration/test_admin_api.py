@@ -77,6 +77,30 @@ def test_settings_have_defaults_and_refuse_unknown_status_ids(api: Api) -> None:
     assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "pushing"
 
 
+def test_settings_show_the_store_and_take_not_assigned_statuses(api: Api) -> None:
+    assert api.get("/settings/bigcommerce").json()["store_hash"] == "test-store"
+
+    saved = api.put("/settings/bigcommerce", {"status_mapping": {"shipped": "not assigned", "sourced": 9}})
+    assert saved.status_code == 200
+    assert (
+        saved.json()["status_mapping"]["shipped"] is None and saved.json()["status_mapping"]["sourced"] == 9
+    )
+    assert api.put("/settings/bigcommerce", {"store_hash": "test-store"}).status_code == 200
+
+    typo = api.put("/settings/bigcommerce", {"status_mapping": {"shiped": 2}})
+    moved = api.put("/settings/bigcommerce", {"store_hash": "another-store"})
+    bad_value = api.put("/settings/bigcommerce", {"status_mapping": {"shipped": "done"}})
+
+    assert typo.status_code == 400 and typo.json()["error"]["field"] == "status_mapping.shiped"
+    assert "'shiped' is not an order status" in typo.json()["error"]["message"]
+    assert "partially_shipped" in typo.json()["error"]["message"]
+    assert moved.status_code == 400 and moved.json()["error"]["field"] == "store_hash"
+    assert bad_value.status_code == 400 and bad_value.json()["error"]["field"] == "status_mapping.shipped"
+    assert "not a BigCommerce status id" in bad_value.json()["error"]["message"]
+    # nothing refused was stored
+    assert api.get("/settings/bigcommerce").json()["status_mapping"]["shipped"] is None
+
+
 def test_unknown_orders_routes_and_cursors_answer_in_the_error_shape(api: Api) -> None:
     missing = api.get("/orders/BC-test-store-1")
     bad_limit = api.get("/orders", params={"limit": 0})

@@ -46,6 +46,8 @@ def test_the_local_runtime_reads_tables_routes_and_environment_from_the_template
         "SettingsTable",
         "WebhookDeliveriesTable",
         "FlowsTable",
+        "CustomersTable",
+        "ItemsTable",
     }
     assert template.tables["WebhookDeliveriesTable"]["_ttl"]["AttributeName"] == "expires_at"
     webhook = template.functions["WebhookFunction"]

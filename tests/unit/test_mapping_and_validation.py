@@ -20,7 +20,7 @@ def _order(*skus: str) -> Order:
         import_id="BC-1",
         currency="USD",
         total_inc_tax=Decimal("10"),
-        customer=Customer(external_id=0, email="guest@example.com"),
+        customer=Customer(external_id=0, email="guest@example.com", record_id="CUS-GUEST"),
         ship_to=[Address(external_id=1, city="Austin")],
         lines=[OrderLine(line_number=i, external_id=i, sku=sku, quantity=1) for i, sku in enumerate(skus, 1)],
     )
@@ -81,6 +81,41 @@ def test_every_unmapped_value_is_reported_not_only_the_first() -> None:
     assert any("line 2 (SKU 'NOPE-1'): no product mapping for sku 'NOPE-1'" in p for p in problems)
     assert any("line 3 (SKU 'NOPE-2')" in p for p in problems)
     assert sum("no unit mapping" in p for p in problems) == 3
+
+
+def _with_customer(order: Order, **changes: object) -> Order:
+    return order.model_copy(update={"customer": order.customer.model_copy(update=changes)})
+
+
+def test_the_account_is_the_company_mapping_then_the_catch_all_then_the_customer_record() -> None:
+    catch_all = _mapping(MappingKind.ACCOUNTS, "ProviderName", "BigCommerce", "TestBCAccount")
+    company = _mapping(MappingKind.ACCOUNTS, "company", "Acme Scales Ltd", "ACME")
+    trade_price = _mapping(
+        MappingKind.PRICE_LISTS, "ProviderName", "BigCommerce", "TradePrices", account="ACME"
+    )
+    b2b = _with_customer(_order("ABS"), company="Acme Scales Ltd")
+
+    # A B2B order of a mapped company gets its account, and that account's own price list
+    mapped = map_order(b2b, _Mappings(catch_all, company, trade_price))
+    assert (mapped.account, mapped.price_list) == ("ACME", "TradePrices")
+    # An unmapped company falls back to the group's catch-all
+    assert map_order(_with_customer(b2b, company="Other Co"), _Mappings(catch_all, company)).account == (
+        "TestBCAccount"
+    )
+    # Without a catch-all, a consumer's account is their customer record; no price list is not an issue
+    consumer = map_order(_order("ABS"), _Mappings(company))
+    assert (consumer.account, consumer.price_list) == ("CUS-GUEST", None)
+    assert [i.kind for i in consumer.all_mapping_issues] == [MappingKind.PRODUCTS, MappingKind.UNITS]
+
+
+def test_an_order_with_no_customer_record_and_no_catch_all_reports_the_missing_account() -> None:
+    orphan = _with_customer(_order("ABS"), email="", record_id=None)
+
+    mapped = map_order(orphan, _Mappings(_mapping(MappingKind.PRODUCTS, "sku", "ABS", "Accu Scale")))
+
+    assert mapped.account is None
+    [issue] = [i for i in mapped.all_mapping_issues if i.kind is MappingKind.ACCOUNTS]
+    assert "no account" in issue.message and "ProviderName='BigCommerce'" in issue.message
 
 
 def test_header_checks_name_each_problem() -> None:

@@ -1,18 +1,24 @@
-"""The import step: fetch the order from BigCommerce, map it, store the canonical order.
+"""The import step: fetch the order from BigCommerce, match its customer, map it, store it.
 
-Importing an order that is already stored is a no-op (no BigCommerce call): several flows may run
-for one order, and a redelivered webhook or a retried step must not import it twice.
+Importing an order that is already stored is a no-op (no BigCommerce call): a redelivered webhook
+or a retried step must not import it twice. An order with values no mapping resolves is stored all
+the same (an operator fixes the mappings, nothing is lost) and the step fails naming every one of
+them; the flows it is routed to then decide what happens (the default flow holds it for review).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from orderflow.bigcommerce.client import BigCommerceClient
 from orderflow.bigcommerce.orders import to_order
+from orderflow.customers import match_customer
 from orderflow.errors import InvalidInput
 from orderflow.mapping import map_order
 from orderflow.models import Order, order_key_for
 from orderflow.observability import metrics
 from orderflow.steps import StepOutcome, StepRequest
+from orderflow.store.customers import CustomerRepository
 from orderflow.store.mappings import MappingRepository
 from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import SettingsRepository
@@ -24,6 +30,7 @@ def import_order(
     mappings: MappingRepository,
     settings: SettingsRepository,
     bigcommerce: BigCommerceClient,
+    customers: CustomerRepository,
 ) -> StepOutcome:
     ref = request.order_ref
     if ref is None:
@@ -34,24 +41,40 @@ def import_order(
     existing = orders.find(request.order_key)
     if existing is not None:
         return StepOutcome(
-            succeeded=True,
+            succeeded=not existing.all_mapping_issues,
             message=f"{existing.import_id} was already imported; nothing fetched",
             details=_summary(existing),
         )
 
     raw = bigcommerce.get_order(ref.order_id)
-    order = map_order(to_order(raw, ref.store_hash, settings.bigcommerce().mapping_group), mappings.resolve)
+    order = to_order(raw, ref.store_hash, settings.bigcommerce().mapping_group)
+    match = match_customer(order, customers, bigcommerce.find_customers)
+    if match.record is not None:
+        customer = order.customer.model_copy(
+            update={"record_id": match.record.id, "record_created": match.created}
+        )
+        order = order.model_copy(update={"customer": customer})
+        if match.created:
+            metrics.add_metric(name="CustomersCreated", unit="Count", value=1)
+    order = map_order(order, mappings.resolve)
     created = orders.create(order)
-    if created:
-        metrics.add_metric(name="OrdersImported", unit="Count", value=1)
-    mapped = sum(1 for line in order.lines if not line.mapping_issues)
-    message = f"imported {order.import_id}: {len(order.lines)} lines, {mapped} mapped"
     if not created:
-        message = f"{order.import_id} was imported concurrently by another run; kept that one"
-    unmapped = sorted({f"{i.field} '{i.value}'" for i in order.all_mapping_issues})
-    if unmapped:
-        message += f"; unmapped: {', '.join(unmapped)}"
-    return StepOutcome(succeeded=True, message=message, details=_summary(order))
+        stored = orders.get(request.order_key)
+        return StepOutcome(
+            succeeded=not stored.all_mapping_issues,
+            message=f"{order.import_id} was imported concurrently by another run; kept that one",
+            details=_summary(stored),
+        )
+    metrics.add_metric(name="OrdersImported", unit="Count", value=1)
+    mapped = sum(1 for line in order.lines if not line.mapping_issues)
+    message = f"imported {order.import_id}: {len(order.lines)} lines, {mapped} mapped; {match.describe()}"
+    issues = order.all_mapping_issues
+    if issues:
+        metrics.add_metric(name="OrdersWithUnmappedValues", unit="Count", value=1)
+        message = f"imported {order.import_id} but {len(issues)} value(s) have no mapping: " + "; ".join(
+            _unique(i.message for i in issues)
+        )
+    return StepOutcome(succeeded=not issues, message=message, details=_summary(order))
 
 
 def _summary(order: Order) -> dict[str, object]:
@@ -61,4 +84,10 @@ def _summary(order: Order) -> dict[str, object]:
         "unmapped": len(order.all_mapping_issues),
         "account": order.account,
         "price_list": order.price_list,
+        "customer_id": order.customer.record_id,
+        "customer_created": order.customer.record_created,
     }
+
+
+def _unique(messages: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(messages))

@@ -1,7 +1,11 @@
 """Mapping resolution (pure): which keys an order needs, and the order with those keys applied.
 
-An account-specific mapping beats the group's general one. Nothing is fetched here: the caller looks
-the keys up in one batch (store/mappings.py) and hands back what it found.
+An account-specific mapping beats the group's general one. The order's account is, first found:
+the accounts mapping of its billing company (``company`` = name, B2B orders), the group's catch-all
+(``ProviderName`` = ``BigCommerce``, every order of the store to one account), else the customer
+record the order was matched to (one account per customer, created on a customer's first order).
+A missing price list is not an error (the store's prices stand); a missing product or unit is.
+Nothing is fetched here: the caller looks the keys up in one batch (store/mappings.py).
 """
 
 from __future__ import annotations
@@ -12,16 +16,22 @@ from orderflow.models import Mapping, MappingIssue, MappingKey, MappingKind, Ord
 
 PROVIDER_FIELD = "ProviderName"
 PROVIDER_VALUE = "BigCommerce"
+COMPANY_FIELD = "company"
 
 Lookup = Callable[[Iterable[MappingKey]], dict[MappingKey, Mapping]]
 
 
 def header_keys(order: Order) -> list[MappingKey]:
+    """Account candidates, most specific first, then the group's general price list."""
     group = order.mapping_group
-    return [
+    keys = [
         MappingKey(MappingKind.ACCOUNTS, group, PROVIDER_FIELD, PROVIDER_VALUE),
         MappingKey(MappingKind.PRICE_LISTS, group, PROVIDER_FIELD, PROVIDER_VALUE),
     ]
+    company = order.customer.company.strip()
+    if company:
+        keys.insert(0, MappingKey(MappingKind.ACCOUNTS, group, COMPANY_FIELD, company))
+    return keys
 
 
 def line_keys(order: Order, account: str | None) -> list[MappingKey]:
@@ -43,12 +53,29 @@ def line_keys(order: Order, account: str | None) -> list[MappingKey]:
 
 def map_order(order: Order, lookup: Lookup) -> Order:
     """Resolve account, price list, and every line's product and unit; record every miss."""
-    found = lookup(header_keys(order))
-    account = _value(found, header_keys(order)[0], None)
+    keys = header_keys(order)
+    found = lookup(keys)
+    account = next(
+        (found[k].value for k in keys if k.kind is MappingKind.ACCOUNTS and k in found),
+        order.customer.record_id,
+    )
+    issues: list[MappingIssue] = []
+    if account is None:
+        message = (
+            "no account: the order has no customer to match (no billing email) and mapping group "
+            f"'{order.mapping_group}' has no accounts mapping {PROVIDER_FIELD}='{PROVIDER_VALUE}'"
+        )
+        issues.append(
+            MappingIssue(
+                kind=MappingKind.ACCOUNTS, field=PROVIDER_FIELD, value=PROVIDER_VALUE, message=message
+            )
+        )
     found.update(lookup(line_keys(order, account)))
-    price_list = _value(found, header_keys(order)[1], account)
+    price_list = _value(found, keys[-1], account)
     lines = [_map_line(line, order.mapping_group, account, found) for line in order.lines]
-    return order.model_copy(update={"account": account, "price_list": price_list, "lines": lines})
+    return order.model_copy(
+        update={"account": account, "price_list": price_list, "lines": lines, "mapping_issues": issues}
+    )
 
 
 def _map_line(

@@ -66,15 +66,38 @@ class Address(_Model):
 
 
 class Customer(_Model):
+    """The order's customer as BigCommerce gave it, and the customer record it was matched to."""
+
     external_id: int = 0
     email: str = ""
     first_name: str = ""
     last_name: str = ""
     company: str = ""
+    record_id: str | None = None  # our customer record (see CustomerRecord)
+    record_created: bool = False  # this order's import created that record
 
     @property
     def is_guest(self) -> bool:
         return self.external_id == 0
+
+
+class CustomerRecord(_Model):
+    """One customer of a store, keyed by email; created the first time an order brings a new one.
+
+    ``external_id`` is the BigCommerce customer id (0 for a guest who never registered).
+    """
+
+    id: str
+    store_hash: str
+    email: str
+    external_id: int = 0
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    phone: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    created_by_order: str = ""
 
 
 class MappingIssue(_Model):
@@ -266,11 +289,23 @@ class BigCommerceSettings(_Model):
     push_enabled: bool = True
     import_as: ImportAs = "pending_sales_order"
 
+    @field_validator("status_mapping", mode="before")
+    @classmethod
+    def _not_assigned_is_none(cls, value: Any) -> Any:
+        # Merchants read "not assigned" in the settings screen; accept it as well as null.
+        if isinstance(value, dict):
+            return {k: None if _is_not_assigned(v) else v for k, v in value.items()}
+        return value
+
     @field_validator("status_mapping")
     @classmethod
     def _complete_mapping(cls, value: dict[OrderStatus, int | None]) -> dict[OrderStatus, int | None]:
         # A partial mapping in a PUT keeps the defaults for the statuses it does not name.
         return {**default_status_mapping(), **value}
+
+
+def _is_not_assigned(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower().replace("_", " ") in {"not assigned", ""}
 
 
 _SLUG_RE = re.compile(r"[^a-z0-9]+")

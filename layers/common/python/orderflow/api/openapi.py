@@ -14,10 +14,10 @@ router = APIGatewayHttpRouter()
 
 @router.get("/openapi.json", summary="This API's OpenAPI document", tags=["meta"])
 def openapi() -> dict[str, Any]:
-    from orderflow.api import flows, mappings, orders, policies, settings, webhooks
+    from orderflow.api import customers, flows, mappings, orders, policies, providers, settings, webhooks
 
     everything = APIGatewayHttpResolver(enable_validation=True)
-    for module in (webhooks, orders, mappings, settings, flows, policies):
+    for module in (webhooks, orders, mappings, customers, settings, flows, policies, providers):
         everything.include_router(module.router)
     everything.include_router(router)
     return everything.get_openapi_schema(title=http.API_TITLE, version=http.API_VERSION).model_dump(

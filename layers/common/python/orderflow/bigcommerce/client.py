@@ -234,6 +234,21 @@ class BigCommerceClient:
         order = self.put(f"/v2/orders/{order_id}", {"status_id": status_id})
         return order if isinstance(order, dict) else {}
 
+    # -- customers -----------------------------------------------------------------------------------
+
+    def find_customers(
+        self, *, emails: list[str] | None = None, ids: list[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """v3 customers by email or id (one request; a handful of values, never a whole list)."""
+        params: dict[str, Any] = {}
+        if emails:
+            params["email:in"] = ",".join(emails)
+        if ids:
+            params["id:in"] = ",".join(str(i) for i in ids)
+        answer = self.get("/v3/customers", params)
+        data = answer.get("data") if isinstance(answer, dict) else None
+        return [c for c in data or [] if isinstance(c, dict)]
+
     def list_order_statuses(self) -> list[dict[str, Any]]:
         return self.get("/v2/order_statuses") or []
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -138,9 +139,76 @@ class MappingRepository(TableRepository):
                 request = answer.get("UnprocessedKeys") or {}
         return found
 
+    def upsert_many(self, kind: MappingKind, inputs: Iterable[MappingInput]) -> UpsertCounts:
+        """Create or update many mappings by their key, keeping the id of one that exists.
+
+        Idempotent: a mapping whose value is already the one given is not written again. One
+        BatchGetItem per 100 keys and one BatchWriteItem per 25 changes; a later input with the
+        same key wins.
+        """
+        by_key: dict[str, MappingInput] = {}
+        for data in inputs:
+            by_key[_flat(item_key(key_of(kind, data)))] = data
+        existing = {
+            _flat(item_key(key)): mapping
+            for key, mapping in self.resolve(key_of(kind, d) for d in by_key.values()).items()
+        }
+        counts = UpsertCounts()
+        changes: list[tuple[MappingInput, Mapping | None]] = []
+        for flat, data in by_key.items():
+            current = existing.get(flat)
+            if current is not None and current.value == data.value:
+                counts.unchanged += 1
+                continue
+            changes.append((data, current))
+            if current is None:
+                counts.created += 1
+            else:
+                counts.updated += 1
+        self.put_resolved(kind, changes)
+        return counts
+
+    def put_resolved(self, kind: MappingKind, changes: Iterable[tuple[MappingInput, Mapping | None]]) -> None:
+        """Write mappings whose stored version the caller has just read (None: new), keeping its id
+        and creation time. One BatchWriteItem per 25; being a batch, it cannot be conditional: a
+        mapping created with the same key since the caller's read is replaced."""
+        at = clock.iso()
+        with self.table.batch_writer() as batch:
+            for data, current in changes:
+                mapping = Mapping(
+                    **data.model_dump(),
+                    id=current.id if current else str(uuid.uuid4()),
+                    kind=kind,
+                    created_at=current.created_at if current else at,
+                    updated_at=at,
+                )
+                batch.put_item(Item=self._item(mapping))
+
+    def list_all(self, kind: MappingKind, group: str | None = None) -> list[Mapping]:
+        """Every mapping of a kind (of one group, or of all), across DynamoDB's pages: for exports."""
+        if group is not None:
+            items = self.query_all(Key("pk").eq(f"{kind.value}#{group}"))
+        else:
+            items = []
+            kwargs: dict[str, Any] = {"FilterExpression": Attr("kind").eq(kind.value)}
+            while True:
+                page = self.table.scan(**kwargs)
+                items.extend(page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [Mapping.model_validate(item) for item in items]
+
     @staticmethod
     def _item(mapping: Mapping) -> dict[str, Any]:
         return {**item_key(key_of(mapping.kind, mapping)), **mapping.model_dump(mode="json")}
+
+
+@dataclass
+class UpsertCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
 
 
 def _flat(key: dict[str, str]) -> str:

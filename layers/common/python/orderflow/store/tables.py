@@ -6,8 +6,10 @@ import functools
 import os
 
 from orderflow.config import env
+from orderflow.store.customers import CustomerRepository
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.flows import FlowRepository
+from orderflow.store.items import ItemRepository
 from orderflow.store.mappings import MappingRepository
 from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import SettingsRepository
@@ -24,6 +26,14 @@ def mappings() -> MappingRepository:
 
 def settings() -> SettingsRepository:
     return _settings(env("SETTINGS_TABLE"))
+
+
+def customers() -> CustomerRepository:
+    return _customers(env("CUSTOMERS_TABLE"))
+
+
+def items() -> ItemRepository:
+    return _items(env("ITEMS_TABLE"))
 
 
 def flows() -> FlowRepository:
@@ -61,10 +71,20 @@ def _flows(name: str) -> FlowRepository:
 
 
 @functools.lru_cache(maxsize=4)
+def _customers(name: str) -> CustomerRepository:
+    return CustomerRepository(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _items(name: str) -> ItemRepository:
+    return ItemRepository(name)
+
+
+@functools.lru_cache(maxsize=4)
 def _deliveries(name: str, window: int) -> DeliveryLedger:
     return DeliveryLedger(name, window)
 
 
 def reset() -> None:
-    for cached in (_orders, _mappings, _settings, _deliveries, _flows):
+    for cached in (_orders, _mappings, _settings, _deliveries, _flows, _customers, _items):
         cached.cache_clear()

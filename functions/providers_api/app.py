@@ -1,0 +1,14 @@
+"""Providers API function: operations against the BigCommerce store (catalog item import)."""
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orderflow.api import http, providers
+from orderflow.observability import logger
+
+app = http.resolver(providers.router, admin=True)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)
