@@ -40,6 +40,44 @@ def test_importing_twice_asks_the_store_once(runtime: LocalRuntime, store: DemoS
     assert len(store.requests) == 1
 
 
+def test_an_unmapped_order_fails_the_import_naming_every_value_and_maps_once_fixed(
+    runtime: LocalRuntime, store: DemoStore, api: Api
+) -> None:
+    order_id = store.add_order(
+        lines=[
+            {"sku": "ABS", "quantity": 1, "price": "45.00"},
+            {"sku": "NOPE-1", "quantity": 1, "price": "1.00"},
+            {"sku": "NOPE-2", "quantity": 2, "price": "1.00"},
+        ]
+    )
+    store.clear_requests()
+
+    first = _import(runtime, store, order_id)
+
+    assert first["status"] == "failed" and not first["succeeded"]
+    for value in ("sku 'ABS'", "sku 'NOPE-1'", "sku 'NOPE-2'", "unit 'each'"):
+        assert value in first["message"], value
+    assert "4 value(s) have no mapping" in first["message"]
+    # Nothing is lost: the order is stored with its issues for an operator
+    stored = tables.orders().get(f"BC-{store.store_hash}-{order_id}")
+    assert [len(line.mapping_issues) for line in stored.lines] == [2, 2, 2]
+
+    # An operator adds the mappings; running the step again maps the stored order, no new fetch
+    api.seed_demo_mappings()
+    for sku in ("NOPE-1", "NOPE-2"):
+        api.post(
+            "/mappings/products",
+            {"product": f"Part {sku}", "external_field_name": "sku", "external_field_value": sku},
+        )
+    again = _import(runtime, store, order_id)
+
+    assert again["succeeded"] and "every value is mapped now" in again["message"]
+    fixed = tables.orders().get(f"BC-{store.store_hash}-{order_id}")
+    assert [line.product for line in fixed.lines] == ["Accu Scale", "Part NOPE-1", "Part NOPE-2"]
+    assert all(not line.mapping_issues for line in fixed.lines) and fixed.account
+    assert len([r for r in store.requests if r.path == f"/v2/orders/{order_id}"]) == 1
+
+
 def test_an_order_the_store_does_not_have_fails_the_import_and_says_why(
     runtime: LocalRuntime, store: DemoStore
 ) -> None:

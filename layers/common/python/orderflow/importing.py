@@ -39,6 +39,8 @@ def import_order(
         raise InvalidInput(f"order_ref does not match order key {request.order_key}", field="order_ref")
 
     existing = orders.find(request.order_key)
+    if existing is not None and existing.all_mapping_issues:
+        return _remap(existing, orders, mappings)
     if existing is not None:
         return StepOutcome(
             succeeded=not existing.all_mapping_issues,
@@ -71,10 +73,34 @@ def import_order(
     issues = order.all_mapping_issues
     if issues:
         metrics.add_metric(name="OrdersWithUnmappedValues", unit="Count", value=1)
-        message = f"imported {order.import_id} but {len(issues)} value(s) have no mapping: " + "; ".join(
-            _unique(i.message for i in issues)
+        unmapped = _unique(i.message for i in issues)
+        message = f"imported {order.import_id} but {len(unmapped)} value(s) have no mapping: " + "; ".join(
+            unmapped
         )
     return StepOutcome(succeeded=not issues, message=message, details=_summary(order))
+
+
+def _remap(order: Order, orders: OrderRepository, mappings: MappingRepository) -> StepOutcome:
+    """Run again after an operator added the missing mappings: map the stored order anew (the store
+    is not asked again; the order as imported is what gets mapped)."""
+    before = len(order.all_mapping_issues)
+    remapped = map_order(order, mappings.resolve)
+    issues = remapped.all_mapping_issues
+    if len(issues) != before or remapped.account != order.account or remapped.price_list != order.price_list:
+        orders.save_mapping(remapped)
+    if not issues:
+        return StepOutcome(
+            succeeded=True,
+            message=f"{order.import_id} was already imported; re-mapped: every value is mapped now",
+            details=_summary(remapped),
+        )
+    unmapped = _unique(i.message for i in issues)
+    return StepOutcome(
+        succeeded=False,
+        message=f"{order.import_id} was already imported; re-mapped, {len(unmapped)} value(s) still have no "
+        "mapping: " + "; ".join(unmapped),
+        details=_summary(remapped),
+    )
 
 
 def _summary(order: Order) -> dict[str, object]:

@@ -97,6 +97,38 @@ class OrderRepository(TableRepository):
             )
         raise Conflict(f"order {order_key} keeps changing; status {status.value} was not applied")
 
+    def save_mapping(self, order: Order) -> None:
+        """Store what a new mapping run resolved (account, price list, each line's values and issues).
+
+        The lines are rewritten before the header changes, under the header's version: a
+        concurrent change of the order makes this fail rather than be overwritten.
+        """
+        with self.table.batch_writer() as batch:
+            for line in order.lines:
+                batch.put_item(
+                    Item={"pk": order.order_key, "sk": _line_sk(line), **line.model_dump(mode="json")}
+                )
+        try:
+            self.table.update_item(
+                Key={"pk": order.order_key, "sk": HEADER},
+                UpdateExpression="SET account = :account, price_list = :price_list, "
+                "mapping_issues = :issues, updated_at = :at, record_version = record_version + :one",
+                ConditionExpression=Attr("record_version").eq(order.record_version),
+                ExpressionAttributeValues={
+                    ":account": order.account,
+                    ":price_list": order.price_list,
+                    ":issues": [i.model_dump(mode="json") for i in order.mapping_issues],
+                    ":at": clock.iso(),
+                    ":one": 1,
+                },
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(
+                    f"order {order.order_key} changed while it was re-mapped; run the step again"
+                ) from None
+            raise
+
     def record_step(self, result: StepResult, revision: int = 1) -> None:
         self.table.put_item(
             Item={"pk": result.order_key, "sk": step_sk(result, revision), **result.model_dump(mode="json")}
