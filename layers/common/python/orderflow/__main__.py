@@ -1,10 +1,12 @@
-"""Command line: ``python -m orderflow demo | serve | flows validate|generate|diagram|publish FILE...``."""
+"""Command line: ``python -m orderflow demo | serve | flows validate|generate|diagram|publish FILE...
+| bigcommerce items import``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from orderflow.bigcommerce import cli as bigcommerce_cli
 from orderflow.flows import cli
 
 
@@ -15,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the API on 127.0.0.1 (like sam local start-api)")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 3000")
     cli.add_commands(commands.add_parser("flows", help="flows as code"))
+    bigcommerce_cli.add_commands(
+        commands.add_parser("bigcommerce", help="operations on the BigCommerce store (through the admin API)")
+    )
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -25,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         from orderflow.local.serve import serve_forever
 
         return serve_forever(args.port)
+    if args.command == "bigcommerce":
+        return bigcommerce_cli.run(args)
     return cli.run(args)
 
 

@@ -7,14 +7,11 @@ changed one is refused unless ``--replace`` (unpublish, edit, publish a new vers
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import requests
-
+from orderflow.admin_client import AdminApi, ApiError, add_api_options
 from orderflow.flows.diagram import to_markdown, to_mermaid
 from orderflow.flows.files import generate_file, generate_intake, load_flow
 from orderflow.flows.model import Flow, FlowError
@@ -38,13 +35,7 @@ def add_commands(flows: argparse.ArgumentParser) -> None:
         "publish", help="create or update flows through the admin API and publish them"
     )
     publish.add_argument("files", nargs="+")
-    publish.add_argument("--api", default=os.environ.get("ORDERFLOW_API_URL", "http://127.0.0.1:3000"))
-    publish.add_argument(
-        "--token", default=os.environ.get("ADMIN_API_TOKEN"), help="bearer token (local API)"
-    )
-    publish.add_argument(
-        "--sigv4", metavar="REGION", help="sign requests with your AWS credentials (the API on AWS)"
-    )
+    add_api_options(publish)
     publish.add_argument(
         "--replace", action="store_true", help="replace a published flow whose definition changed"
     )
@@ -59,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             return _invalid(args.file, exc)
         print((to_markdown if args.markdown else to_mermaid)(flow), end="")
         return 0
-    api = _Api(args.api, args.token, args.sigv4) if args.flow_command == "publish" else None
+    api = AdminApi.from_args(args) if args.flow_command == "publish" else None
     for path in args.files:
         try:
             flow = load_flow(path)
@@ -72,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         except FlowError as exc:
             failed = True
             _invalid(path, exc)
-        except PublishError as exc:
+        except ApiError as exc:
             failed = True
             print(f"{path}: {exc}", file=sys.stderr)
     if args.flow_command == "generate" and not failed:
@@ -80,11 +71,11 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-class PublishError(RuntimeError):
+class PublishError(ApiError):
     pass
 
 
-def publish(api: _Api, flow: Flow, replace: bool = False) -> str:
+def publish(api: AdminApi, flow: Flow, replace: bool = False) -> str:
     definition = flow.model_dump(mode="json", exclude={"status", "version"})
     current = api.call("GET", f"/flows/{flow.id}", allow=(404,))
     if current is None:
@@ -109,45 +100,6 @@ def _same(current: dict[str, Any], definition: dict[str, Any]) -> bool:
     return all(current.get(key) == value for key, value in definition.items() if key != "created_on") and str(
         current.get("created_on")
     ) == str(definition.get("created_on"))
-
-
-class _Api:
-    def __init__(self, base: str, token: str | None, sigv4_region: str | None) -> None:
-        self.base = base.rstrip("/")
-        self.token = token
-        self.region = sigv4_region
-        self.session = requests.Session()
-
-    def call(self, method: str, path: str, body: Any = None, allow: tuple[int, ...] = ()) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        if self.region:
-            headers.update(self._signed(method, self.base + path, data, headers))
-        answer = self.session.request(method, self.base + path, data=data, headers=headers, timeout=30)
-        if answer.status_code in allow:
-            return None
-        if answer.status_code >= 400:
-            try:
-                error = answer.json()["error"]
-                detail = "; ".join(error.get("problems") or [error["message"]])
-            except (ValueError, KeyError, TypeError):
-                detail = answer.text[:300]
-            raise PublishError(f"{method} {path} answered {answer.status_code}: {detail}")
-        return answer.json()
-
-    def _signed(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> dict[str, str]:
-        import boto3
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
-        credentials = boto3.Session().get_credentials()
-        if credentials is None:
-            raise PublishError("--sigv4 needs AWS credentials (environment, profile or SSO)")
-        request = AWSRequest(method=method, url=url, data=data, headers=headers)
-        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", str(self.region)).add_auth(request)
-        return dict(request.headers.items())
 
 
 def _invalid(path: str | Path, exc: FlowError) -> int:
