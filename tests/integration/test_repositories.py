@@ -208,3 +208,36 @@ def test_an_event_outside_the_window_is_new_but_its_hash_still_is_not(runtime: L
     assert ledger.claim("hash-1", "event-1", {}) is True
     assert ledger.claim("hash-2", "event-1", {}) is True
     assert ledger.claim("hash-1", "event-1", {}) is False
+
+
+def test_a_filtered_mapping_listing_fills_its_pages_and_resumes_after_the_last_one(
+    runtime: LocalRuntime,
+) -> None:
+    mappings = tables.mappings()
+    counts = mappings.upsert_many(
+        MappingKind.PRODUCTS,
+        [_mapping(f"Part {n}", f"SKU-{n:03d}", account="Trade" if n % 10 == 0 else None) for n in range(60)]
+        + [_mapping("Shared", "SHARED", account=f"A{n}") for n in range(7)],
+    )
+    assert counts.created == 67
+    mappings.create(
+        MappingKind.UNITS, MappingInput(value="ea", external_field_name="unit", external_field_value="SHARED")
+    )
+
+    def every_page(**filters: object) -> list[list[str]]:
+        pages, cursor = [], None
+        while True:
+            found, cursor = mappings.search(MappingKind.PRODUCTS, limit=3, cursor=cursor, **filters)  # type: ignore[arg-type]
+            pages.append([f"{m.external_field_value}/{m.account}" for m in found])
+            if cursor is None:
+                return pages
+
+    # A rare value among many: full pages of exactly the matches, never an empty page with a cursor
+    pages = every_page(external_value="SHARED")
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert sorted(v for p in pages for v in p) == sorted(f"SHARED/A{n}" for n in range(7))
+    # The same within a group (a Query), and without a filter every product once
+    in_group = every_page(group="Default Mapping Group", external_value="SHARED")
+    assert sum(len(p) for p in in_group) == 7 and all(p for p in in_group)
+    everything = [v for p in every_page() for v in p]
+    assert len(everything) == len(set(everything)) == 67

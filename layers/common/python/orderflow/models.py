@@ -304,6 +304,31 @@ class BigCommerceSettings(_Model):
         return {**default_status_mapping(), **value}
 
 
+DEFAULT_UNIT = "ea"
+DEFAULT_UNIT_NAME = "Each"
+# Bookkeeping fields: a re-import that changes none of the others writes nothing.
+_STAMPS = {"created_at", "updated_at"}
+
+
+class Item(_Model):
+    """A catalog item imported from the store, one per SKU (``POST /providers/bigcommerce/items/import``)."""
+
+    sku: str
+    name: str
+    description: str = ""
+    price: Decimal
+    unit: str = DEFAULT_UNIT
+    unit_name: str = DEFAULT_UNIT_NAME
+    source: str = SOURCE_BIGCOMMERCE
+    external_product_id: int | None = None
+    external_variant_id: int | None = None
+    created_at: str = ""
+    updated_at: str = ""
+
+    def same_content(self, other: Item) -> bool:
+        return self.model_dump(exclude=_STAMPS) == other.model_dump(exclude=_STAMPS)
+
+
 def _is_not_assigned(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower().replace("_", " ") in {"not assigned", ""}
 

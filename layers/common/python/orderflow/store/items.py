@@ -7,40 +7,13 @@ the SKU alone identifies an item and a re-import can only ever update it, never 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from orderflow import clock
 from orderflow.errors import NotFound
+from orderflow.models import Item
 from orderflow.store.dynamo import TableRepository, decode_cursor, encode_cursor, resource
 from orderflow.store.mappings import BATCH_LIMIT, UpsertCounts
-
-DEFAULT_UNIT = "ea"
-DEFAULT_UNIT_NAME = "Each"
-SOURCE_BIGCOMMERCE = "bigcommerce"
-# Bookkeeping fields: a re-import that changes none of the others writes nothing.
-_STAMPS = {"created_at", "updated_at"}
-
-
-class Item(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    sku: str
-    name: str
-    description: str = ""
-    price: Decimal
-    unit: str = DEFAULT_UNIT
-    unit_name: str = DEFAULT_UNIT_NAME
-    source: str = SOURCE_BIGCOMMERCE
-    external_product_id: int | None = None
-    external_variant_id: int | None = None
-    created_at: str = ""
-    updated_at: str = ""
-
-    def same_content(self, other: Item) -> bool:
-        return self.model_dump(exclude=_STAMPS) == other.model_dump(exclude=_STAMPS)
 
 
 class ItemRepository(TableRepository):

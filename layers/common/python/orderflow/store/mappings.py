@@ -31,6 +31,7 @@ from orderflow.store.dynamo import (
 ID_INDEX = "ById"
 ANY_ACCOUNT = "*"
 BATCH_LIMIT = 100  # BatchGetItem's maximum keys per call
+SEARCH_PAGES = 10  # reads one filtered listing may take before it answers with a cursor
 
 
 def item_key(key: MappingKey) -> dict[str, str]:
@@ -107,22 +108,49 @@ class MappingRepository(TableRepository):
         limit: int = 100,
         cursor: str | None = None,
     ) -> tuple[list[Mapping], str | None]:
-        kwargs: dict[str, Any] = {"Limit": limit}
+        """One page of a kind's mappings, filtered, with a cursor to the next.
+
+        DynamoDB applies ``Limit`` before a filter, so a filtered page could come back empty with a
+        cursor; instead whole pages are read until ``limit`` matches are found (at most
+        ``SEARCH_PAGES`` reads per call), and the cursor resumes right after the last one returned.
+        """
+        kwargs: dict[str, Any] = {}
         start = decode_cursor(cursor)
         if start:
             kwargs["ExclusiveStartKey"] = start
+        filters = [] if group is not None else [Attr("kind").eq(kind.value)]
         if external_value is not None:
-            kwargs["FilterExpression"] = Attr("external_field_value").eq(external_value)
-        if group is not None:
-            page = self.table.query(KeyConditionExpression=Key("pk").eq(f"{kind.value}#{group}"), **kwargs)
+            filters.append(Attr("external_field_value").eq(external_value))
+        if filters:
+            expression: Any = filters[0]
+            for extra in filters[1:]:
+                expression = expression & extra
+            kwargs["FilterExpression"] = expression
         else:
-            kind_filter = Attr("kind").eq(kind.value)
-            kwargs["FilterExpression"] = (
-                kind_filter & kwargs["FilterExpression"] if "FilterExpression" in kwargs else kind_filter
-            )
-            page = self.table.scan(**kwargs)
-        mappings = [Mapping.model_validate(i) for i in page.get("Items", [])]
-        return mappings, encode_cursor(page.get("LastEvaluatedKey"))
+            kwargs["Limit"] = limit
+
+        def read(**more: Any) -> dict[str, Any]:
+            if group is not None:
+                return dict(
+                    self.table.query(KeyConditionExpression=Key("pk").eq(f"{kind.value}#{group}"), **more)
+                )
+            return dict(self.table.scan(**more))
+
+        found: list[dict[str, Any]] = []
+        for _ in range(SEARCH_PAGES):
+            page = read(**kwargs)
+            items = page.get("Items", [])
+            last_key = page.get("LastEvaluatedKey")
+            for index, item in enumerate(items):
+                found.append(item)
+                if len(found) == limit:
+                    more = index + 1 < len(items) or last_key is not None
+                    next_key = {"pk": item["pk"], "sk": item["sk"]} if more else None
+                    return [Mapping.model_validate(i) for i in found], encode_cursor(next_key)
+            if last_key is None:
+                return [Mapping.model_validate(i) for i in found], None
+            kwargs["ExclusiveStartKey"] = last_key
+        return [Mapping.model_validate(i) for i in found], encode_cursor(last_key)
 
     def resolve(self, keys: Iterable[MappingKey]) -> dict[MappingKey, Mapping]:
         """Look up many keys with as few BatchGetItem calls as the limits allow."""
