@@ -107,9 +107,11 @@ def per_order() -> None:
         dynamo.reset()
         store.clear_requests()
         _deliver(runtime, store, order_id)
-        (execution,) = runtime.wait_for_all()
-        history = runtime.history(execution["executionArn"])
-        transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
+        executions = runtime.wait_for_all()
+        transitions = {
+            e["name"]: sum(1 for h in runtime.history(e["executionArn"]) if h["type"].endswith("StateEntered"))
+            for e in executions
+        }
         bigcommerce = Counter(f"{r.method} {r.path.split('?')[0]}" for r in store.requests)
         print(
             f"  BigCommerce API calls   {sum(bigcommerce.values())}  ({', '.join(f'{k} x{v}' for k, v in bigcommerce.items())})"
@@ -117,7 +119,11 @@ def per_order() -> None:
         print(
             f"  DynamoDB requests       {sum(calls.values())}  ({', '.join(f'{k} x{v}' for k, v in sorted(calls.items()))})"
         )
-        print(f"  State transitions       {transitions}  (execution {execution['status']})")
+        print(
+            f"  State transitions       {sum(transitions.values())}  "
+            f"({', '.join(f'{name} {n}' for name, n in transitions.items())}; "
+            f"{', '.join(sorted({e['status'] for e in executions}))})"
+        )
 
 
 def throughput(orders: int = 200, senders: int = 8) -> None:
