@@ -1,12 +1,13 @@
-"""Providers API function: operations against the BigCommerce store (catalog item import)."""
+"""Providers API function: operations against the BigCommerce store (connection, webhooks, sync,
+catalog items, shipments)."""
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow.api import http, providers
+from orderflow.api import http, providers, shipments, sync
 from orderflow.observability import logger
 
-app = http.resolver(providers.router, admin=True)
+app = http.resolver(providers.router, sync.router, shipments.router, admin=True)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

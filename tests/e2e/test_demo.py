@@ -14,7 +14,7 @@ def test_the_demo_runs_one_order_end_to_end_and_says_so() -> None:
 
     trace = out.getvalue()
     assert code == 0, trace
-    assert 'order 250 "Pending", 2 lines (ABS, SCW)' in trace
+    assert 'order 250 "Awaiting Fulfillment", 2 lines (ABS, SCW)' in trace
     assert "HTTP 200" in trace and "'status': 'accepted'" in trace
     for line in (
         "✓ Import order",
@@ -22,13 +22,11 @@ def test_the_demo_runs_one_order_end_to_end_and_says_so() -> None:
         "? Header valid?",
         "✓ Validate order lines",
         "yes → Release to fulfillment",
-        "BigCommerce status set to 11 Awaiting Fulfillment",
-        'BigCommerce order 250 status now "Awaiting Fulfillment" (11)',
+        "BigCommerce status set to 9 Awaiting Shipment",
+        'BigCommerce order 250 status now "Awaiting Shipment" (9)',
     ):
         assert line in trace
-    assert trace.rstrip().endswith(
-        'Done: the order went through and BigCommerce shows "Awaiting Fulfillment".'
-    )
+    assert trace.rstrip().endswith('Done: the order went through and BigCommerce shows "Awaiting Shipment".')
 
 
 def test_the_demo_can_run_twice_in_one_process() -> None:

@@ -132,7 +132,7 @@ def test_the_documentation_sample_runs_branch_one_and_records_branch_two_as_skip
     assert results[("validation-flow", "Release")]["status"] == "succeeded"
     mine = [r for (flow_id, _), r in results.items() if flow_id == "validation-flow"]
     assert {(r["flow_name"], r["flow_version"]) for r in mine} == {("Validation flow", 1)}
-    assert store.status_updates(run["order_id"]) == [11]
+    assert store.status_updates(run["order_id"]) == [9]
 
 
 def test_a_condition_takes_yes_for_a_passing_order_and_no_for_a_failing_one(
@@ -164,7 +164,7 @@ def test_a_condition_takes_yes_for_a_passing_order_and_no_for_a_failing_one(
         ("big-order-check", "Hold big", "succeeded"),
     ]
     assert "Orders up to 1000" in big["results"][("big-order-check", "Check header")]["message"]
-    assert store.status_updates(small["order_id"]) == [11] and store.status_updates(big["order_id"]) == [12]
+    assert store.status_updates(small["order_id"]) == [9] and store.status_updates(big["order_id"]) == [12]
 
 
 def test_condition_merge_paths_rejoin_at_the_next_step(
@@ -211,7 +211,7 @@ def test_splitter_branches_each_run_to_their_own_end(
 
     assert {s[1]: s[2] for s in run["steps"] if s[0] == "split-flow"} == {
         "Check header": "succeeded", "Check lines": "succeeded", "Release": "succeeded", "Recheck header": "succeeded"}  # fmt: skip
-    assert store.status_updates(run["order_id"]) == [11]
+    assert store.status_updates(run["order_id"]) == [9]
 
 
 def test_elements_nest_two_deep_and_a_failing_branch_does_not_stop_its_sibling(
@@ -233,15 +233,17 @@ def test_elements_nest_two_deep_and_a_failing_branch_does_not_stop_its_sibling(
         ),
     )  # fmt: skip
 
-    # An unmapped SKU: the first branch's line check fails and it takes its "no" path
+    # A line with a negative price: the first branch's line check fails and it takes its "no" path
     run = run_order(
-        runtime, store, mapped, lines=[{"sku": "NOPE", "name": "Unmapped", "quantity": 1, "price": "3"}]
+        runtime, store, mapped, lines=[{"sku": "ABS", "name": "Accu Scale", "quantity": 1, "price": "-3"}]
     )
 
     assert {s[1]: s[2] for s in run["steps"] if s[0] == "nested-flow"} == {
-        "Lines first": "failed", "Inner hold": "succeeded", "Plain header": "succeeded", "After the split": "succeeded"}  # fmt: skip
+        "Lines first": "failed", "Inner hold": "succeeded",
+        # the sibling branch ran all the same (its header check fails on the negative total, softly)
+        "Plain header": "failed", "After the split": "succeeded"}  # fmt: skip
     assert {e["status"] for e in run["executions"].values()} == {"SUCCEEDED"}
-    assert store.status_updates(run["order_id"]) == [12, 11]  # held in the branch, released after the merge
+    assert store.status_updates(run["order_id"]) == [12, 9]  # held in the branch, released after the merge
 
 
 def test_a_60_step_flow_runs_every_step(runtime: LocalRuntime, store: DemoStore, mapped: Api) -> None:
@@ -255,7 +257,7 @@ def test_a_60_step_flow_runs_every_step(runtime: LocalRuntime, store: DemoStore,
 
     mine = [s for s in run["steps"] if s[0] == "long-flow"]
     assert len(mine) == 60 and {s[2] for s in mine} == {"succeeded"}
-    assert store.status_updates(run["order_id"]) == [11]
+    assert store.status_updates(run["order_id"]) == [9]
 
 
 def test_publish_edit_and_republish_make_versions_and_runs_stay_on_theirs(

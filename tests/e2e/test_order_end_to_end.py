@@ -4,6 +4,7 @@ webhook → import → mapping → the generated state machine (moto's engine) �
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -41,14 +42,15 @@ def test_a_new_order_is_imported_validated_and_released_to_the_store(
     intake, flow = runtime.wait_for_all()
 
     # Then the webhook was accepted, the order's intake started the default flow, both succeeded,
-    # and the store shows Awaiting Fulfillment
+    # and the store shows Awaiting Shipment
     assert answer.status_code == 200
     assert answer.json()["status"] == "accepted"
-    assert answer.json()["executions"] == [intake["name"]] == [f"BC-test-store-{order_id}-intake"]
+    assert answer.json()["executions"] == [intake["name"]]
+    assert re.fullmatch(rf"BC-test-store-{order_id}-intake-[0-9a-f]{{16}}", intake["name"])
     assert flow["name"] == f"BC-test-store-{order_id}-default-order-flow-v1"
     assert _statuses([intake, flow]) == ["SUCCEEDED", "SUCCEEDED"]
-    assert store.status_updates(order_id) == [11]
-    assert store.order(order_id)["status"] == "Awaiting Fulfillment"
+    assert store.status_updates(order_id) == [9]
+    assert store.order(order_id)["status"] == "Awaiting Shipment"
 
     # And the order has one succeeded step result per step, with the flow and version that ran it
     order_key = answer.json()["order_key"]
@@ -178,16 +180,18 @@ def test_the_same_webhook_three_times_and_concurrently_runs_the_order_once(
     assert sorted(concurrent) == ["accepted", "duplicate"]
     assert rehashed.status_code == 200 and rehashed.json()["status"] == "duplicate"
     assert sorted(e["name"] for e in executions) == sorted(
-        f"BC-test-store-{order}-{suffix}"
-        for order in (first, second)
-        for suffix in ("intake", "default-order-flow-v1")
+        [
+            f"BC-test-store-{first}-intake-{body['hash'][:16]}",
+            f"BC-test-store-{second}-intake-{other['hash'][:16]}",
+        ]
+        + [f"BC-test-store-{order}-default-order-flow-v1" for order in (first, second)]
     )
-    assert store.status_updates(first) == [11]
-    assert store.status_updates(second) == [11]
+    assert store.status_updates(first) == [9]
+    assert store.status_updates(second) == [9]
     assert len(api.get("/orders").json()["orders"]) == 2
 
 
-def test_an_unmapped_sku_holds_the_order_for_review_and_keeps_it(
+def test_an_unmapped_sku_fails_the_import_keeps_the_order_and_tells_the_store(
     runtime: LocalRuntime, store: DemoStore, api: Api
 ) -> None:
     # Given only the units and one of two SKUs are mapped
@@ -206,21 +210,20 @@ def test_an_unmapped_sku_holds_the_order_for_review_and_keeps_it(
     answer = post_webhook(runtime, webhook_body(store, order_id))
     executions = runtime.wait_for_all()
 
-    # Then the lines step failed naming the SKU, the condition took the "no" path, and the store got 12
-    assert _statuses(executions) == ["SUCCEEDED", "SUCCEEDED"]
+    # Then the import failed naming the SKU, no flow started, and the store shows the import-error status
+    assert _statuses(executions) == ["SUCCEEDED"]
     results = {
         r["step"]: r
         for r in api.get(f"/orders/{answer.json()['order_key']}/step-results").json()["step_results"]
     }
-    assert results["Validate order lines"]["status"] == "failed"
-    assert "XYZ-404" in results["Validate order lines"]["message"]
-    assert "ABS" not in results["Validate order lines"]["message"]
-    assert "Release to fulfillment" not in results
-    assert results["Hold for review (lines)"]["status"] == "succeeded"
+    assert list(results) == ["Import order"]
+    assert results["Import order"]["status"] == "failed"
+    assert "XYZ-404" in results["Import order"]["message"]
+    assert "'ABS'" not in results["Import order"]["message"]
     assert store.status_updates(order_id) == [12]
-    # And nothing is lost: the order is stored, on hold, with the unmapped line marked
+    # And nothing is lost: the order is stored with its error, the unmapped line marked
     order = api.get(f"/orders/{answer.json()['order_key']}").json()
-    assert order["status"] == "on_hold"
+    assert order["status"] == "error"
     assert [line["product"] for line in order["lines"]] == ["Accu Scale", None]
     assert order["lines"][1]["mapping_issues"][0]["value"] == "XYZ-404"
 
@@ -238,7 +241,7 @@ def test_a_store_error_then_success_is_retried_by_the_import(
 
     assert _statuses(executions) == ["SUCCEEDED", "SUCCEEDED"]
     assert _order_get_requests(store, order_id) == 3
-    assert store.status_updates(order_id) == [11]
+    assert store.status_updates(order_id) == [9]
 
 
 def test_a_rate_limited_store_is_waited_for_as_it_asks(
@@ -300,13 +303,10 @@ def test_logs_carry_the_order_key_and_never_the_customers_details(
     logger.addHandler(keep)
     logger.setLevel("DEBUG")
     try:
-        api.post(
-            "/mappings/products",
-            {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"},
-        )
+        api.seed_demo_mappings()
         customer = {"customer_id": 42, "first_name": "Priya", "last_name": "Kowalczyk", "street_1": "77 Quillfeather Lane",
                     "phone": "+1 512 555 0199", "email": "priya.k@example.org"}  # fmt: skip
-        order_id = store.add_order(  # SCW unmapped: the failure path logs too
+        order_id = store.add_order(  # a new customer: the customer record is created too
             customer=customer,
             lines=[{"sku": "ABS", "name": "Accu Scale", "quantity": 1, "price": "45.00"},
                    {"sku": "SCW", "name": "Scale Calibration Weights", "quantity": 2, "price": "12.50"}],
@@ -331,7 +331,7 @@ def test_logs_carry_the_order_key_and_never_the_customers_details(
     ):
         assert secret not in text
     steps = [w for w in written if w["message"] == "step finished"]
-    assert len(steps) == 5  # import, route, validate header, validate lines, hold
+    assert len(steps) == 5  # import, route, validate header, validate lines, release
     assert {(w["order_key"], w["correlation_id"]) for w in steps} == {(answer.json()["order_key"],) * 2}
 
 

@@ -58,7 +58,7 @@ def test_bad_mapping_input_is_a_400_naming_the_field(api: Api, path: str, body: 
 def test_settings_have_defaults_and_refuse_unknown_status_ids(api: Api) -> None:
     defaults = api.get("/settings/bigcommerce").json()
     assert defaults["new_order_status_id"] == 11 and defaults["import_error_status_id"] == 12
-    assert defaults["status_mapping"]["validated"] == 11 and defaults["status_mapping"]["new"] is None
+    assert defaults["status_mapping"]["validated"] == 9 and defaults["status_mapping"]["new"] is None
 
     refused = api.put("/settings/bigcommerce", {"import_error_status_id": 15})
     assert refused.status_code == 400

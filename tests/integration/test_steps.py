@@ -75,7 +75,9 @@ def test_an_unmapped_order_fails_the_import_naming_every_value_and_maps_once_fix
     fixed = tables.orders().get(f"BC-{store.store_hash}-{order_id}")
     assert [line.product for line in fixed.lines] == ["Accu Scale", "Part NOPE-1", "Part NOPE-2"]
     assert all(not line.mapping_issues for line in fixed.lines) and fixed.account
-    assert len([r for r in store.requests if r.path == f"/v2/orders/{order_id}"]) == 1
+    assert len([r for r in store.requests if r.method == "GET" and r.path == f"/v2/orders/{order_id}"]) == 1
+    # The failed import told the store (import-error status 12); the fixed one did not push again
+    assert store.status_updates(order_id) == [12]
 
 
 def test_an_order_the_store_does_not_have_fails_the_import_and_says_why(

@@ -88,7 +88,7 @@ def test_order_has_the_documented_v2_shape(store, api):
     order = api("GET", f"/v2/orders/{order_id}").json()
 
     assert order_id == 250
-    assert (order["status_id"], order["status"]) == (1, "Pending")
+    assert (order["status_id"], order["status"]) == (11, "Awaiting Fulfillment")
     assert order["customer_id"] == 11
     assert order["billing_address"]["email"] == "janedoe@example.com"
     assert order["billing_address"]["city"] == "Austin"
@@ -260,7 +260,7 @@ def test_shipments_are_validated_against_the_order(store, api):
     ]
     assert again.status_code == 400
     assert [p["quantity_shipped"] for p in store.order_products(order_id)] == [0, 1]
-    assert store.order(order_id)["status_id"] == 1  # shipping does not move the status by itself
+    assert store.order(order_id)["status_id"] == 11  # shipping does not move the status by itself
     assert [s["id"] for s in api("GET", path).json()] == [shipment["id"]]
 
 
@@ -302,10 +302,10 @@ def test_status_change_calls_active_hooks_back_without_blocking_the_put(store, a
         assert api("POST", "/v3/hooks", json=hook).status_code == 200
 
     started = time.monotonic()
-    assert api("PUT", f"/v2/orders/{order_id}", json={"status_id": 11}).status_code == 200
+    assert api("PUT", f"/v2/orders/{order_id}", json={"status_id": 9}).status_code == 200
     put_seconds = time.monotonic() - started
     deliveries = store.wait_for_deliveries(2)
-    api("PUT", f"/v2/orders/{order_id}", json={"status_id": 11})  # no change, no callback
+    api("PUT", f"/v2/orders/{order_id}", json={"status_id": 9})  # no change, no callback
 
     assert put_seconds < 0.25  # the receiver takes 0.3 s to answer
     assert len(deliveries) == 2 and all(d.ok for d in deliveries)
@@ -317,7 +317,7 @@ def test_status_change_calls_active_hooks_back_without_blocking_the_put(store, a
     assert body["data"] == {
         "type": "order",
         "id": order_id,
-        "status": {"previous_status_id": 1, "new_status_id": 11},
+        "status": {"previous_status_id": 11, "new_status_id": 9},
     }
     assert body["store_id"] == store.store_id and isinstance(body["store_id"], str)
     assert body["producer"] == f"stores/{store.store_hash}"

@@ -1,27 +1,41 @@
 """The import step: fetch the order from BigCommerce, match its customer, map it, store it.
 
-Importing an order that is already stored is a no-op (no BigCommerce call): a redelivered webhook
-or a retried step must not import it twice. An order with values no mapping resolves is stored all
-the same (an operator fixes the mappings, nothing is lost) and the step fails naming every one of
-them; the flows it is routed to then decide what happens (the default flow holds it for review).
+The import rules merchants rely on:
+- an order is imported when its BigCommerce status is the new-order status (11 Awaiting
+  Fulfillment by default), once: its import id is unique, whatever brought it (webhook, duplicate,
+  sync, reconciliation);
+- after import the store shows the downloaded status (when one is set); an order that cannot be
+  mapped is kept with its problems for an operator and the store shows the import-error status;
+- changes made in BigCommerce afterwards are ignored, unless the status is reset to the new-order
+  status: then the order is imported again as its next revision (the replaced one is kept).
+
+The step answers ``succeeded`` when the order was imported (now or again) and should go on to its
+flows, ``skipped`` when there was nothing to import, ``failed`` when values could not be mapped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
 from orderflow.bigcommerce.orders import to_order
+from orderflow.bigcommerce.statuses import status_name
 from orderflow.customers import match_customer
 from orderflow.errors import InvalidInput
+from orderflow.intake import ORDER_STATUS_UPDATED, ORDER_UPDATED
 from orderflow.mapping import map_order
-from orderflow.models import Order, order_key_for
+from orderflow.models import BigCommerceSettings, Order, OrderStatus, StatusChange, order_key_for
 from orderflow.observability import metrics
+from orderflow.status_push import push_store_status
 from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.customers import CustomerRepository
 from orderflow.store.mappings import MappingRepository
 from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import SettingsRepository
+
+# What may mean the store's status was reset after import (the others cannot: no store read).
+STATUS_TRIGGERS = {ORDER_STATUS_UPDATED, ORDER_UPDATED, "reconcile"}
 
 
 def import_order(
@@ -37,19 +51,46 @@ def import_order(
         raise InvalidInput("the import step needs order_ref (store_hash, order_id)", field="order_ref")
     if order_key_for(ref.store_hash, ref.order_id) != request.order_key:
         raise InvalidInput(f"order_ref does not match order key {request.order_key}", field="order_ref")
+    config = settings.bigcommerce()
+    new_status = config.new_order_status_id
 
     existing = orders.find(request.order_key)
-    if existing is not None and existing.all_mapping_issues:
-        return _remap(existing, orders, mappings)
-    if existing is not None:
+    if existing is not None and request.trigger not in STATUS_TRIGGERS:
+        if existing.all_mapping_issues:
+            return _remap(existing, orders, mappings)
         return StepOutcome(
-            succeeded=not existing.all_mapping_issues,
+            succeeded=True,
+            skipped=True,
             message=f"{existing.import_id} was already imported; nothing fetched",
             details=_summary(existing),
         )
 
     raw = bigcommerce.get_order(ref.order_id)
-    order = to_order(raw, ref.store_hash, settings.bigcommerce().mapping_group)
+    status = _int(raw.get("status_id"))
+    if existing is not None:
+        if status != new_status or existing.external_status_id == new_status:
+            if status is not None and status != existing.external_status_id:
+                orders.note_store_status(existing.order_key, status)
+            return StepOutcome(
+                succeeded=True,
+                skipped=True,
+                message=f"{existing.import_id} was already imported; BigCommerce shows {_label(status)}: "
+                "changes after import are ignored unless the status is reset to "
+                f"{_label(new_status)}",
+                details=_summary(existing),
+            )
+    elif status != new_status:
+        return StepOutcome(
+            succeeded=True,
+            skipped=True,
+            message=f"not imported: BigCommerce shows {_label(status)}; orders are imported at "
+            f"{_label(new_status)}",
+            details={"import_id": None, "bigcommerce_status_id": status},
+        )
+
+    order = to_order(raw, ref.store_hash, config.mapping_group).model_copy(
+        update={"import_as": config.import_as}
+    )
     match = match_customer(order, customers, bigcommerce.find_customers)
     if match.record is not None:
         customer = order.customer.model_copy(
@@ -59,25 +100,87 @@ def import_order(
         if match.created:
             metrics.add_metric(name="CustomersCreated", unit="Count", value=1)
     order = map_order(order, mappings.resolve)
-    created = orders.create(order)
-    if not created:
-        stored = orders.get(request.order_key)
-        return StepOutcome(
-            succeeded=not stored.all_mapping_issues,
-            message=f"{order.import_id} was imported concurrently by another run; kept that one",
-            details=_summary(stored),
-        )
-    metrics.add_metric(name="OrdersImported", unit="Count", value=1)
-    mapped = sum(1 for line in order.lines if not line.mapping_issues)
-    message = f"imported {order.import_id}: {len(order.lines)} lines, {mapped} mapped; {match.describe()}"
+
+    if existing is not None:
+        order = _next_revision(existing, order)
+        orders.replace_revision(existing, order)
+        metrics.add_metric(name="OrdersReimported", unit="Count", value=1)
+        verb = f"re-imported {order.import_id} as revision {order.revision} (the status was reset to {_label(new_status)})"
+    else:
+        if not orders.create(order):
+            stored = orders.get(request.order_key)
+            return StepOutcome(
+                succeeded=True,
+                skipped=True,
+                message=f"{order.import_id} was imported concurrently by another run; kept that one",
+                details=_summary(stored),
+            )
+        metrics.add_metric(name="OrdersImported", unit="Count", value=1)
+        verb = f"imported {order.import_id}"
+    return _after_import(order, verb, match.describe(), orders, config, bigcommerce)
+
+
+def _after_import(
+    order: Order,
+    verb: str,
+    customer: str,
+    orders: OrderRepository,
+    config: BigCommerceSettings,
+    bigcommerce: BigCommerceClient,
+) -> StepOutcome:
+    """Tell the store: the downloaded status, or the import-error status for an order we cannot map."""
     issues = order.all_mapping_issues
-    if issues:
+    mapped = sum(1 for line in order.lines if not line.mapping_issues)
+    if not issues:
+        message = f"{verb}: {len(order.lines)} lines, {mapped} mapped; {customer}"
+        outcome = StepOutcome(succeeded=True, message=message, details=_summary(order))
+        target, reason = config.downloaded_status_id, "imported"
+    else:
         metrics.add_metric(name="OrdersWithUnmappedValues", unit="Count", value=1)
         unmapped = _unique(i.message for i in issues)
-        message = f"imported {order.import_id} but {len(unmapped)} value(s) have no mapping: " + "; ".join(
-            unmapped
+        message = f"{verb} but {len(unmapped)} value(s) have no mapping: " + "; ".join(unmapped)
+        order = orders.transition(
+            order.order_key, OrderStatus.ERROR, reason="import: values without a mapping"
         )
-    return StepOutcome(succeeded=not issues, message=message, details=_summary(order))
+        outcome = StepOutcome(succeeded=False, message=message, details=_summary(order))
+        target, reason = config.import_error_status_id, "import error"
+    if target is None or not config.push_enabled:
+        return outcome
+    pushed = push_store_status(order, len(order.history), target, reason, orders, bigcommerce)
+    return outcome.model_copy(
+        update={
+            "message": f"{outcome.message}; {pushed.message.split('; ', 1)[-1]}",
+            "details": {**outcome.details, "bigcommerce_status_id": target},
+        }
+    )
+
+
+def _next_revision(current: Order, fresh: Order) -> Order:
+    at = clock.iso()
+    history = [
+        *current.history,
+        StatusChange(status=fresh.status, at=at, reason=f"re-imported as revision {current.revision + 1}"),
+    ]
+    return fresh.model_copy(
+        update={
+            "revision": current.revision + 1,
+            "history": history,
+            "pushes": current.pushes,
+            "last_push_seq": current.last_push_seq,
+            "record_version": current.record_version + 1,
+        }
+    )
+
+
+def _label(status_id: int | None) -> str:
+    return "no status" if status_id is None else f"{status_id} {status_name(status_id)}"
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
 
 
 def _remap(order: Order, orders: OrderRepository, mappings: MappingRepository) -> StepOutcome:

@@ -17,14 +17,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orderflow.errors import InvalidInput, Unauthorized
-from orderflow.models import FlowRef, order_key_for
+from orderflow.models import FlowRef, Order, order_key_for
 from orderflow.observability import logger
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.executions import ExecutionStarter
+from orderflow.store.orders import OrderRepository
 
 ORDER_CREATED = "store/order/created"
+ORDER_UPDATED = "store/order/updated"
+ORDER_STATUS_UPDATED = "store/order/statusUpdated"
 INTAKE = FlowRef(id="order-intake", version=1, name="Order intake")
-HANDLED_SCOPES = {ORDER_CREATED}
+HANDLED_SCOPES = {ORDER_CREATED, ORDER_UPDATED, ORDER_STATUS_UPDATED}
 SECRET_HEADER = "x-webhook-secret"
 
 
@@ -111,15 +114,68 @@ def event_key(payload: WebhookPayload) -> str:
         payload.store_hash or payload.store_id,
         str(payload.data.order_id or payload.data.id),
     ]
-    new_status = (payload.data.status or {}).get("new_status_id")
-    if new_status is not None:
-        parts.append(f"status={new_status}")
+    status = payload.data.status or {}
+    if status.get("new_status_id") is not None:
+        parts.append(f"status={status.get('previous_status_id')}>{status['new_status_id']}")
     return "|".join(parts)
 
 
-def execution_name(order_key: str, flow: FlowRef) -> str:
-    """Deterministic per order and flow version, so a retried start cannot run the order twice."""
-    name = re.sub(r"[^0-9A-Za-z_-]", "_", f"{order_key}-{flow.id}-v{flow.version}")
+@dataclass(frozen=True)
+class StatusChangeSeen:
+    previous: int | None
+    new: int
+
+
+def status_change(payload: WebhookPayload) -> StatusChangeSeen | None:
+    """The change a statusUpdated webhook reports, when it says (BigCommerce does not promise it)."""
+    status = payload.data.status or {}
+    try:
+        new = int(status["new_status_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    previous = status.get("previous_status_id")
+    return StatusChangeSeen(
+        int(previous) if isinstance(previous, int | str) and str(previous).isdigit() else None, new
+    )
+
+
+def triage(
+    scope: str, change: StatusChangeSeen | None, stored: Order | None, new_order_status_id: int
+) -> tuple[bool, str]:
+    """Whether a webhook starts the order's intake (True) or is answered and dropped, and why.
+
+    The import rules: an order is imported at the new-order status, once; changes made in
+    BigCommerce after import are ignored unless the status is reset to the new-order status (then
+    it is imported again as a new revision). When a webhook does not say the status, the intake
+    reads the order and decides; our own pushes are recognised before this (``accept``).
+    """
+    if scope == ORDER_CREATED:
+        if stored is not None:
+            return False, f"already imported as {stored.import_id}"
+        return True, ""
+    if scope == ORDER_UPDATED:
+        if stored is not None:
+            return (
+                False,
+                "changes made in BigCommerce after import are ignored (a status reset comes as statusUpdated)",
+            )
+        return True, ""
+    if change is None:
+        return True, ""
+    if change.new == new_order_status_id:
+        return True, ""
+    if stored is not None:
+        return False, f"status changed in BigCommerce to {change.new} after import; not imported again"
+    return (
+        False,
+        f"status {change.new} is not the new-order status {new_order_status_id}; imported when it gets there",
+    )
+
+
+def execution_name(order_key: str, flow: FlowRef, revision: int = 1) -> str:
+    """Deterministic per order (revision) and flow version, so a retried start cannot run it twice."""
+    order = order_key if revision == 1 else f"{order_key}-r{revision}"
+    name = re.sub(r"[^0-9A-Za-z_-]", "_", f"{order}-{flow.id}-v{flow.version}")
     if len(name) > 80:  # Step Functions' limit
         name = f"{name[:71]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
     return name
@@ -138,9 +194,31 @@ def execution_input(store_hash: str, order_id: int, flow: FlowRef, trigger: str)
     }
 
 
-def intake_execution_name(order_key: str) -> str:
-    """One intake per order: a redelivered or retried start finds the same execution."""
-    return re.sub(r"[^0-9A-Za-z_-]", "_", f"{order_key}-intake")[:80]
+def intake_execution_name(order_key: str, attempt: str) -> str:
+    """One intake per order and event (a webhook's hash, a sync run): a redelivered or retried start
+    finds the same execution, while a later event (the order reaching the new-order status, a
+    status reset) gets its own. Importing stays once per order revision (the import step decides)."""
+    name = re.sub(r"[^0-9A-Za-z_-]", "_", f"{order_key}-intake-{attempt}")
+    if len(name) > 80:  # Step Functions' limit
+        name = f"{name[:71]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return name
+
+
+def start_intake(
+    store_hash: str,
+    order_id: int,
+    trigger: str,
+    attempt: str,
+    *,
+    starter: ExecutionStarter,
+    state_machine_arn: str,
+) -> tuple[str, bool]:
+    """Start the order's intake (import, then route); (execution name, False) when it already ran."""
+    name = intake_execution_name(order_key_for(store_hash, order_id), attempt)
+    _, started = starter.start(
+        state_machine_arn, name, execution_input(store_hash, order_id, INTAKE, trigger)
+    )
+    return name, started
 
 
 def accept(
@@ -150,6 +228,8 @@ def accept(
     intake_state_machine_arn: str,
     ledger: DeliveryLedger,
     starter: ExecutionStarter,
+    orders: OrderRepository,
+    new_order_status_id: int,
 ) -> IntakeResult:
     if payload.scope not in HANDLED_SCOPES:
         return IntakeResult("ignored", reason=f"scope {payload.scope} starts no work")
@@ -165,10 +245,27 @@ def accept(
     if not ledger.claim(payload.hash, event_key(payload), receipt):
         logger.info("duplicate webhook", extra={"order_key": key, "scope": payload.scope})
         return IntakeResult("duplicate", reason="this delivery was already accepted", order_key=key)
-    name = intake_execution_name(key)
+    # Claimed first: a redelivered echo of our own push must not be taken for a merchant's change.
+    change = status_change(payload) if payload.scope == ORDER_STATUS_UPDATED else None
+    stored = orders.find_header(key)
+    if change is not None and stored is not None:
+        if orders.recognise_echo(key, change.previous, change.new):
+            logger.info("our own status change came back", extra={"order_key": key, "status": change.new})
+            return IntakeResult("ignored", reason=f"status {change.new} was set by us", order_key=key)
+        if change.new != stored.external_status_id:
+            orders.note_store_status(key, change.new)
+    start, why = triage(payload.scope, change, stored, new_order_status_id)
+    if not start:
+        logger.info("webhook starts no work", extra={"order_key": key, "scope": payload.scope})
+        return IntakeResult("ignored", reason=why, order_key=key)
     try:
-        starter.start(
-            intake_state_machine_arn, name, execution_input(store_hash, order_id, INTAKE, payload.scope)
+        name, _ = start_intake(
+            store_hash,
+            order_id,
+            payload.scope,
+            payload.hash[:16],
+            starter=starter,
+            state_machine_arn=intake_state_machine_arn,
         )
     except Exception:
         logger.exception("could not start the order intake; releasing the delivery", extra={"order_key": key})

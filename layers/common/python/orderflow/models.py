@@ -134,6 +134,18 @@ class StatusChange(_Model):
     reason: str = ""
 
 
+class StatusPush(_Model):
+    """A BigCommerce status we set, recorded before the PUT so that the webhooks it causes are known
+    as ours (matched on previous → new status) and never come back as work."""
+
+    seq: int  # the order's status change it pushes (its index in history, 1-based)
+    from_status_id: int | None = None
+    to_status_id: int
+    at: str
+    reason: str = ""
+    echoed: bool = False  # its statusUpdated webhook has arrived and was recognised
+
+
 class Order(_Model):
     """The canonical order. Stored as a header item plus one item per line (see store/orders.py)."""
 
@@ -164,6 +176,9 @@ class Order(_Model):
     imported_at: str = ""
     updated_at: str = ""
     history: list[StatusChange] = Field(default_factory=list)
+    pushes: list[StatusPush] = Field(default_factory=list)  # the latest few, oldest first
+    last_push_seq: int = 0
+    import_as: str = ""
     lines: list[OrderLine] = Field(default_factory=list)
     record_version: int = 0  # bumped on every stored change; guards concurrent updates
 
@@ -261,7 +276,7 @@ def default_status_mapping() -> dict[OrderStatus, int | None]:
     # None = "not assigned": nothing is pushed for that internal status.
     return {
         OrderStatus.NEW: None,
-        OrderStatus.VALIDATED: 11,
+        OrderStatus.VALIDATED: 9,  # Awaiting Shipment: accepted and released onwards
         OrderStatus.ON_HOLD: 12,
         OrderStatus.ERROR: 12,
         OrderStatus.SOURCED: None,

@@ -17,8 +17,16 @@ from orderflow.store.executions import ExecutionStarter
 from orderflow.store.flows import FlowRepository, Route
 from orderflow.store.orders import OrderRepository
 
-# What a BigCommerce webhook scope means to a flow's input events.
-TRIGGER_EVENTS = {"store/order/created": "new_order"}
+# What brought the order in, as a flow's input event: whatever the route (webhook, a status reaching
+# the new-order status, sync, reconciliation, a status reset's new revision), the flows see a new order.
+NEW_ORDER = "new_order"
+TRIGGER_EVENTS = {
+    "store/order/created": NEW_ORDER,
+    "store/order/statusUpdated": NEW_ORDER,
+    "store/order/updated": NEW_ORDER,
+    "sync": NEW_ORDER,
+    "reconcile": NEW_ORDER,
+}
 
 
 def stack_default_flow() -> Route | None:
@@ -44,7 +52,7 @@ def route_order(
     if request.order_ref is None:
         raise ValueError("the route step needs order_ref")
     order = orders.get(request.order_key)
-    event = TRIGGER_EVENTS.get(request.trigger or "", request.trigger or "new_order")
+    event = TRIGGER_EVENTS.get(request.trigger or "", request.trigger or NEW_ORDER)
     routes: list[Route] = flows.routes() or ([default_flow] if default_flow else [])
     started: list[str] = []
     passed: list[str] = []
@@ -58,7 +66,7 @@ def route_order(
             passed.append(f"{label} ({'; '.join(decision.reasons)})")
             continue
         ref = FlowRef(id=route.flow_id, version=route.version, name=route.name)
-        name = execution_name(order.order_key, ref)
+        name = execution_name(order.order_key, ref, order.revision)
         payload = execution_input(order.store_hash, order.external_id, ref, request.trigger or "")
         starter.start(route.version_arn, name, payload)
         started.append(label)

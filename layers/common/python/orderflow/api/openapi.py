@@ -14,10 +14,32 @@ router = APIGatewayHttpRouter()
 
 @router.get("/openapi.json", summary="This API's OpenAPI document", tags=["meta"])
 def openapi() -> dict[str, Any]:
-    from orderflow.api import customers, flows, mappings, orders, policies, providers, settings, webhooks
+    from orderflow.api import (
+        customers,
+        flows,
+        mappings,
+        orders,
+        policies,
+        providers,
+        settings,
+        shipments,
+        sync,
+        webhooks,
+    )
 
     everything = APIGatewayHttpResolver(enable_validation=True)
-    for module in (webhooks, orders, mappings, customers, settings, flows, policies, providers):
+    for module in (
+        webhooks,
+        orders,
+        mappings,
+        customers,
+        settings,
+        flows,
+        policies,
+        providers,
+        sync,
+        shipments,
+    ):
         everything.include_router(module.router)
     everything.include_router(router)
     return everything.get_openapi_schema(title=http.API_TITLE, version=http.API_VERSION).model_dump(

@@ -24,5 +24,7 @@ def receive_webhook() -> dict[str, Any]:
         intake_state_machine_arn=config.env("ORDER_INTAKE_STATE_MACHINE_ARN"),
         ledger=tables.deliveries(),
         starter=ExecutionStarter(),
+        orders=tables.orders(),
+        new_order_status_id=tables.settings().bigcommerce().new_order_status_id,
     )
     return result.to_body()

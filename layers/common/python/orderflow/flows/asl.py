@@ -27,6 +27,8 @@ from orderflow.flows.model import (
 
 IMPORT_STEP = "Import order"
 ROUTE_STEP = "Route to flows"
+IMPORTED_CHOICE = "Imported?"
+NOT_ROUTED = "Nothing to route"
 MAX_DEFINITION_BYTES = 1_048_576  # Step Functions' limit on a state machine definition
 
 # DefinitionSubstitutions keys in template.yaml, one per function that performs actions.
@@ -85,19 +87,33 @@ def generate_asl(flow: Flow, policies: Mapping[str, dict[str, Any]] | None = Non
 def intake_asl() -> dict[str, Any]:
     """The order intake: import the order once, then start every published flow that applies to it.
 
-    No Catch: an order that cannot be imported fails its intake execution visibly (and redrivably).
+    Only an order imported by this run (or imported again, or mapped now) goes on to its flows: a
+    skipped import (not at the new-order status, already imported) ends here, and so does a failed
+    one (values without a mapping: the order waits for an operator, the store shows the
+    import-error status). No Catch: an order that cannot be imported fails its intake execution
+    visibly (and redrivably).
     """
     states = _States()
     states.add(
         IMPORT_STEP,
-        _task(IMPORT_STEP, "import_order", payload_extra={"order_ref.$": "$.order_ref"}, next_state=ROUTE_STEP,
-              catch=False),
+        _task(IMPORT_STEP, "import_order", payload_extra={"order_ref.$": "$.order_ref", "trigger.$": "$.trigger"},
+              next_state=IMPORTED_CHOICE, catch=False),
     )  # fmt: skip
+    states.add(
+        IMPORTED_CHOICE,
+        {
+            "Type": "Choice",
+            "Comment": "route only what this run imported",
+            "Choices": [{"Variable": "$.last.status", "StringEquals": "succeeded", "Next": ROUTE_STEP}],
+            "Default": NOT_ROUTED,
+        },
+    )
     states.add(
         ROUTE_STEP,
         _task(ROUTE_STEP, "route_order", payload_extra={"order_ref.$": "$.order_ref", "trigger.$": "$.trigger"},
               next_state=None, catch=False),
     )  # fmt: skip
+    states.add(NOT_ROUTED, {"Type": "Succeed", "Comment": "nothing imported by this run: no flow to start"})
     return {
         "Comment": "Order intake: import each order once, then start the published flows that apply to it",
         "StartAt": IMPORT_STEP,

@@ -28,7 +28,7 @@ DEMO_MAPPINGS = [
     ),
     ("units", {"unit": "ea", "external_field_name": "unit", "external_field_value": "each"}),
 ]
-EXPECTED_STATUS = 11  # Awaiting Fulfillment
+EXPECTED_STATUS = 9  # Awaiting Shipment
 
 
 def run_demo(out: TextIO = sys.stdout) -> int:

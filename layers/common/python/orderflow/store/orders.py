@@ -3,19 +3,22 @@
 Items of an order (partition key ``pk`` = order key):
   ``sk = "LINE#00001"`` … one per line (an order of 2,000 lines stays far from the 400 KB item limit)
   ``sk = "ORDER"``          the header; also indexed by ``ByImportedAt`` for listing
-  ``sk = "STEP#<flow>#<version>#<revision>#<step>"`` one per executed step
+  ``sk = "STEP#<flow>#<version>#<execution>#<step>"`` one per executed step
+  ``sk = "REVISION#0001"`` … a revision a re-import replaced (compressed, whole)
 so one Query returns an order with its step results.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.types import Binary
 
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
-from orderflow.models import Order, OrderLine, OrderStatus, StatusChange, StepResult
+from orderflow.models import Order, OrderLine, OrderStatus, StatusChange, StatusPush, StepResult
 from orderflow.store.dynamo import (
     TableRepository,
     decode_cursor,
@@ -28,6 +31,7 @@ HEADER = "ORDER"
 LINE_PREFIX = "LINE#"
 STEP_PREFIX = "STEP#"
 LIST_INDEX = "ByImportedAt"
+REVISION_PREFIX = "REVISION#"
 ORDER_ENTITY = "ORDER"
 
 
@@ -35,8 +39,10 @@ def _line_sk(line: OrderLine) -> str:
     return f"{LINE_PREFIX}{line.line_number:05d}"
 
 
-def step_sk(result: StepResult, revision: int = 1) -> str:
-    return f"{STEP_PREFIX}{result.flow_id}#{result.flow_version:04d}#{revision:03d}#{result.step}"
+def step_sk(result: StepResult) -> str:
+    # Per execution: a step retried within a run replaces its result, while every run (a re-import's
+    # intake, a new revision's flows) keeps its own results.
+    return f"{STEP_PREFIX}{result.flow_id}#{result.flow_version:04d}#{result.execution or '-'}#{result.step}"
 
 
 class OrderRepository(TableRepository):
@@ -62,6 +68,48 @@ class OrderRepository(TableRepository):
                 return False
             raise
         return True
+
+    def replace_revision(self, current: Order, revision: Order) -> None:
+        """Store a re-import as the order's next revision, keeping the one it replaces.
+
+        The replaced revision (header and lines) is kept whole in one compressed item; its step
+        results stay where they are. The header is written last, under the version read, so two
+        concurrent re-imports cannot both win.
+        """
+        snapshot = zlib.compress(current.model_dump_json().encode())
+        with self.table.batch_writer() as batch:
+            batch.put_item(
+                Item={
+                    "pk": current.order_key,
+                    "sk": f"{REVISION_PREFIX}{current.revision:04d}",
+                    "revision": current.revision,
+                    "replaced_at": clock.iso(),
+                    "order": Binary(snapshot),
+                }
+            )
+            for line in revision.lines:
+                batch.put_item(
+                    Item={"pk": revision.order_key, "sk": _line_sk(line), **line.model_dump(mode="json")}
+                )
+            kept = {_line_sk(line) for line in revision.lines}
+            for line in current.lines:
+                if _line_sk(line) not in kept:
+                    batch.delete_item(Key={"pk": current.order_key, "sk": _line_sk(line)})
+        item = self._header_item(revision)
+        item["record_version"] = current.record_version + 1
+        try:
+            self.table.put_item(
+                Item=item, ConditionExpression=Attr("record_version").eq(current.record_version)
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(f"order {current.order_key} changed while it was re-imported") from None
+            raise
+
+    def revisions(self, order_key: str) -> list[Order]:
+        """The revisions a re-import replaced, oldest first."""
+        items = self.query_all(Key("pk").eq(order_key) & Key("sk").begins_with(REVISION_PREFIX))
+        return [Order.model_validate_json(zlib.decompress(bytes(i["order"].value))) for i in items]
 
     def transition(self, order_key: str, status: OrderStatus, reason: str = "") -> Order:
         """Set the order's internal status and append it to the history, with optimistic locking."""
@@ -129,9 +177,78 @@ class OrderRepository(TableRepository):
                 ) from None
             raise
 
-    def record_step(self, result: StepResult, revision: int = 1) -> None:
+    # -- BigCommerce status ------------------------------------------------------------------------
+    def claim_push(self, order_key: str, push: StatusPush) -> bool:
+        """Record a push before it is made; False when a newer status change was pushed already.
+
+        The same change may be pushed again (a retried step), an older one never: a late push
+        cannot overwrite a newer status. The store's status is taken to be the pushed one from now.
+        """
+        try:
+            # Appended, never rewritten: concurrent claims cannot lose each other's records (an order
+            # sees a handful of status changes, so the list stays small).
+            self.table.update_item(
+                Key={"pk": order_key, "sk": HEADER},
+                UpdateExpression="SET pushes = list_append(if_not_exists(pushes, :none), :push), "
+                "last_push_seq = :seq, external_status_id = :to, updated_at = :at",
+                ConditionExpression=Attr("pk").exists()
+                & (Attr("last_push_seq").not_exists() | Attr("last_push_seq").lte(push.seq)),
+                ExpressionAttributeValues={
+                    ":none": [],
+                    ":push": [push.model_dump(mode="json")],
+                    ":seq": push.seq,
+                    ":to": push.to_status_id,
+                    ":at": clock.iso(),
+                },
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def recognise_echo(self, order_key: str, previous_status_id: int | None, new_status_id: int) -> bool:
+        """True when a status change the store reports is one we pushed (and mark it seen, once)."""
+        order = self.find_header(order_key)
+        if order is None:
+            return False
+        for index, push in enumerate(order.pushes):
+            if push.echoed or push.to_status_id != new_status_id:
+                continue
+            if previous_status_id is not None and push.from_status_id not in (None, previous_status_id):
+                continue
+            try:
+                self.table.update_item(
+                    Key={"pk": order_key, "sk": HEADER},
+                    UpdateExpression=f"SET pushes[{index}].echoed = :yes",
+                    ConditionExpression=Attr(f"pushes[{index}].echoed").eq(False)
+                    & Attr(f"pushes[{index}].seq").eq(push.seq),
+                    ExpressionAttributeValues={":yes": True},
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    continue  # another delivery of the same webhook took it, or the list moved on
+                raise
+            return True
+        return False
+
+    def note_store_status(self, order_key: str, status_id: int) -> None:
+        """What the store's status is now, as learnt from the store (a merchant's change)."""
+        self.table.update_item(
+            Key={"pk": order_key, "sk": HEADER},
+            UpdateExpression="SET external_status_id = :status, updated_at = :at",
+            ConditionExpression=Attr("pk").exists(),
+            ExpressionAttributeValues={":status": status_id, ":at": clock.iso()},
+        )
+
+    def find_header(self, order_key: str) -> Order | None:
+        """The order without its lines (one GetItem)."""
+        item = self.table.get_item(Key={"pk": order_key, "sk": HEADER}, ConsistentRead=True).get("Item")
+        return _header(item) if item else None
+
+    def record_step(self, result: StepResult) -> None:
         self.table.put_item(
-            Item={"pk": result.order_key, "sk": step_sk(result, revision), **result.model_dump(mode="json")}
+            Item={"pk": result.order_key, "sk": step_sk(result), **result.model_dump(mode="json")}
         )
 
     # -- reading -------------------------------------------------------------------------------
