@@ -260,7 +260,7 @@ class DemoStore:
     def add_order(
         self,
         *,
-        status_id: int = 1,
+        status_id: int = 11,
         customer: dict[str, Any] | None = None,
         lines: list[dict[str, Any]] | None = None,
         shipping_address: dict[str, Any] | None = None,
@@ -399,7 +399,8 @@ class DemoStore:
             return order_id
 
     def sample_order(self) -> int:
-        """The standard demo order: Jane Doe (customer 11, Austin, Texas), Pending, USD, two lines."""
+        """The standard demo order: Jane Doe (customer 11, Austin, Texas), Awaiting Fulfillment (paid,
+        the store's usual new-order status), USD, two lines."""
         with self._lock:
             if 11 not in self._customers:
                 self.add_customer(
@@ -410,7 +411,7 @@ class DemoStore:
                     phone="1234567890",
                 )
             lines = copy.deepcopy(SAMPLE_LINES)
-            return self.add_order(status_id=1, customer=dict(SAMPLE_CUSTOMER), lines=lines)
+            return self.add_order(status_id=11, customer=dict(SAMPLE_CUSTOMER), lines=lines)
 
     def add_customer(
         self,
@@ -876,14 +877,27 @@ class DemoStore:
     def _put_order(self, order_id: int, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict):
             raise _ApiError(400, "The request body must be a JSON object.")
+        new = body.get("status_id")
+        if "status_id" in body and (
+            isinstance(new, bool) or not isinstance(new, int) or new not in ORDER_STATUSES
+        ):
+            raise _ApiError(400, "The field 'status_id' is invalid.")
+        return 200, self._set_status(order_id, new, recorded=True)
+
+    def set_status(self, order_id: int, status_id: int) -> None:
+        """A merchant changes the status in the control panel: same webhooks as an API change, but
+        not one of ``status_updates`` (those are what the API was asked to do)."""
+        if status_id not in ORDER_STATUSES:
+            raise ValueError(f"unknown status_id {status_id}")
+        self._set_status(order_id, status_id, recorded=False)
+
+    def _set_status(self, order_id: int, new: int | None, *, recorded: bool) -> dict[str, Any]:
         with self._lock:
             order = self._require_order(order_id)
             previous = order["status_id"]
-            if "status_id" in body:
-                new = body["status_id"]
-                if isinstance(new, bool) or not isinstance(new, int) or new not in ORDER_STATUSES:
-                    raise _ApiError(400, "The field 'status_id' is invalid.")
-                self._status_updates[order_id].append(new)
+            if new is not None:
+                if recorded:
+                    self._status_updates[order_id].append(new)
                 if new != previous:
                     order["status_id"] = new
                     order["status"] = order["custom_status"] = status_name(new)
@@ -894,7 +908,7 @@ class DemoStore:
             status = {"previous_status_id": previous, "new_status_id": rendered["status_id"]}
             self._emit("store/order/updated", {"type": "order", "id": order_id})
             self._emit("store/order/statusUpdated", {"type": "order", "id": order_id, "status": status})
-        return 200, rendered
+        return rendered
 
     def _get_order_products(
         self, order_id: int, *, query: dict[str, list[str]], body: Any
