@@ -7,8 +7,17 @@ import json
 import pytest
 
 from orderflow.errors import InvalidInput, Unauthorized
-from orderflow.intake import authenticate, event_key, execution_name, parse_webhook
-from orderflow.models import FlowRef
+from orderflow.intake import (
+    StatusChangeSeen,
+    WebhookPayload,
+    authenticate,
+    event_key,
+    execution_name,
+    parse_webhook,
+    status_change,
+    triage,
+)
+from orderflow.models import FlowRef, Order
 from tests.conftest import load_event
 
 SAMPLE = load_event("webhook_order_created.json")["body"]
@@ -78,3 +87,54 @@ def test_status_changes_of_one_order_are_distinct_events() -> None:
     first = event_key(parse_webhook(json.dumps(body)))
     body["data"]["status"] = {"previous_status_id": 11, "new_status_id": 1}
     assert first != event_key(parse_webhook(json.dumps(body)))
+
+
+_STORED = Order(order_key="BC-s-1", store_hash="s", external_id=1, import_id="BC-1", external_status_id=9)
+
+
+@pytest.mark.parametrize(
+    ("scope", "change", "stored", "starts", "why"),
+    [
+        ("store/order/created", None, None, True, ""),
+        ("store/order/created", None, _STORED, False, "already imported as BC-1"),
+        ("store/order/updated", None, None, True, ""),
+        ("store/order/updated", None, _STORED, False, "after import are ignored"),
+        # BigCommerce does not promise the status in the callback: then the intake reads the order
+        ("store/order/statusUpdated", None, _STORED, True, ""),
+        ("store/order/statusUpdated", StatusChangeSeen(0, 11), None, True, ""),
+        ("store/order/statusUpdated", StatusChangeSeen(11, 0), None, False, "not the new-order status 11"),
+        ("store/order/statusUpdated", StatusChangeSeen(9, 11), _STORED, True, ""),
+        (
+            "store/order/statusUpdated",
+            StatusChangeSeen(9, 2),
+            _STORED,
+            False,
+            "after import; not imported again",
+        ),
+    ],
+)
+def test_triage_applies_the_import_rules(
+    scope: str, change: StatusChangeSeen | None, stored: Order | None, starts: bool, why: str
+) -> None:
+    start, reason = triage(scope, change, stored, new_order_status_id=11)
+    assert start is starts
+    assert why in reason and (reason == "") is starts
+
+
+def test_the_status_change_is_read_when_the_callback_says_it() -> None:
+    def payload(status: object) -> WebhookPayload:
+        return parse_webhook(
+            json.dumps(
+                {
+                    "scope": "store/order/statusUpdated",
+                    "store_id": "1",
+                    "hash": "h",
+                    "data": {"type": "order", "id": 5, "status": status},
+                }
+            )
+        )
+
+    assert status_change(payload({"previous_status_id": 0, "new_status_id": 11})) == StatusChangeSeen(0, 11)
+    assert status_change(payload({"new_status_id": "11"})) == StatusChangeSeen(None, 11)
+    assert status_change(payload(None)) is None
+    assert status_change(payload({"new_status_id": "eleven"})) is None

@@ -252,7 +252,9 @@ def accept(
         if orders.recognise_echo(key, change.previous, change.new):
             logger.info("our own status change came back", extra={"order_key": key, "status": change.new})
             return IntakeResult("ignored", reason=f"status {change.new} was set by us", order_key=key)
-        if change.new != stored.external_status_id:
+        # Learn the merchant's change, except a reset to the new-order status: the import step
+        # compares that with what we knew before, to decide on a new revision.
+        if change.new not in (stored.external_status_id, new_order_status_id):
             orders.note_store_status(key, change.new)
     start, why = triage(payload.scope, change, stored, new_order_status_id)
     if not start:

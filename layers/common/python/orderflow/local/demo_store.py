@@ -92,7 +92,9 @@ _ADDRESS_FIELDS = (
     "phone",
     "email",
 )
-_WEBHOOK_TIMEOUT = 3.0
+# Generous: under a webhook storm the local runtime (one CPU-bound process) answers in seconds, not
+# the milliseconds a deployed endpoint takes; a timed-out callback here would only be noise.
+_WEBHOOK_TIMEOUT = 15.0
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -193,6 +195,7 @@ class DemoStore:
         self._deliveries: list[WebhookDelivery] = []
         self._delivered = threading.Condition(self._lock)
         self._outbox: queue.Queue[tuple[str, dict[str, Any], dict[str, str]] | None] = queue.Queue()
+        self._callbacks_pending = 0
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
@@ -730,6 +733,8 @@ class DemoStore:
             return
         body = self.build_webhook(scope, data)
         for destination, headers in targets:
+            with self._delivered:
+                self._callbacks_pending += 1
             self._outbox.put((destination, body, headers))
 
     def _send_webhooks(self) -> None:
@@ -737,7 +742,17 @@ class DemoStore:
             item = self._outbox.get()
             if item is None:
                 return
-            self.deliver_webhook(*item)
+            try:
+                self.deliver_webhook(*item)
+            finally:
+                with self._delivered:
+                    self._callbacks_pending -= 1
+                    self._delivered.notify_all()
+
+    def wait_for_callbacks(self, timeout: float = 30.0) -> bool:
+        """Block until every queued callback has been delivered (answered or failed); False on timeout."""
+        with self._delivered:
+            return self._delivered.wait_for(lambda: self._callbacks_pending == 0, timeout=timeout)
 
     # -- HTTP handling -------------------------------------------------------------------------------
 
