@@ -100,10 +100,16 @@ def webhook_body(
 
 
 def post_webhook(
-    runtime: LocalRuntime, body: Any, secret: str | None = WEBHOOK_SECRET, raw: bytes | None = None
+    runtime: LocalRuntime,
+    body: Any,
+    secret: str | None = WEBHOOK_SECRET,
+    raw: bytes | None = None,
+    timeout: float = 10,
 ) -> requests.Response:
     headers = {"Content-Type": "application/json"}
     if secret is not None:
         headers["X-Webhook-Secret"] = secret
     data = raw if raw is not None else json.dumps(body).encode()
-    return requests.post(f"{runtime.api_url}/webhooks/bigcommerce", data=data, headers=headers, timeout=10)
+    return requests.post(
+        f"{runtime.api_url}/webhooks/bigcommerce", data=data, headers=headers, timeout=timeout
+    )

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import pickle
+import socket
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -13,6 +18,7 @@ from orderflow.bigcommerce.client import (
     BigCommerceClient,
     BigCommerceError,
     BigCommerceNotFound,
+    BigCommerceOutcomeUnknown,
     BigCommerceUnavailable,
 )
 from orderflow.local.demo_store import DemoStore, Fault
@@ -275,3 +281,267 @@ def test_no_customer_email_reaches_logs_or_errors(store, sleeps, client_logs):
     assert not [r for r in caplog.records if EMAIL in r.getMessage()]
     assert "janedoe" not in str(unavailable.value)
     assert rejected.value.message == "Email <email> is already in use"
+
+
+# -- POST is not idempotent at BigCommerce --------------------------------------------------------
+
+SHIPMENTS_PATH = r"/v2/orders/\d+/shipments"
+
+
+def shipment_body(store: DemoStore, order_id: int) -> dict:
+    [line, *_] = store.order_products(order_id)
+    return {
+        "order_address_id": line["order_address_id"],
+        "items": [{"order_product_id": line["id"], "quantity": 1}],
+    }
+
+
+def test_a_post_answered_500_is_not_sent_again_and_reports_an_unknown_outcome(store, client, sleeps):
+    # Given a store that fails after receiving a shipment
+    order_id = store.sample_order()
+    store.inject("POST", SHIPMENTS_PATH, Fault(500))
+
+    # When the shipment is posted
+    with pytest.raises(BigCommerceOutcomeUnknown) as caught:
+        client.post(f"/v2/orders/{order_id}/shipments", shipment_body(store, order_id))
+
+    # Then it went once, and the error says the caller must look before sending it again
+    assert client.request_count == 1
+    assert sleeps == []
+    assert caught.value.status == 500
+    assert isinstance(caught.value, BigCommerceUnavailable)  # still transient for the step retriers
+    assert str(caught.value) == (
+        f"BigCommerce answered 500 on POST /v2/orders/{order_id}/shipments: Internal Server Error; "
+        "the request may have been carried out: check before sending it again"
+    )
+
+
+def test_a_post_whose_answer_is_slower_than_the_read_timeout_is_not_sent_again(store, sleeps):
+    # Given a store that processes the shipment but answers too late
+    order_id = store.sample_order()
+    store.inject("POST", SHIPMENTS_PATH, Fault(None, delay=1.0))
+    slow = make_client(store, sleeps, timeout=(1.0, 0.2))
+
+    with pytest.raises(BigCommerceOutcomeUnknown) as caught:
+        slow.post(f"/v2/orders/{order_id}/shipments", shipment_body(store, order_id))
+
+    assert slow.request_count == 1
+    assert caught.value.status is None
+    assert caught.value.message == "read timeout"
+    # The store did create it: exactly why the client must not send it again.
+    deadline = time.monotonic() + 3
+    while not store.shipments(order_id) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(store.shipments(order_id)) == 1
+
+
+def test_a_throttled_post_is_sent_again_since_429_means_nothing_was_done(store, client, sleeps):
+    order_id = store.sample_order()
+    store.inject("POST", SHIPMENTS_PATH, Fault(429, headers={"X-Rate-Limit-Time-Reset-Ms": "20"}))
+
+    shipment = client.post(f"/v2/orders/{order_id}/shipments", shipment_body(store, order_id))
+
+    assert shipment["order_id"] == order_id
+    assert sleeps == [pytest.approx(0.02)]
+    assert len(store.shipments(order_id)) == 1
+
+
+def test_a_post_that_could_not_connect_is_retried_and_ends_unavailable_not_unknown(sleeps):
+    # Given a port nobody listens on: the request can never have reached a store
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    nowhere = BigCommerceClient(f"http://127.0.0.1:{port}", "h", "t", sleep=sleeps.append, max_attempts=3)
+
+    with pytest.raises(BigCommerceUnavailable) as caught:
+        nowhere.post("/v3/hooks", {"scope": "store/order/created"})
+
+    assert type(caught.value) is BigCommerceUnavailable
+    assert nowhere.request_count == 3
+    assert len(sleeps) == 2
+    assert caught.value.message == "connection failed (ConnectionError)"
+
+
+@pytest.fixture
+def hang_up() -> Iterator[str]:
+    """A server that reads a request and closes the connection without answering."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        while not stopping.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(1.0)
+                with contextlib.suppress(OSError):
+                    connection.recv(65536)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stopping.set()
+    thread.join(timeout=2)
+    listener.close()
+
+
+def test_a_connection_dropped_after_sending_a_post_is_an_unknown_outcome(hang_up, sleeps):
+    dropped = BigCommerceClient(hang_up, "h", "t", sleep=sleeps.append, timeout=(1.0, 2.0))
+
+    with pytest.raises(BigCommerceOutcomeUnknown) as caught:
+        dropped.post("/v2/orders/1/shipments", {"items": []})
+    with pytest.raises(BigCommerceUnavailable) as read:
+        dropped.get("/v2/orders/1")
+
+    assert caught.value.message == "connection failed (ConnectionError)"
+    assert type(read.value) is BigCommerceUnavailable  # a GET is simply retried
+    assert dropped.request_count == 1 + dropped.max_attempts
+
+
+def test_put_and_delete_are_retried_after_server_errors(store, client, sleeps):
+    order_id = store.sample_order()
+    store.inject("PUT", ORDER_PATH, Fault(502))
+
+    client.update_order_status(order_id, 2)
+
+    assert client.request_count == 2
+    assert store.status_updates(order_id) == [2]
+
+
+def test_an_unknown_outcome_survives_pickling():
+    error = BigCommerceOutcomeUnknown(504, "Gateway Timeout", method="POST", path="/v3/hooks")
+
+    copied = pickle.loads(pickle.dumps(error))
+
+    assert type(copied) is BigCommerceOutcomeUnknown
+    assert str(copied) == str(error)
+
+
+# -- rate limits -----------------------------------------------------------------------------------
+
+
+def test_the_stores_own_quota_is_waited_out_with_its_reset_header(store):
+    # Given a store allowing 2 requests per 300 ms, and a client that really sleeps
+    store.rate_limit(2, 300)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    throttled = BigCommerceClient(store.url, store.store_hash, store.access_token, sleep=sleep)
+
+    # When a third request comes within the window
+    for _ in range(3):
+        throttled.list_order_statuses()
+
+    # Then it waited what the store said was left of the window, and got through
+    statuses = [r.path for r in store.requests]
+    assert statuses == ["/v2/order_statuses"] * 4
+    assert len(slept) == 1
+    assert 0 < slept[0] <= 0.3
+
+
+def test_the_reset_header_wins_over_retry_after_and_absurd_waits_are_capped(store, client, sleeps):
+    order_id = store.sample_order()
+    store.inject(
+        "GET",
+        ORDER_PATH,
+        Fault(429, headers={"X-Rate-Limit-Time-Reset-Ms": "30", "X-Retry-After": "5"}),
+        Fault(429, headers={"X-Retry-After": "86400"}),
+        Fault(429, headers={"X-Rate-Limit-Time-Reset-Ms": "soon"}),
+    )
+
+    assert client.get_order(order_id)["id"] == order_id
+
+    assert sleeps[:2] == [pytest.approx(0.03), 60.0]
+    # A header that is not a number counts as no header: back off, never retry at once.
+    assert client._ceiling(2) / 2 <= sleeps[2] <= client._ceiling(2)
+
+
+# -- the time budget -------------------------------------------------------------------------------
+
+
+def test_a_rate_limit_wait_beyond_the_time_budget_gives_up_at_once(store, sleeps):
+    order_id = store.sample_order()
+    store.inject("GET", ORDER_PATH, Fault(429, headers={"X-Rate-Limit-Time-Reset-Ms": "5000"}))
+    budgeted = make_client(store, sleeps, time_budget=1.0)
+
+    with pytest.raises(BigCommerceUnavailable) as caught:
+        budgeted.get_order(order_id)
+
+    assert sleeps == []
+    assert budgeted.request_count == 1
+    assert caught.value.status == 429
+    assert caught.value.message == "Too Many Requests; gave up within the client's 1 s time budget"
+
+
+def test_the_time_budget_shortens_the_read_timeout_of_a_hanging_response(store, sleeps):
+    order_id = store.sample_order()
+    store.inject("GET", ORDER_PATH, *[Fault(None, delay=2.0)] * 4)
+    budgeted = make_client(store, sleeps, timeout=(1.0, 5.0), time_budget=0.3)
+
+    started = time.monotonic()
+    with pytest.raises(BigCommerceUnavailable) as caught:
+        budgeted.get_order(order_id)
+
+    assert time.monotonic() - started < 1.0
+    assert caught.value.status is None
+    assert caught.value.message.startswith("read timeout")
+
+
+def test_without_a_time_budget_the_attempts_alone_bound_a_call(store, sleeps):
+    order_id = store.sample_order()
+    store.inject("GET", ORDER_PATH, Fault(429, headers={"X-Rate-Limit-Time-Reset-Ms": "5000"}))
+    plain = make_client(store, sleeps)
+
+    assert plain.get_order(order_id)["id"] == order_id
+    assert sleeps == [5.0]
+
+
+def test_a_time_budget_must_be_positive(store):
+    with pytest.raises(ValueError, match="time_budget"):
+        BigCommerceClient(store.url, store.store_hash, store.access_token, time_budget=0)
+
+
+# -- pagination ------------------------------------------------------------------------------------
+
+
+def test_a_204_on_the_first_page_is_an_empty_list(store, client):
+    order_id = store.sample_order()
+
+    assert list(client.iter_pages(f"/v2/orders/{order_id}/shipments")) == []
+    assert client.request_count == 1
+
+
+def test_iter_v3_pages_follows_total_pages(store, client):
+    for n in range(5):
+        client.create_hook({"scope": "store/order/created", "destination": f"https://example.com/{n}"})
+    store.clear_requests()
+
+    hooks = list(client.iter_v3_pages("/v3/hooks", limit=2))
+
+    assert [h["destination"] for h in hooks] == [f"https://example.com/{n}" for n in range(5)]
+    assert [r.query["page"] for r in store.requests] == [["1"], ["2"], ["3"]]
+
+
+def test_hooks_are_listed_created_and_updated(store, client):
+    created = client.create_hook({"scope": "store/order/created", "destination": "https://example.com/a"})
+
+    updated = client.update_hook(created["id"], {"is_active": False})
+
+    assert updated["is_active"] is False
+    assert client.list_hooks() == store.hooks()
+
+
+def test_a_post_refused_for_a_bad_token_is_not_retried(store, sleeps):
+    wrong = BigCommerceClient(store.url, store.store_hash, "not-the-token", sleep=sleeps.append)
+
+    with pytest.raises(BigCommerceAuthError):
+        wrong.create_hook({"scope": "store/order/created", "destination": "https://example.com/a"})
+
+    assert wrong.request_count == 1
+    assert store.hooks() == []

@@ -1,4 +1,5 @@
-"""Provider operations that talk to the BigCommerce store: ``POST /providers/bigcommerce/items/import``.
+"""Provider operations that talk to the BigCommerce store: the connection test, webhook registration
+(``GET|POST /providers/bigcommerce/webhooks``) and the catalog item import.
 
 BigCommerce's refusals are not the caller's fault: they answer 502 (the store refused us) or 503
 (the store stayed unreachable or throttled), with a message naming the cause, never 401, which
@@ -15,15 +16,17 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from orderflow import items
+from orderflow import config, items
 from orderflow.api.http import error_response
-from orderflow.bigcommerce import connection
+from orderflow.bigcommerce import connection, hooks
 from orderflow.bigcommerce.client import (
     BigCommerceAuthError,
+    BigCommerceClient,
     BigCommerceError,
     BigCommerceNotFound,
     BigCommerceUnavailable,
 )
+from orderflow.errors import ConfigurationError
 from orderflow.observability import logger
 from orderflow.store import tables
 
@@ -42,6 +45,64 @@ class ImportRequest(BaseModel):
             description="pages to import in this call at most; by default as many as fit in the time",
         ),
     ] = None
+
+
+class RegisterWebhooksRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    destination: Annotated[
+        str,
+        Field(
+            strict=True,
+            min_length=1,
+            max_length=2048,
+            description="this deployment's webhook URL (https, port 443), e.g. https://…/webhooks/bigcommerce",
+        ),
+    ]
+
+
+@router.post(
+    "/providers/bigcommerce/test-connection",
+    summary="Test the connection to the store (GET /v2/store with the deployment's settings)",
+    description='Always 200 once the test ran: `passed` true with `result` "TEST PASSED: SUCCESSFULLY '
+    'CONNECTED TO CART" and the store\'s name and domain, or false with `result` "TEST FAILED: …", '
+    "a `cause` (unauthorized, forbidden, store_not_found, unreachable, unavailable, not_configured, "
+    "unexpected_answer) and a `message` saying what to check.",
+    tags=["providers"],
+)
+def run_connection_test() -> dict[str, Any]:
+    return connection.check_connection().to_dict()
+
+
+@router.get(
+    "/providers/bigcommerce/webhooks",
+    summary="The store's webhooks for this API account, and which of our scopes have none that works",
+    description="Each hook's `secret` is `matches`, `differs` or `missing` (the value is never shown); "
+    "`scopes_missing` lists our scopes without an active hook carrying our secret.",
+    tags=["providers"],
+)
+def list_webhooks() -> dict[str, Any]:
+    return hooks.describe(_client().list_hooks(), config.secret("WEBHOOK_SECRET"))
+
+
+@router.post(
+    "/providers/bigcommerce/webhooks",
+    summary="Register this deployment's webhooks (idempotent)",
+    description="For store/order/created, store/order/statusUpdated, store/order/updated and "
+    "store/shipment/created: creates the missing hooks with the X-Webhook-Secret header, updates "
+    "those whose destination or secret differ, re-activates deactivated ones, leaves correct ones "
+    "alone; answers per scope `created`, `updated`, `reactivated` or `unchanged`.",
+    tags=["providers"],
+)
+def register_webhooks(body: Annotated[RegisterWebhooksRequest, Body()]) -> dict[str, Any]:
+    destination = hooks.validate_destination(
+        body.destination, allow_loopback_http=hooks.is_loopback_url(config.bigcommerce_api_url())
+    )
+    return hooks.register(_client(), destination, config.secret("WEBHOOK_SECRET"))
+
+
+def _client() -> BigCommerceClient:
+    return connection.client(time_budget=connection.API_TIME_BUDGET)
 
 
 @router.post(
@@ -73,6 +134,13 @@ def _remaining_seconds() -> Callable[[], float] | None:
     return lambda: context.get_remaining_time_in_millis() / 1000.0
 
 
+@router.exception_handler(ConfigurationError)
+def _not_configured(exc: ConfigurationError) -> Response:
+    # These messages name settings (environment variables, secrets), never their values.
+    logger.error("provider operation not configured", extra={"reason": str(exc)})
+    return error_response(500, "not_configured", str(exc))
+
+
 @router.exception_handler(BigCommerceError)
 def _bigcommerce_error(exc: BigCommerceError) -> Response:
     # The message is BigCommerce's own, already free of customer data (client.py); no token in it.
@@ -83,11 +151,15 @@ def _bigcommerce_error(exc: BigCommerceError) -> Response:
             "bigcommerce_unauthorized",
             f"{exc}. The store refused our access token: check BIGCOMMERCE_ACCESS_TOKEN (its secret "
             "on AWS) and that the API account has the scopes this operation needs "
-            "(Products: read-only for the item import).",
+            "(Products: read-only for the item import; the scopes of the hooked resources, Orders, "
+            "for webhooks).",
         )
     if isinstance(exc, BigCommerceUnavailable):
         return error_response(
-            503, "bigcommerce_unavailable", f"{exc}. Try again later; an import resumes at its page."
+            503,
+            "bigcommerce_unavailable",
+            f"{exc}. Try again later; running it again is safe (an import resumes at its page, "
+            "webhook registration changes only what is still wrong).",
         )
     if isinstance(exc, BigCommerceNotFound):
         return error_response(

@@ -3,7 +3,8 @@ API (``--api`` and ``--token`` locally, ``--sigv4 REGION`` on AWS), never agains
 the deployment holds the store's access token, an operator's machine does not need it.
 
 Each subcommand registers its own ``run`` function (``set_defaults``), so adding one is one parser
-and one function: ``bigcommerce items import`` is the first.
+and one function, registered by one line in :func:`add_commands`: ``items import``,
+``test-connection``, ``register-webhooks`` and ``list-webhooks`` are here.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import sys
 from typing import Any
 
 from orderflow.admin_client import AdminApi, ApiError, add_api_options
+from orderflow.bigcommerce.sync_cli import add_sync_command
 
 IMPORT_ITEMS_PATH = "/providers/bigcommerce/items/import"
+TEST_CONNECTION_PATH = "/providers/bigcommerce/test-connection"
+WEBHOOKS_PATH = "/providers/bigcommerce/webhooks"
 SKIPPED_SHOWN = 20
 
 
@@ -34,10 +38,132 @@ def add_commands(bigcommerce: argparse.ArgumentParser) -> None:
         "--start-page", type=_positive_int, default=1, help="the catalog page to start at (to resume)"
     )
     importing.set_defaults(run=import_items)
+    _add_test_connection(commands)
+    _add_webhook_commands(commands)
+    add_sync_command(commands)
+
+
+def _add_test_connection(commands: Any) -> None:
+    testing = commands.add_parser(
+        "test-connection",
+        help="check that the deployment reaches the store with its access token",
+        description="Ask the deployment to read the store (GET /v2/store) with its own settings; "
+        "prints TEST PASSED with the store's name, or TEST FAILED with the cause and what to check "
+        "(exit status 1).",
+    )
+    add_api_options(testing)
+    testing.set_defaults(run=check_connection)
+
+
+def _add_webhook_commands(commands: Any) -> None:
+    registering = commands.add_parser(
+        "register-webhooks",
+        help="create or fix the store's webhooks for this deployment (safe to run again)",
+        description="Point the hooks for store/order/created, store/order/statusUpdated, "
+        "store/order/updated and store/shipment/created at DESTINATION with the deployment's "
+        "X-Webhook-Secret header: missing hooks are created, wrong ones updated, deactivated ones "
+        "re-activated, correct ones left alone.",
+    )
+    add_api_options(registering)
+    registering.add_argument(
+        "--destination",
+        required=True,
+        metavar="URL",
+        help="the deployment's webhook URL, e.g. https://…/webhooks/bigcommerce",
+    )
+    registering.set_defaults(run=register_webhooks)
+    listing = commands.add_parser(
+        "list-webhooks",
+        help="list the store's webhooks and the scopes that have none working",
+        description="List the store's hooks for this API account: scope, destination, active or not, "
+        "and whether the secret header matches the deployment's (never the secret itself).",
+    )
+    add_api_options(listing)
+    listing.set_defaults(run=list_webhooks)
 
 
 def run(args: argparse.Namespace) -> int:
     return int(args.run(args))
+
+
+def check_connection(args: argparse.Namespace) -> int:
+    try:
+        answer = AdminApi.from_args(args).call("POST", TEST_CONNECTION_PATH)
+        passed = answer["passed"] is True
+        result = str(answer["result"])
+    except ApiError as exc:
+        print(f"test-connection: {exc}", file=sys.stderr)
+        return 1
+    except (KeyError, TypeError) as exc:
+        print(
+            f"test-connection: unexpected answer from the API ({type(exc).__name__}: {exc})", file=sys.stderr
+        )
+        return 1
+    if passed:
+        store = answer.get("store") or {}
+        print(result)
+        print(f"store: {store.get('name')} ({store.get('domain')}, store hash {store.get('store_hash')})")
+        return 0
+    print(result, file=sys.stderr)
+    print(f"cause: {answer.get('cause')}", file=sys.stderr)
+    print(str(answer.get("message")), file=sys.stderr)
+    return 1
+
+
+def register_webhooks(args: argparse.Namespace) -> int:
+    try:
+        answer = AdminApi.from_args(args).call("POST", WEBHOOKS_PATH, {"destination": args.destination})
+        lines = [_hook_line(hook) for hook in answer["hooks"]]
+        counts = answer["counts"]
+        summary = ", ".join(f"{counts[a]} {a}" for a in ("created", "updated", "reactivated", "unchanged"))
+    except ApiError as exc:
+        print(f"register-webhooks: {exc}", file=sys.stderr)
+        return 1
+    except (KeyError, TypeError) as exc:
+        print(
+            f"register-webhooks: unexpected answer from the API ({type(exc).__name__}: {exc})",
+            file=sys.stderr,
+        )
+        return 1
+    for line in lines:
+        print(line)
+    print(f"done: {summary} → {answer.get('destination')}")
+    return 0
+
+
+def list_webhooks(args: argparse.Namespace) -> int:
+    try:
+        answer = AdminApi.from_args(args).call("GET", WEBHOOKS_PATH)
+        lines = [
+            f"hook {h['id']}  {h['scope']}  {'active' if h['is_active'] else 'INACTIVE'}  "
+            f"secret {h['secret']}  {h['destination']}"
+            for h in answer["hooks"]
+        ]
+        missing = list(answer["scopes_missing"])
+    except ApiError as exc:
+        print(f"list-webhooks: {exc}", file=sys.stderr)
+        return 1
+    except (KeyError, TypeError) as exc:
+        print(f"list-webhooks: unexpected answer from the API ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
+    for line in lines or ["no webhooks"]:
+        print(line)
+    if missing:
+        print(f"no active hook with our secret for: {', '.join(missing)}")
+        print("fix with: python -m orderflow bigcommerce register-webhooks --destination URL")
+    return 0
+
+
+def _hook_line(hook: dict[str, Any]) -> str:
+    line = f"{hook['scope']}: {hook['action']}"
+    details = f"hook {hook['hook_id']}"
+    if hook.get("changes"):
+        details += f": {', '.join(hook['changes'])}"
+    line += f" ({details})"
+    if hook.get("other_hook_ids"):
+        others = ", ".join(str(i) for i in hook["other_hook_ids"])
+        line += f"; other hooks on this scope left alone: {others}"
+    return line
 
 
 def import_items(args: argparse.Namespace) -> int:

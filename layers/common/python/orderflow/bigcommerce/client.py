@@ -1,5 +1,6 @@
 """REST client for one BigCommerce store: a timeout on every call, bounded retries that honour the
-rate-limit headers, BigCommerce's own error messages, and whole orders in one request."""
+rate-limit headers (never a blind retry of a POST), BigCommerce's own error messages, and whole orders
+in one request."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +24,8 @@ _MAX_MESSAGE = 300
 # BigCommerce sometimes echoes submitted values in validation messages; emails must not reach logs.
 _EMAIL = re.compile(r"[^\s@\"'<>,;:()\[\]]+@[^\s@\"'<>,;:()\[\]]+\.[A-Za-z]{2,}")
 _CONSIGNMENT_KINDS = ("shipping", "pickups", "downloads")
+# BigCommerce has no idempotency keys: only these methods can be sent twice without doing twice.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 class BigCommerceError(Exception):
@@ -57,7 +61,17 @@ class BigCommerceNotFound(BigCommerceError):
 
 
 class BigCommerceUnavailable(BigCommerceError):
-    """The store stayed unreachable, slow, failing (5xx) or throttling (429) through every attempt."""
+    """The store stayed unreachable, slow, failing (5xx) or throttling (429) through every attempt
+    (or through the client's time budget)."""
+
+
+class BigCommerceOutcomeUnknown(BigCommerceUnavailable):
+    """A POST reached the store, which then failed (5xx) or went silent (read timeout, dropped
+    connection): it may have been carried out. It is not retried, since a second POST could create a
+    second shipment; look first (e.g. list the order's shipments), then send it again if it is missing."""
+
+    def _render(self) -> str:
+        return f"{super()._render()}; the request may have been carried out: check before sending it again"
 
 
 class BigCommerceClient:
@@ -74,10 +88,15 @@ class BigCommerceClient:
         max_attempts: int = 4,
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,
+        time_budget: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``time_budget`` (seconds) bounds one call, its attempts and waits together, so a call gives
+        up before the Lambda making it times out; None leaves only the per-attempt timeouts."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if time_budget is not None and time_budget <= 0:
+            raise ValueError("time_budget must be positive")
         self.base_url = f"{api_url.rstrip('/')}/stores/{store_hash}"
         self.store_hash = store_hash
         self.session = session or requests.Session()
@@ -85,6 +104,7 @@ class BigCommerceClient:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self.time_budget = time_budget
         self._sleep = sleep
         # Sent per request rather than set on the session, so a caller's shared session is not altered.
         self._headers = {
@@ -106,29 +126,44 @@ class BigCommerceClient:
     def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
     ) -> Any:
-        """Send with retries; the parsed JSON body, or None for 204 / an empty body."""
+        """Send with retries; the parsed JSON body, or None for 204 / an empty body.
+
+        A POST is retried only when the store cannot have acted on it (no connection was made, or a
+        429); otherwise :class:`BigCommerceOutcomeUnknown` lets the caller reconcile.
+        """
         url = self.base_url + path
         # Query strings can hold customer data (``email:in=``), so logs and errors name the path only.
         where = path.split("?", 1)[0]
+        idempotent = method.upper() in _IDEMPOTENT
+        started = time.monotonic()
         last_status: int | None = None
         last_message = ""
         for attempt in range(self.max_attempts):
+            timeout = self._attempt_timeout(started)
+            if timeout is None:
+                raise BigCommerceUnavailable(
+                    last_status, self._out_of_time(last_message), method=method, path=where
+                )
             with self._count_lock:
                 self.request_count += 1
             try:
                 response = self.session.request(
-                    method, url, params=params, json=json, headers=self._headers, timeout=self.timeout
+                    method, url, params=params, json=json, headers=self._headers, timeout=timeout
                 )
             except requests.Timeout as exc:
-                kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "read"
-                last_status, last_message = None, f"{kind} timeout"
+                connect = isinstance(exc, requests.ConnectTimeout)
+                last_status, last_message = None, f"{'connect' if connect else 'read'} timeout"
+                logger.debug("BigCommerce %s %s -> %s", method, where, last_message)
+                if not (idempotent or connect):
+                    raise BigCommerceOutcomeUnknown(None, last_message, method=method, path=where) from None
                 wait = self._backoff(attempt)
-                logger.debug("BigCommerce %s %s -> %s timeout", method, where, kind)
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 # The exception text carries the full URL (query included), so only its type is kept.
                 last_status, last_message = None, f"connection failed ({type(exc).__name__})"
-                wait = self._backoff(attempt)
                 logger.debug("BigCommerce %s %s -> %s", method, where, type(exc).__name__)
+                if not (idempotent or _never_sent(exc)):
+                    raise BigCommerceOutcomeUnknown(None, last_message, method=method, path=where) from None
+                wait = self._backoff(attempt)
             except requests.RequestException as exc:
                 raise BigCommerceError(None, type(exc).__name__, method=method, path=where) from None
             else:
@@ -138,8 +173,11 @@ class BigCommerceClient:
                     return _parse(response, method, where)
                 message = _error_message(response)
                 if status == 429:
+                    # Throttled requests are refused before any work, so even a POST may go again.
                     wait = self._rate_limit_wait(response, attempt)
                 elif status >= 500:
+                    if not idempotent:
+                        raise BigCommerceOutcomeUnknown(status, message, method=method, path=where)
                     wait = self._backoff(attempt)
                 elif status in (401, 403):
                     raise BigCommerceAuthError(status, message, method=method, path=where)
@@ -149,6 +187,10 @@ class BigCommerceClient:
                     raise BigCommerceError(status, message, method=method, path=where)
                 last_status, last_message = status, message
             if attempt + 1 < self.max_attempts:
+                if not self._can_wait(started, wait):
+                    raise BigCommerceUnavailable(
+                        last_status, self._out_of_time(last_message), method=method, path=where
+                    )
                 logger.debug(
                     "BigCommerce %s %s: attempt %d of %d failed, waiting %.3f s",
                     method,
@@ -159,6 +201,31 @@ class BigCommerceClient:
                 )
                 self._sleep(wait)
         raise BigCommerceUnavailable(last_status, last_message, method=method, path=where)
+
+    def _remaining(self, started: float) -> float | None:
+        if self.time_budget is None:
+            return None
+        return self.time_budget - (time.monotonic() - started)
+
+    def _attempt_timeout(self, started: float) -> tuple[float, float] | None:
+        """This attempt's (connect, read) timeouts, shortened to what is left of the budget; None when
+        nothing is left."""
+        remaining = self._remaining(started)
+        if remaining is None:
+            return self.timeout
+        if remaining <= 0:
+            return None
+        connect, read = self.timeout
+        return min(connect, remaining), min(read, remaining)
+
+    def _can_wait(self, started: float, wait: float) -> bool:
+        # Sleeping into the end of the budget would leave no time for the attempt it waits for.
+        remaining = self._remaining(started)
+        return remaining is None or wait < remaining
+
+    def _out_of_time(self, last_message: str) -> str:
+        gave_up = f"gave up within the client's {self.time_budget:g} s time budget"
+        return f"{last_message}; {gave_up}" if last_message else gave_up
 
     def _ceiling(self, attempt: int) -> float:
         return float(min(self.backoff_cap, self.backoff_base * 2**attempt))
@@ -204,6 +271,30 @@ class BigCommerceClient:
                 raise BigCommerceError(200, "expected a JSON list", method="GET", path=path.split("?", 1)[0])
             yield from batch
             if len(batch) < limit:
+                return
+            page += 1
+
+    def iter_v3_pages(
+        self, path: str, params: dict[str, Any] | None = None, limit: int = 250
+    ) -> Iterator[Any]:
+        """Items of a v3 list (``{"data": [...], "meta": {"pagination": ...}}``), page by page; the
+        last page by ``total_pages``, or a 204, an empty page or (without pagination) a short page."""
+        where = path.split("?", 1)[0]
+        page = 1
+        while True:
+            body = self.get(path, {**(params or {}), "page": page, "limit": limit})
+            if body is None:
+                return
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                raise BigCommerceError(200, "expected {data: [...], meta}", method="GET", path=where)
+            yield from data
+            meta = body.get("meta")
+            pagination = meta.get("pagination") if isinstance(meta, dict) else None
+            total_pages = pagination.get("total_pages") if isinstance(pagination, dict) else None
+            if not data or (total_pages is None and len(data) < limit):
+                return
+            if isinstance(total_pages, int) and page >= total_pages:
                 return
             page += 1
 
@@ -255,6 +346,18 @@ class BigCommerceClient:
     def get_store_info(self) -> dict[str, Any]:
         return self.get("/v2/store") or {}
 
+    # -- webhooks ------------------------------------------------------------------------------------
+
+    def list_hooks(self) -> list[dict[str, Any]]:
+        """The hooks of this API account (BigCommerce lists only the token's own client's hooks)."""
+        return [h for h in self.iter_v3_pages("/v3/hooks") if isinstance(h, dict)]
+
+    def create_hook(self, hook: dict[str, Any]) -> dict[str, Any]:
+        return _data(self.post("/v3/hooks", hook))
+
+    def update_hook(self, hook_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        return _data(self.put(f"/v3/hooks/{hook_id}", changes))
+
 
 def _unpack_consignments(
     consignments: Any, order: dict[str, Any]
@@ -286,6 +389,11 @@ def _unpack_consignments(
     return products, addresses
 
 
+def _data(answer: Any) -> dict[str, Any]:
+    data = answer.get("data") if isinstance(answer, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
 def _parse(response: requests.Response, method: str, path: str) -> Any:
     if response.status_code == 204 or not response.content.strip():
         return None
@@ -295,6 +403,16 @@ def _parse(response: requests.Response, method: str, path: str) -> Any:
         raise BigCommerceError(
             response.status_code, "response body is not JSON", method=method, path=path
         ) from None
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the connection itself failed (refused, unresolvable host, connect timeout), so the
+    store never saw the request; a connection dropped later may have carried it."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    # urllib3's NewConnectionError (refused, unresolvable) is a ConnectTimeoutError too.
+    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, ConnectTimeoutError)
 
 
 def _error_message(response: requests.Response) -> str:

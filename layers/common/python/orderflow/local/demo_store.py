@@ -94,7 +94,7 @@ _ADDRESS_FIELDS = (
 )
 # Generous: under a webhook storm the local runtime (one CPU-bound process) answers in seconds, not
 # the milliseconds a deployed endpoint takes; a timed-out callback here would only be noise.
-_WEBHOOK_TIMEOUT = 15.0
+_WEBHOOK_TIMEOUT = 60.0
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 

@@ -148,14 +148,22 @@ class OrderRepository(TableRepository):
     def save_mapping(self, order: Order) -> None:
         """Store what a new mapping run resolved (account, price list, each line's values and issues).
 
-        The lines are rewritten before the header changes, under the header's version: a
-        concurrent change of the order makes this fail rather than be overwritten.
+        Only the mapped fields of each line change (a shipment recorded meanwhile keeps its
+        quantities), then the header, under its version: a concurrent change of the order makes
+        this fail rather than be overwritten.
         """
-        with self.table.batch_writer() as batch:
-            for line in order.lines:
-                batch.put_item(
-                    Item={"pk": order.order_key, "sk": _line_sk(line), **line.model_dump(mode="json")}
-                )
+        for line in order.lines:
+            self.table.update_item(
+                Key={"pk": order.order_key, "sk": _line_sk(line)},
+                UpdateExpression="SET product = :product, #unit = :unit, mapping_issues = :issues",
+                ConditionExpression=Attr("pk").exists(),
+                ExpressionAttributeNames={"#unit": "unit"},
+                ExpressionAttributeValues={
+                    ":product": line.product,
+                    ":unit": line.unit,
+                    ":issues": [i.model_dump(mode="json") for i in line.mapping_issues],
+                },
+            )
         try:
             self.table.update_item(
                 Key={"pk": order.order_key, "sk": HEADER},

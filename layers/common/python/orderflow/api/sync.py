@@ -1,0 +1,112 @@
+"""``POST /providers/bigcommerce/sync``: pull the store's orders with a status and import them.
+
+BigCommerce's refusals answer 502/503 through the providers router's handler (the same function
+serves both); a token the store refuses is told here, naming the scope the sync needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from orderflow import config, sync
+from orderflow.api.http import error_response
+from orderflow.bigcommerce import connection
+from orderflow.bigcommerce.client import BigCommerceAuthError
+from orderflow.store import tables
+
+router = APIGatewayHttpRouter()
+
+OrderId = Annotated[int, Field(strict=True, ge=1)]
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status_id: Annotated[
+        int | None,
+        Field(
+            strict=True,
+            ge=0,
+            le=14,
+            description="the BigCommerce status to list; default: the new-order status",
+        ),
+    ] = None
+    order_ids: Annotated[
+        list[OrderId] | None,
+        Field(
+            min_length=1,
+            max_length=sync.MAX_SELECTED,
+            description="import only these of the listed orders; default: all of them",
+        ),
+    ] = None
+    start_page: Annotated[int, Field(strict=True, ge=1, description="the page to start at (to resume)")] = 1
+    after_id: Annotated[
+        int | None,
+        Field(strict=True, ge=0, description="resume above this order id (the previous answer's after_id)"),
+    ] = None
+    max_pages: Annotated[
+        int | None,
+        Field(
+            strict=True, ge=1, description="pages in this call at most; by default as many as fit in the time"
+        ),
+    ] = None
+    run_id: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[A-Za-z0-9_-]{1,32}$",
+            description="the run to resume (the previous answer's run_id): its orders are not started twice",
+        ),
+    ] = None
+
+
+@router.post(
+    "/providers/bigcommerce/sync",
+    summary="List the store's orders with a status and import those not imported yet",
+    description="Answers counts per page and in total, and `next_page`: null when the listing is "
+    "done, else send `start_page` = next_page, `after_id` and `run_id` from this answer to carry "
+    "on. Safe while webhooks arrive and safe to repeat: an order is imported once.",
+    tags=["providers"],
+)
+def sync_orders(body: Annotated[SyncRequest | None, Body()] = None) -> Any:
+    request = body or SyncRequest()
+    client = connection.client()
+    try:
+        report = sync.sync_orders(
+            client,
+            tables.orders(),
+            tables.settings().bigcommerce().new_order_status_id,
+            sync.intake_starter(client.store_hash, config.env("ORDER_INTAKE_STATE_MACHINE_ARN")),
+            status_id=request.status_id,
+            order_ids=request.order_ids,
+            start_page=request.start_page,
+            after_id=request.after_id,
+            max_pages=request.max_pages,
+            run_id=request.run_id,
+            remaining_seconds=_remaining_seconds(),
+        )
+    except BigCommerceAuthError as exc:
+        return _refused(exc)
+    return report.to_dict()
+
+
+def _refused(exc: BigCommerceAuthError) -> Response:
+    return error_response(
+        502,
+        "bigcommerce_unauthorized",
+        f"{exc}. The store refused our access token: check BIGCOMMERCE_ACCESS_TOKEN (its secret on "
+        "AWS) and that the API account has the Orders scope (read-only is enough to list).",
+    )
+
+
+def _remaining_seconds() -> Callable[[], float] | None:
+    # No Lambda context (a direct call in a test) means no deadline: the page budget alone decides.
+    context = getattr(router, "lambda_context", None)
+    if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+        return None
+    return lambda: context.get_remaining_time_in_millis() / 1000.0

@@ -1,0 +1,255 @@
+"""Shipments of an order, kept in the order's partition of the Orders table (``sk = "SHIPMENT#<id>"``).
+
+A shipment and the quantities it takes from the order's lines are written in one transaction, each
+line under the condition that it never ships more than was ordered: concurrent shipments cannot
+over-ship. Later changes are compare-and-set on the shipment's ``version``; a change that gives
+quantities back (BigCommerce refused the shipment) takes them off the lines in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Literal
+
+from boto3.dynamodb.conditions import Key
+from pydantic import BaseModel, ConfigDict, Field
+
+from orderflow import clock
+from orderflow.errors import Conflict, NotFound
+from orderflow.models import Order, OrderLine, OrderStatus
+from orderflow.store.dynamo import TableRepository, is_conditional_failure, plain, resource
+from orderflow.store.orders import _assemble, _line_sk
+
+SHIPMENT_PREFIX = "SHIPMENT#"
+# Sorts after every SHIPMENT# key and before STEP#: one Query reads lines, header and shipments.
+_AFTER_SHIPMENTS = "SHIPMENT$"
+# DynamoDB takes at most 100 actions per transaction: the shipment itself and one per line.
+MAX_LINES_PER_SHIPMENT = 99
+
+ShipmentStatus = Literal["pending", "created", "partially_created", "failed"]
+# pending: not sent yet · sent: POSTed, BigCommerce's answer not known · created · refused: BigCommerce
+# said no · not_sent: given up because another part of the shipment was refused
+GroupState = Literal["pending", "sent", "created", "refused", "not_sent"]
+HOLDING_STATES = ("pending", "sent", "created")  # the group's quantities count on the lines
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ShipmentLine(_Model):
+    line_number: int
+    sku: str = ""
+    quantity: int
+    order_product_id: int  # BigCommerce's order product id (OrderLine.external_id)
+    order_address_id: int  # BigCommerce's order address id (OrderLine.ship_to_external_id)
+
+
+class BigCommerceShipment(_Model):
+    """The part of a shipment going to one order address: one BigCommerce shipment."""
+
+    order_address_id: int
+    state: GroupState = "pending"
+    id: int | None = None  # BigCommerce's shipment id, once it is known
+    sent_at: str | None = None  # when it was last POSTed
+    error: str = ""
+
+
+class Shipment(_Model):
+    id: str
+    order_key: str
+    status: ShipmentStatus = "pending"
+    lines: list[ShipmentLine]
+    tracking_number: str = ""
+    carrier: str = ""
+    tracking_link: str = ""
+    comments: str = ""
+    bigcommerce: list[BigCommerceShipment]
+    error: str = ""
+    order_status: OrderStatus | None = None  # the order's status once this shipment was made
+    status_message: str = ""
+    status_pushed: bool = False
+    request: dict[str, Any] = Field(default_factory=dict)  # as received, to recognise a repeat
+    created_at: str = ""
+    updated_at: str = ""
+    version: int = 1
+
+    def lines_to(self, order_address_id: int) -> list[ShipmentLine]:
+        return [line for line in self.lines if line.order_address_id == order_address_id]
+
+    def held(self) -> Counter[int]:
+        """Quantities per line number that this shipment counts on the order's lines."""
+        holding = {g.order_address_id for g in self.bigcommerce if g.state in HOLDING_STATES}
+        counts: Counter[int] = Counter()
+        for line in self.lines:
+            if line.order_address_id in holding:
+                counts[line.line_number] += line.quantity
+        return counts
+
+    def unconfirmed(self) -> Counter[int]:
+        """Quantities per line number counted on the lines but not (yet) known to BigCommerce."""
+        waiting = {g.order_address_id for g in self.bigcommerce if g.state in ("pending", "sent")}
+        counts: Counter[int] = Counter()
+        for line in self.lines:
+            if line.order_address_id in waiting:
+                counts[line.line_number] += line.quantity
+        return counts
+
+
+class ShipmentExists(Exception):
+    """A shipment with that id was recorded for the order already."""
+
+
+class LinesTaken(Exception):
+    """A line no longer has the quantity the shipment wants (another shipment took it meanwhile)."""
+
+
+class ShipmentRepository(TableRepository):
+    """Shipments in the Orders table (the table of ``OrderRepository``)."""
+
+    def record(self, shipment: Shipment, ordered: dict[int, int]) -> Shipment:
+        """Store a new shipment and add its quantities to the lines' ``quantity_shipped``, all or
+        nothing. ``ordered`` is each shipped line's ordered quantity (line number → quantity)."""
+        at = clock.iso()
+        stored = shipment.model_copy(update={"created_at": at, "updated_at": at, "version": 1})
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": self._item(stored),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        for line_number, quantity in sorted(stored.held().items()):
+            actions.append(self._line_change(stored.order_key, line_number, quantity, ordered[line_number]))
+        try:
+            resource().meta.client.transact_write_items(TransactItems=actions)
+        except Exception as exc:
+            if not is_conditional_failure(exc):
+                raise
+            reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise ShipmentExists(shipment.id) from None
+            if not reasons and self.find(shipment.order_key, shipment.id) is not None:
+                raise ShipmentExists(shipment.id) from None
+            raise LinesTaken(shipment.id) from None
+        return stored
+
+    def find(self, order_key: str, shipment_id: str) -> Shipment | None:
+        item = self.table.get_item(
+            Key={"pk": order_key, "sk": f"{SHIPMENT_PREFIX}{shipment_id}"}, ConsistentRead=True
+        ).get("Item")
+        return _shipment(item) if item else None
+
+    def get(self, order_key: str, shipment_id: str) -> Shipment:
+        shipment = self.find(order_key, shipment_id)
+        if shipment is None:
+            raise NotFound(f"order {order_key} has no shipment {shipment_id}", field="shipment_id")
+        return shipment
+
+    def for_order(self, order_key: str) -> list[Shipment]:
+        """The order's shipments, oldest first."""
+        items = self.query_all(
+            Key("pk").eq(order_key) & Key("sk").begins_with(SHIPMENT_PREFIX), ConsistentRead=True
+        )
+        return sorted((_shipment(i) for i in items), key=lambda s: (s.created_at, s.id))
+
+    def order_with_shipments(self, order_key: str) -> tuple[Order, list[Shipment]]:
+        """The order (with its lines) and its shipments in one Query: the lines' quantities and the
+        shipments' states are read together, which the order's status is computed from."""
+        items = self.query_all(Key("pk").eq(order_key) & Key("sk").lt(_AFTER_SHIPMENTS), ConsistentRead=True)
+        order = _assemble([i for i in items if not i["sk"].startswith(SHIPMENT_PREFIX)])
+        if order is None:
+            raise NotFound(f"order {order_key} does not exist", field="order_key")
+        shipments = [_shipment(i) for i in items if i["sk"].startswith(SHIPMENT_PREFIX)]
+        return order, sorted(shipments, key=lambda s: (s.created_at, s.id))
+
+    def update(self, order_key: str, shipment_id: str, change: Callable[[Shipment], Shipment]) -> Shipment:
+        """Apply ``change`` to the stored shipment and write it if nobody wrote it meanwhile (else
+        read again and re-apply). ``change`` may raise to give up. Quantities the change stops holding
+        are taken off the lines in the same transaction, so they are released exactly once."""
+        for _ in range(5):
+            current = self.get(order_key, shipment_id)
+            changed = change(current)
+            if changed == current:
+                return current
+            updated = changed.model_copy(update={"version": current.version + 1, "updated_at": clock.iso()})
+            released = current.held() - updated.held()
+            put = {
+                "TableName": self.table_name,
+                "Item": self._item(updated),
+                "ConditionExpression": "#version = :version",
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": {":version": current.version},
+            }
+            try:
+                if released:
+                    actions = [{"Put": put}]
+                    actions += [
+                        self._line_release(order_key, line_number, quantity)
+                        for line_number, quantity in sorted(released.items())
+                    ]
+                    resource().meta.client.transact_write_items(TransactItems=actions)
+                else:
+                    self.table.put_item(**{k: v for k, v in put.items() if k != "TableName"})
+            except Exception as exc:
+                if not is_conditional_failure(exc):
+                    raise
+                reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+                if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[1:]):
+                    # The lines hold less than this shipment counted on them: something rewrote them.
+                    raise Conflict(
+                        f"order {order_key}: the lines no longer hold the quantities of shipment "
+                        f"{shipment_id}, so they were not released",
+                        field="shipment_id",
+                    ) from None
+                continue  # the shipment changed meanwhile: read it again
+            return updated
+        raise Conflict(f"shipment {shipment_id} keeps changing; ask again", field="shipment_id")
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _item(self, shipment: Shipment) -> dict[str, Any]:
+        return {
+            "pk": shipment.order_key,
+            "sk": f"{SHIPMENT_PREFIX}{shipment.id}",
+            **shipment.model_dump(mode="json"),
+        }
+
+    def _line_change(self, order_key: str, line_number: int, quantity: int, ordered: int) -> dict[str, Any]:
+        # quantity_shipped + q <= quantity, written as quantity_shipped <= ordered - q (a condition
+        # cannot add); pinning quantity keeps that rewrite true.
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": order_key, "sk": _line_sk_for(line_number)},
+                "UpdateExpression": "SET quantity_shipped = quantity_shipped + :q",
+                "ConditionExpression": "quantity = :ordered AND quantity_shipped <= :limit",
+                "ExpressionAttributeValues": {
+                    ":q": quantity,
+                    ":ordered": ordered,
+                    ":limit": ordered - quantity,
+                },
+            }
+        }
+
+    def _line_release(self, order_key: str, line_number: int, quantity: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": order_key, "sk": _line_sk_for(line_number)},
+                "UpdateExpression": "SET quantity_shipped = quantity_shipped - :q",
+                "ConditionExpression": "quantity_shipped >= :q",
+                "ExpressionAttributeValues": {":q": quantity},
+            }
+        }
+
+
+def _line_sk_for(line_number: int) -> str:
+    # The line's key as store/orders.py writes it (one definition of the key format).
+    return _line_sk(OrderLine(line_number=line_number, external_id=0, quantity=0))
+
+
+def _shipment(item: dict[str, Any]) -> Shipment:
+    return Shipment.model_validate(plain(item))
