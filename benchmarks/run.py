@@ -145,7 +145,7 @@ def throughput(orders: int = 200, senders: int = 8) -> None:
         pushed = sum(1 for order_id in ids if store.status_updates(order_id) == [9])
         print(f"  webhooks accepted       {orders / accepted:7.1f} /s  ({accepted:.1f} s)")
         print(f"  orders completed        {orders / finished:7.1f} /s  ({finished:.1f} s; {dict(statuses)}, "
-              f"{pushed} pushed status 11)")  # fmt: skip
+              f"{pushed} pushed status 9)")  # fmt: skip
         print("  (one process on this machine: moto serialises DynamoDB; on AWS each part scales out)")
 
 

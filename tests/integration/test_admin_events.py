@@ -30,3 +30,10 @@ def test_every_admin_sample_is_answered_by_the_function_serving_its_route(
     assert not (error and error["message"].startswith("no route")), body
     if error:
         assert error["field"], body
+
+
+def test_the_schedule_sample_runs_a_reconciliation(runtime: LocalRuntime) -> None:
+    report = runtime.invoke("ReconcileOrdersFunction", load_event("schedule_reconcile_orders.json"))
+
+    assert report["complete"] is True and report["checkpoint"]
+    assert report["started"] == 0  # an empty store: nothing missed

@@ -13,7 +13,6 @@ merchant's change) would otherwise shift the later pages and hide an order from 
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +27,8 @@ from orderflow.errors import InvalidInput
 from orderflow.intake import start_intake
 from orderflow.models import order_key_for
 from orderflow.observability import logger
-from orderflow.store import dynamo
 from orderflow.store.executions import ExecutionStarter
-from orderflow.store.orders import HEADER, OrderRepository
+from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import ReconcileProgress, ReconcileState, SettingsRepository
 
 SYNC_TRIGGER = "sync"
@@ -49,7 +47,6 @@ DEFAULT_LOOKBACK = timedelta(hours=24)
 # and ours (the run's start), and an order may be changed while a run lists past it.
 DEFAULT_OVERLAP = timedelta(minutes=5)
 START_WORKERS = 8  # StartExecution calls in flight per page: 250 one after another take seconds
-BATCH_GET_KEYS = 100  # DynamoDB's BatchGetItem limit
 SAMPLE_LIMIT = 100  # lists of order ids in a report are samples; the counts are exact
 MAX_SELECTED = 1000
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -179,34 +176,9 @@ def parse_iso(value: str) -> datetime:
 def known_store_statuses(
     orders: OrderRepository, store_hash: str, order_ids: Iterable[int]
 ) -> dict[int, int | None]:
-    """The imported orders among ``order_ids``, with the store status we last knew of each: one
-    BatchGetItem per 100 orders, headers only, two attributes each.
-
-    (Belongs with OrderRepository; kept here while store/orders.py is being changed elsewhere.)
-    """
+    """The imported orders among ``order_ids``, with the store status we last knew of each."""
     by_key = {order_key_for(store_hash, order_id): order_id for order_id in order_ids}
-    found: dict[int, int | None] = {}
-    keys = list(by_key)
-    for start in range(0, len(keys), BATCH_GET_KEYS):
-        request: dict[str, Any] = {
-            orders.table_name: {
-                "Keys": [{"pk": key, "sk": HEADER} for key in keys[start : start + BATCH_GET_KEYS]],
-                "ProjectionExpression": "pk, external_status_id",
-                "ConsistentRead": True,  # an import may have finished a moment ago
-            }
-        }
-        for attempt in range(8):
-            answer = dynamo.resource().batch_get_item(RequestItems=request)
-            for item in answer.get("Responses", {}).get(orders.table_name, []):
-                status = item.get("external_status_id")
-                found[by_key[item["pk"]]] = int(status) if status is not None else None
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(1.0, 0.05 * 2**attempt))  # throttled: DynamoDB hands back what it skipped
-        else:
-            raise RuntimeError("DynamoDB kept throttling the read of imported orders; try again")
-    return found
+    return {by_key[key]: status for key, status in orders.known_store_statuses(by_key).items()}
 
 
 @dataclass

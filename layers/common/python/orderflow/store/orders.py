@@ -10,7 +10,9 @@ so one Query returns an order with its step results.
 
 from __future__ import annotations
 
+import time
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -25,6 +27,7 @@ from orderflow.store.dynamo import (
     encode_cursor,
     is_conditional_failure,
     plain,
+    resource,
 )
 
 HEADER = "ORDER"
@@ -32,6 +35,7 @@ LINE_PREFIX = "LINE#"
 STEP_PREFIX = "STEP#"
 LIST_INDEX = "ByImportedAt"
 REVISION_PREFIX = "REVISION#"
+BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
 ORDER_ENTITY = "ORDER"
 
 
@@ -248,6 +252,32 @@ class OrderRepository(TableRepository):
             ConditionExpression=Attr("pk").exists(),
             ExpressionAttributeValues={":status": status_id, ":at": clock.iso()},
         )
+
+    def known_store_statuses(self, order_keys: Iterable[str]) -> dict[str, int | None]:
+        """Which of these orders are imported, with the store status we last knew of each: one
+        BatchGetItem per 100 orders, headers only, two attributes each."""
+        keys = list(dict.fromkeys(order_keys))
+        found: dict[str, int | None] = {}
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [{"pk": key, "sk": HEADER} for key in keys[start : start + BATCH_GET_KEYS]],
+                    "ProjectionExpression": "pk, external_status_id",
+                    "ConsistentRead": True,  # an import may have finished a moment ago
+                }
+            }
+            for attempt in range(8):
+                answer = resource().batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    status = item.get("external_status_id")
+                    found[item["pk"]] = int(status) if status is not None else None
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))  # throttled: DynamoDB hands back what it skipped
+            else:
+                raise RuntimeError("DynamoDB kept throttling the read of imported orders; try again")
+        return found
 
     def find_header(self, order_key: str) -> Order | None:
         """The order without its lines (one GetItem)."""
