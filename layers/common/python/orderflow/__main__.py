@@ -1,5 +1,5 @@
 """Command line: ``python -m orderflow demo | serve | flows validate|generate|diagram|publish FILE...
-| bigcommerce items import``."""
+| bigcommerce test-connection|register-webhooks|list-webhooks|sync|items import``."""
 
 from __future__ import annotations
 
