@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from orderflow.errors import InvalidInput
 from orderflow.models import MAPPING_VALUE_FIELD, Mapping, MappingInput, MappingKey, MappingKind
+from orderflow.store.mappings import key_of
 
 if TYPE_CHECKING:
     from orderflow.store.mappings import MappingRepository
@@ -124,16 +125,6 @@ def decode(data: bytes) -> str:
         ) from None
 
 
-def key_for(kind: MappingKind, mapping: MappingInput) -> MappingKey:
-    return MappingKey(
-        kind,
-        mapping.mapping_group,
-        mapping.external_field_name,
-        mapping.external_field_value,
-        mapping.account,
-    )
-
-
 def identity(mapping: MappingInput) -> tuple[str, str, str, str]:
     # The same identity as the store's key (store/mappings.py item_key): the field name's case does
     # not matter, the value's does.
@@ -196,7 +187,7 @@ def plan_import(
     writes: list[tuple[MappingInput, Mapping | None]] = []
     value_field = MAPPING_VALUE_FIELD[kind]
     for row in parsed.rows:
-        current = existing.get(key_for(kind, row.mapping))
+        current = existing.get(key_of(kind, row.mapping))
         if current is None:
             report.created += 1
         elif current.value == row.mapping.value:
@@ -225,7 +216,7 @@ def import_csv(
 ) -> ImportReport:
     """Parse, look every row's key up at once, write the good rows (unless a dry run), report."""
     parsed = parse_csv(kind, text)
-    existing = mappings.resolve(key_for(kind, row.mapping) for row in parsed.rows)
+    existing = mappings.resolve(key_of(kind, row.mapping) for row in parsed.rows)
     plan = plan_import(kind, parsed, existing, replace=replace)
     if plan.writes and not dry_run:
         mappings.put_resolved(kind, plan.writes)
