@@ -40,6 +40,7 @@ class StepRequest(BaseModel):
     order_ref: OrderRef | None = None
     trigger: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    target: str | None = None  # custom actions: the Lambda or https:// endpoint the flow names
     input_events: list[str] = Field(default_factory=list)
     # the policies' definitions, embedded when the flow was published
     filter_policies: list[dict[str, Any]] = Field(default_factory=list)

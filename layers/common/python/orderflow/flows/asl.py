@@ -42,6 +42,7 @@ ACTION_FUNCTIONS: dict[str, str] = {
     "assign_fulfillment_source": "AssignFulfillmentSourceFunctionArn",
     "send_to_fulfillment": "SendToFulfillmentFunctionArn",
     "send_to_invoice": "SendToInvoiceFunctionArn",
+    "custom": "CustomActionFunctionArn",
 }
 
 # Errors worth another attempt: the Lambda service's own, and what our steps raise for problems that
@@ -159,7 +160,10 @@ def _action(
         extra["filter_policies"] = [policies.get(name, {"name": name}) for name in step.filter_policies]
     if step.execution_policies:
         extra["execution_policies"] = [policies.get(name, {"name": name}) for name in step.execution_policies]
-    function = f"${{{ACTION_FUNCTIONS[step.action]}}}" if step.action != "custom" else step.target
+    if step.action == "custom":
+        # Through our own function, which calls the target and records its answer as the step result.
+        extra["target"] = step.target
+    function = f"${{{ACTION_FUNCTIONS[step.action]}}}"
     catch_to = next_state
     if catch_to is None and in_branch is not None:
         # Inside a splitter a failure must not cancel the sibling branches: end this branch softly.

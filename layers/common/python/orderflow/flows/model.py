@@ -58,12 +58,18 @@ class ActionStep(_Strict):
     filter_policies: list[str] = Field(default_factory=list)
     execution_policies: list[str] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
-    target: str | None = None  # custom actions: a Lambda ARN or function name
+    # custom actions: a Lambda (name or ARN, named <stack>-custom-* so flows may invoke it) or an
+    # https:// endpoint; it answers {"succeeded": bool, "message": str}
+    target: str | None = None
 
     @model_validator(mode="after")
     def _action_needs(self) -> ActionStep:
         if self.action == "custom" and not self.target:
-            raise ValueError("a custom action needs a target (a Lambda function name or ARN)")
+            raise ValueError(
+                "a custom action needs a target (a Lambda function name or ARN, or an https:// URL)"
+            )
+        if self.target and self.target.startswith("http://"):
+            raise ValueError("a custom action's endpoint must be https://")
         if self.action == "update_order_status":
             status = self.params.get("status")
             if status not in {s.value for s in OrderStatus}:

@@ -1,0 +1,5 @@
+"""Placeholder until this function lands."""
+
+
+def handler(event: dict, context: object) -> dict:
+    raise NotImplementedError("not built yet")

@@ -1,0 +1,1 @@
+"""After validation: fulfillment sources and inventory, sourcing (DOM), fulfillment orders, providers."""
