@@ -9,6 +9,8 @@
   (and export) a 10,000-row mappings CSV through the admin API
 - sync: orders per second pulled by ``POST /providers/bigcommerce/sync`` from a store holding
   BigCommerce's 150 requests / 30 s quota, and the store requests each order costs
+- dom: Send to DOM's plan time for 100 lines x 50 sources and 1,000 lines x 200 sources, and
+  reservations per second when many orders compete for the last units
 """
 
 from __future__ import annotations
@@ -342,6 +344,86 @@ def sync_throughput(orders: int = 60) -> None:
         print("   orders, the rest is the import step's and the flow's)")
 
 
+def dom_bench(orders: int = 100, units: int = 50, threads: int = 16) -> None:
+    import random
+
+    from orderflow.fulfillment.dom import DomLine, DomSource, plan
+    from orderflow.fulfillment.geo import locate
+    from orderflow.fulfillment.models import DomSettings, FulfillmentSource, GeoPoint, SourceAddress
+    from orderflow.models import Address
+
+    print(
+        "DOM (pure): plan time by order size, sources stocking a random quarter of the catalogue (median of 5)"
+    )
+    ship_to = locate("78701", "US")
+    for lines, sources in ((100, 50), (1_000, 200)):
+        rng = random.Random(lines)
+        products = [f"P{i}" for i in range(lines // 2)]
+        stock = [
+            DomSource(
+                f"S{i}", {p: rng.randint(1, 20) for p in rng.sample(products, len(products) // 4)},
+                priority=rng.randint(1, 9),
+                location=GeoPoint(latitude=rng.uniform(25, 48), longitude=rng.uniform(-122, -70)),
+            )
+            for i in range(sources)
+        ]  # fmt: skip
+        order = [DomLine(n, rng.choice(products), rng.randint(1, 5)) for n in range(1, lines + 1)]
+        for label, settings in (
+            ("default strategy", DomSettings()),
+            ("ship complete, max 5 sources", DomSettings(ship_complete=True, max_sources=5)),
+        ):
+            times, result = [], None
+            for _ in range(5):
+                started = time.perf_counter()
+                result = plan(order, stock, ship_to, settings)
+                times.append(time.perf_counter() - started)
+            assert result is not None
+            print(f"  {lines:>5} lines x {sources:>3} sources, {label:<29} {statistics.median(times) * 1000:7.1f} ms"
+                  f"  ({len(result.shipments)} shipments, {len(result.backordered)} backordered,"
+                  f" relaxed: {', '.join(result.relaxed) or '-'})")  # fmt: skip
+
+    print(f"Reservations under contention (moto, in-process): {orders} one-unit orders, {threads} threads,")
+    print(f"after {units} units over 4 sources, through SourcingFunction (send_to_dom)")
+    with DemoStore() as store, _runtime(store) as runtime:
+        places = ((30.27, -97.74), (32.78, -96.80), (41.88, -87.63), (47.61, -122.33))
+        for n, (lat, lon) in enumerate(places):
+            tables.sources().create(FulfillmentSource(
+                id=f"WH-{n}", name=f"Warehouse {n}",
+                address=SourceAddress(country_iso2="US", location=GeoPoint(latitude=lat, longitude=lon)),
+            ))  # fmt: skip
+            tables.inventory().set_on_hand(f"WH-{n}", "Widget", units // 4 + (1 if n < units % 4 else 0))
+        keys = []
+        for n in range(orders):
+            order = _bench_order(1).model_copy(update={
+                "order_key": f"BC-bench-res-{n}", "external_id": n,
+                "ship_to": [Address(zip="78701", country_iso2="US")],
+            })  # fmt: skip
+            order.lines[0].product = "Widget"
+            tables.orders().create(order)
+            keys.append(order.order_key)
+        template = json.loads((ROOT / "events" / "step_send_to_dom.json").read_text())
+
+        def source(key: str) -> bool:
+            for _ in range(5):
+                try:
+                    return bool(
+                        runtime.invoke("SourcingFunction", {**template, "order_key": key})["succeeded"]
+                    )
+                except Exception as exc:  # TransientStepError: what the state machine would retry
+                    if type(exc).__name__ != "TransientStepError":
+                        raise
+            return False
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            won = sum(pool.map(source, keys))
+        elapsed = time.perf_counter() - started
+        reserved = sum(level.reserved for level in tables.inventory().for_product("Widget"))
+        print(f"  {orders / elapsed:7.1f} orders/s sourced, {won / elapsed:6.1f} reservations/s "
+              f"({won} orders got a unit, {reserved} units reserved of {units})")  # fmt: skip
+        print("  (moto copies a whole table per transaction item; DynamoDB's cost per transaction is flat)")
+
+
 if __name__ == "__main__":
     sections = {
         "imports": cold_imports,
@@ -351,6 +433,7 @@ if __name__ == "__main__":
         "transitions": sample_flow_transitions,
         "mappings": mappings,
         "sync": sync_throughput,
+        "dom": dom_bench,
     }
     chosen = sys.argv[1:] or list(sections)
     for index, name in enumerate(chosen):

@@ -3,11 +3,17 @@
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow.api import customers, http, mappings, openapi, orders, settings
+from orderflow.api import customers, fulfillment_sources, http, mappings, openapi, orders, settings
 from orderflow.observability import logger
 
 app = http.resolver(
-    orders.router, mappings.router, customers.router, settings.router, openapi.router, admin=True
+    orders.router,
+    mappings.router,
+    customers.router,
+    settings.router,
+    fulfillment_sources.router,
+    openapi.router,
+    admin=True,
 )
 
 

@@ -1,5 +1,15 @@
-"""Placeholder until this function lands."""
+"""Fulfillment provider callbacks: ``POST /fulfillment/{fulfillment_order_id}/events``."""
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orderflow.api import fulfillment_events, http
+from orderflow.observability import logger
+
+# Not an admin route: the provider's shared secret (X-Provider-Secret) authenticates it.
+app = http.resolver(fulfillment_events.router, admin=False)
 
 
-def handler(event: dict, context: object) -> dict:
-    raise NotImplementedError("not built yet")
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

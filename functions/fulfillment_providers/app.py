@@ -1,5 +1,40 @@
-"""Placeholder until this function lands."""
+"""Flow steps: send_to_fulfillment, send_to_invoice and custom actions (HTTPS, SQS, Lambda)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orderflow import config, steps, transient
+from orderflow.errors import InvalidInput
+from orderflow.fulfillment import actions, providers
+from orderflow.observability import logger, metrics
+from orderflow.store import tables
+from orderflow.store.invoices import InvoiceRepository
 
 
-def handler(event: dict, context: object) -> dict:
-    raise NotImplementedError("not built yet")
+def _secret() -> str:
+    return config.secret("PROVIDER_SECRET")
+
+
+def _queue_url() -> str:
+    return config.env("FULFILLMENT_QUEUE_URL")
+
+
+PROVIDERS = actions.Providers(secret=_secret, queue_url=_queue_url)
+
+
+def perform(request: steps.StepRequest) -> steps.StepOutcome:
+    orders = tables.orders()
+    if request.action == "send_to_fulfillment":
+        return actions.send_to_fulfillment(request, tables.fulfillment_orders(), PROVIDERS)
+    if request.action == "send_to_invoice":
+        return actions.send_to_invoice(request, orders, InvoiceRepository(orders.table_name), PROVIDERS)
+    if request.action == "custom":
+        return actions.custom(request, providers.invoke_lambda, _secret)
+    raise InvalidInput(f"this function does not serve the action {request.action!r}", field="action")
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return steps.run_step(event, perform, tables.orders(), transient.is_transient)

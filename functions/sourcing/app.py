@@ -1,5 +1,33 @@
-"""Placeholder until this function lands."""
+"""Sourcing steps: send_to_dom (optimised) and assign_fulfillment_source (rules)."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orderflow import steps, transient
+from orderflow.fulfillment import sourcing
+from orderflow.observability import logger, metrics
+from orderflow.store import tables
+
+ACTIONS = {
+    "send_to_dom": sourcing.send_to_dom,
+    "assign_fulfillment_source": sourcing.assign_fulfillment_source,
+}
 
 
-def handler(event: dict, context: object) -> dict:
-    raise NotImplementedError("not built yet")
+def _perform(request: steps.StepRequest) -> steps.StepOutcome:
+    action = ACTIONS.get(request.action)
+    if action is None:
+        raise ValueError(f"the sourcing function does not serve action '{request.action}'")
+    stores = sourcing.Stores(
+        orders=tables.orders(),
+        sources=tables.sources(),
+        inventory=tables.inventory(),
+        sourcing=tables.sourcing(),
+        fulfillment_orders=tables.fulfillment_orders(),
+    )
+    return action(request, stores)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return steps.run_step(event, _perform, tables.orders(), transient.is_transient)

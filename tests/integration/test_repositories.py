@@ -113,7 +113,8 @@ def test_status_changes_are_kept_in_order_even_when_concurrent(runtime: LocalRun
 
     threads = [
         threading.Thread(target=orders.transition, args=(order.order_key, status, "test"))
-        for status in (OrderStatus.VALIDATED, OrderStatus.ON_HOLD, OrderStatus.SOURCED, OrderStatus.CANCELLED)
+        # statuses that may follow each other in any order (order_states.py), so none is refused
+        for status in (OrderStatus.VALIDATED, OrderStatus.ON_HOLD, OrderStatus.ERROR)
     ]
     for thread in threads:
         thread.start()
@@ -121,9 +122,9 @@ def test_status_changes_are_kept_in_order_even_when_concurrent(runtime: LocalRun
         thread.join()
     stored = orders.get(order.order_key)
 
-    assert len(stored.history) == 4  # optimistic locking: no change overwrote another
+    assert len(stored.history) == 3  # optimistic locking: no change overwrote another
     assert stored.status == stored.history[-1].status
-    assert stored.record_version == 5
+    assert stored.record_version == 4
     with pytest.raises(NotFound):
         orders.transition("BC-test-store-999", OrderStatus.VALIDATED)
 

@@ -48,6 +48,7 @@ def test_the_local_runtime_reads_tables_routes_and_environment_from_the_template
         "FlowsTable",
         "CustomersTable",
         "ItemsTable",
+        "FulfillmentTable",
     }
     assert template.tables["WebhookDeliveriesTable"]["_ttl"]["AttributeName"] == "expires_at"
     webhook = template.functions["WebhookFunction"]

@@ -65,8 +65,12 @@ def test_generation_is_deterministic_and_names_states_after_steps() -> None:
 
     assert first == second
     assert asl["Comment"].startswith("Default order flow v1")
-    assert asl["StartAt"] == "Validate order header"
+    # The entry Choice starts a new order at the first step and a resubmit at its failed step.
+    assert asl["StartAt"] == "Start or resume"
+    assert asl["States"]["Start or resume"]["Choices"][0]["Next"] == "Validate order header"
     assert list(asl["States"]) == [
+        "Start or resume",
+        "Unknown resume point",
         "Validate order header",
         "Header valid?",
         "Validate order lines",
@@ -133,7 +137,7 @@ def test_the_structural_check_finds_broken_machines() -> None:
     assert any("'Release to fulfillment' must have exactly one of Next and End" in p for p in problems)
     unreachable = copy.deepcopy(asl)
     unreachable["States"]["Orphan"] = {"Type": "Succeed"}
-    assert structural_problems(unreachable) == ["'Orphan' cannot be reached from 'Validate order header'"]
+    assert structural_problems(unreachable) == ["'Orphan' cannot be reached from 'Start or resume'"]
 
 
 MISTAKES = [

@@ -17,10 +17,13 @@ def openapi() -> dict[str, Any]:
     from orderflow.api import (
         customers,
         flows,
+        fulfillment_events,
+        fulfillment_sources,
         mappings,
         orders,
         policies,
         providers,
+        resubmit,
         settings,
         shipments,
         sync,
@@ -37,8 +40,11 @@ def openapi() -> dict[str, Any]:
         flows,
         policies,
         providers,
+        resubmit,
         sync,
         shipments,
+        fulfillment_events,
+        fulfillment_sources,
     ):
         everything.include_router(module.router)
     everything.include_router(router)

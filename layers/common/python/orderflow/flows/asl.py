@@ -29,6 +29,10 @@ IMPORT_STEP = "Import order"
 ROUTE_STEP = "Route to flows"
 IMPORTED_CHOICE = "Imported?"
 NOT_ROUTED = "Nothing to route"
+# A resubmit starts a new execution of the same machine at the failed step (see orderflow/resubmit.py).
+RESUME_FIELD = "resume_at"
+RESUME_ENTRY = "Start or resume"
+RESUME_REFUSED = "Unknown resume point"
 MAX_DEFINITION_BYTES = 1_048_576  # Step Functions' limit on a state machine definition
 
 # DefinitionSubstitutions keys in template.yaml, one per function that performs actions.
@@ -80,8 +84,7 @@ def generate_asl(flow: Flow, policies: Mapping[str, dict[str, Any]] | None = Non
     _sequence(list(flow.steps), None, states, in_branch=None, policies=policies or {})
     return {
         "Comment": f"{flow.name} v{flow.version} (flow '{flow.id}'), generated from its flow definition",
-        "StartAt": flow.steps[0].name,
-        "States": dict(states),
+        **_with_resume_entry(states, flow.steps[0].name),
     }
 
 
@@ -117,9 +120,77 @@ def intake_asl() -> dict[str, Any]:
     states.add(NOT_ROUTED, {"Type": "Succeed", "Comment": "nothing imported by this run: no flow to start"})
     return {
         "Comment": "Order intake: import each order once, then start the published flows that apply to it",
-        "StartAt": IMPORT_STEP,
-        "States": dict(states),
+        **_with_resume_entry(states, IMPORT_STEP),
     }
+
+
+def _with_resume_entry(states: _States, first: str) -> dict[str, Any]:
+    """StartAt and States, behind an entry Choice: without ``$.resume_at`` the machine starts at its
+    first step; with it, at that step. Step Functions cannot start an execution mid-machine (and can
+    redrive only a FAILED one, while a step that fails softly lets its execution succeed), so this
+    is how a resubmit re-runs one version from its failed step. Only top-level Tasks and splitters
+    are resume points: a state inside a Parallel branch cannot be jumped to from outside."""
+    entry = _free_name(RESUME_ENTRY, states)
+    refused = _free_name(RESUME_REFUSED, states)
+    targets = [name for name, state in states.items() if state["Type"] in {"Task", "Parallel"}]
+    entry_states = _States()
+    entry_states.add(
+        entry,
+        {
+            "Type": "Choice",
+            "Comment": f"resume point: {RESUME_FIELD} (a resubmit), else the first step",
+            "Choices": [
+                {"Variable": f"$.{RESUME_FIELD}", "IsPresent": False, "Next": first},
+                *({"Variable": f"$.{RESUME_FIELD}", "StringEquals": name, "Next": name} for name in targets),
+            ],
+            "Default": refused,
+        },
+    )
+    entry_states.add(
+        refused,
+        {
+            "Type": "Fail",
+            "Error": "UnknownResumePoint",
+            "Cause": f"{RESUME_FIELD} names no top-level step of this state machine",
+        },
+    )
+    return {"StartAt": entry, "States": {**entry_states, **states}}
+
+
+def _free_name(name: str, states: Mapping[str, Any]) -> str:
+    # The merchant names the steps: a step called like an entry state keeps its name, the entry moves.
+    candidate, number = name, 1
+    while candidate in states:
+        number += 1
+        candidate = f"{name} ({number})"
+    return candidate
+
+
+def resume_point(asl: Mapping[str, Any], step: str) -> str | None:
+    """Where a resubmit of ``step`` starts: the step itself when it is a top-level Task, the
+    top-level splitter holding it otherwise; None when this machine cannot resume there (a machine
+    generated before resume points existed, or a step it does not have)."""
+    states: Mapping[str, Any] = asl.get("States", {})
+    entry = states.get(asl.get("StartAt", ""), {})
+    choices = entry.get("Choices", []) if entry.get("Type") == "Choice" else []
+    resumable = {c.get("StringEquals") for c in choices if c.get("Variable") == f"$.{RESUME_FIELD}"}
+    for name, state in states.items():
+        if name not in resumable:
+            continue
+        if name == step and state["Type"] == "Task":
+            return name
+        if state["Type"] == "Parallel" and any(_holds(branch, step) for branch in state.get("Branches", [])):
+            return name
+    return None
+
+
+def _holds(machine: Mapping[str, Any], step: str) -> bool:
+    for name, state in machine.get("States", {}).items():
+        if name == step and state["Type"] == "Task":
+            return True
+        if state["Type"] == "Parallel" and any(_holds(b, step) for b in state.get("Branches", [])):
+            return True
+    return False
 
 
 def to_json(asl: dict[str, Any]) -> str:

@@ -95,6 +95,40 @@ class BackorderedLine(_Model):
     reason: str
 
 
+class Objective(StrEnum):
+    """What Send to DOM minimises, in the order the merchant ranks them."""
+
+    UNSOURCED = "unsourced"  # quantity left unsourced
+    SHIPMENTS = "shipments"  # sources used (one shipment each)
+    DISTANCE = "distance"  # unit-kilometres from source to ship-to
+    PRIORITY = "priority"  # the sources' priority, lower first
+
+
+class DomSettings(_Model):
+    """A send_to_dom step's ``params``: the strategy and its constraints.
+
+    Inactive sources are always excluded (hard). ``ship_complete``, ``max_distance_km`` and
+    ``max_sources`` are soft: when they leave quantity unsourced that relaxing them would source,
+    and ``relax`` allows it, they are relaxed (distance, then sources, then ship complete) and the
+    step result says which.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    objectives: list[Objective] = Field(
+        default_factory=lambda: [
+            Objective.UNSOURCED,
+            Objective.SHIPMENTS,
+            Objective.DISTANCE,
+            Objective.PRIORITY,
+        ]
+    )
+    ship_complete: bool = False  # a line ships whole from one source, never split
+    max_distance_km: Annotated[float, Field(gt=0)] | None = None
+    max_sources: Annotated[int, Field(ge=1)] | None = None
+    relax: bool = True
+
+
 class Invoice(_Model):
     """An invoice for an order (``send_to_invoice``), from the order's own totals and tax."""
 

@@ -161,7 +161,18 @@ class LocalRuntime:
         assert self.server is not None, "the runtime is not started"
         return self.server.url
 
+    def secret_value(self, logical_id: str) -> str:
+        """A secret of the template as this run has it (generated ones are made up per run)."""
+        values = {**self.template.secrets, **self.template.generated_secrets}
+        return values[logical_id]
+
     # -- functions -----------------------------------------------------------------------------
+    def register_function(self, name: str, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+        """Serve Lambda invokes of ``name`` with ``handler``: a function outside the template, such as
+        a merchant's custom action, that a test or a demo stands in for."""
+        self.template.functions[name] = FunctionSpec(name, self.root, "app.handler", {}, 30)
+        self.handlers[name] = handler
+
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Call a function's handler in-process, the way Lambda would."""
         spec = self.template.functions[function]
@@ -319,8 +330,11 @@ class LocalRuntime:
                 dynamodb.update_time_to_live(TableName=args["TableName"], TimeToLiveSpecification=ttl)
                 args["_ttl"] = ttl
         secrets = boto3.client("secretsmanager", region_name=REGION)
-        for name, value in self.template.secrets.items():
+        for name, value in {**self.template.secrets, **self.template.generated_secrets}.items():
             secrets.create_secret(Name=name, SecretString=value)
+        sqs = boto3.client("sqs", region_name=REGION)
+        for queue in self.template.queues.values():
+            sqs.create_queue(QueueName=queue)
         stepfunctions = boto3.client("stepfunctions", region_name=REGION)
         for machine in self.template.state_machines.values():
             definition = substitute(
@@ -415,9 +429,11 @@ def _quiet_engine_logs() -> None:
 
 def _forget_cached_clients() -> None:
     from orderflow.bigcommerce import connection
+    from orderflow.fulfillment import providers
     from orderflow.store import clients, dynamo, tables
 
     dynamo.reset()
+    providers.reset()
     clients.reset()
     tables.reset()
     connection._client.cache_clear()

@@ -8,6 +8,8 @@ declares, serves exactly its routes, and gives each function the environment it 
 from __future__ import annotations
 
 import re
+import secrets as _random
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,13 @@ class LocalTemplate:
     routes: list[Route]
     state_machines: dict[str, StateMachineSpec]
     secrets: dict[str, str]  # logical id → secret string
+    # logical id → a value made up for this run (GenerateSecretString: AWS makes one at deploy time)
+    generated_secrets: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)  # logical id → queue name
+
+
+def queue_url(name: str) -> str:
+    return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
 
 
 def function_arn(logical_id: str) -> str:
@@ -114,6 +123,17 @@ def load_template(path: Path, parameters: dict[str, str]) -> LocalTemplate:
         logical: str(resolver.resolve(res["Properties"]["SecretString"]))
         for logical, res in resources.items()
         if res["Type"] == "AWS::SecretsManager::Secret" and "SecretString" in res.get("Properties", {})
+    }
+    generated_secrets = {
+        logical: _generate_secret(res["Properties"]["GenerateSecretString"])
+        for logical, res in resources.items()
+        if res["Type"] == "AWS::SecretsManager::Secret"
+        and "GenerateSecretString" in res.get("Properties", {})
+    }
+    queues = {
+        logical: _queue_name(logical, res)
+        for logical, res in resources.items()
+        if res["Type"] == "AWS::SQS::Queue"
     }
     function_globals = document.get("Globals", {}).get("Function", {})
     functions: dict[str, FunctionSpec] = {}
@@ -151,7 +171,21 @@ def load_template(path: Path, parameters: dict[str, str]) -> LocalTemplate:
     }
     # Literal paths before templated ones, so /orders/x/step-results never falls to /orders/{order_key}.
     routes.sort(key=lambda r: (r.path.count("{"), -len(r.path)))
-    return LocalTemplate(root, values, tables, functions, routes, state_machines, secrets)
+    return LocalTemplate(
+        root, values, tables, functions, routes, state_machines, secrets, generated_secrets, queues
+    )
+
+
+def _generate_secret(spec: dict[str, Any]) -> str:
+    alphabet = string.ascii_letters + string.digits
+    if not spec.get("ExcludePunctuation"):
+        alphabet += "!#$%&()*+,-.:;<=>?@[]^_{|}~"
+    length = int(spec.get("PasswordLength", 32))
+    return "".join(_random.choice(alphabet) for _ in range(length))
+
+
+def _queue_name(logical: str, resource: dict[str, Any]) -> str:
+    return str(resource.get("Properties", {}).get("QueueName", logical))
 
 
 def _parameter_values(declared: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
@@ -225,6 +259,8 @@ class _Resolver:
             return name  # on AWS the ARN; locally the name, which GetSecretValue takes just the same
         if kind == "AWS::Serverless::Function":
             return name
+        if kind == "AWS::SQS::Queue":
+            return queue_url(_queue_name(name, self.resources[name]))
         if kind is not None:
             return name
         raise TemplateError(f"!Ref {name}: no such parameter or resource")
@@ -239,6 +275,10 @@ class _Resolver:
             return state_machine_arn(name)
         if kind == "AWS::IAM::Role" and attribute == "Arn":
             return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+        if kind == "AWS::SQS::Queue" and attribute == "QueueName":
+            return _queue_name(name, self.resources[name])
+        if kind == "AWS::SQS::Queue" and attribute == "Arn":
+            return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{_queue_name(name, self.resources[name])}"
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{self.ref(name)}"
         raise TemplateError(f"!GetAtt {name}.{attribute}: not resolvable locally")

@@ -21,6 +21,8 @@ from boto3.dynamodb.types import Binary
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
 from orderflow.models import Order, OrderLine, OrderStatus, StatusChange, StatusPush, StepResult
+from orderflow.observability import logger
+from orderflow.order_states import IllegalTransition, check_transition
 from orderflow.store.dynamo import (
     TableRepository,
     decode_cursor,
@@ -116,9 +118,29 @@ class OrderRepository(TableRepository):
         return [Order.model_validate_json(zlib.decompress(bytes(i["order"].value))) for i in items]
 
     def transition(self, order_key: str, status: OrderStatus, reason: str = "") -> Order:
-        """Set the order's internal status and append it to the history, with optimistic locking."""
+        """Set the order's internal status and append it to the history, with optimistic locking.
+
+        The status state machine (order_states.py) is checked against the status read, under the
+        same lock: an illegal change raises IllegalTransition (409) and is logged, nothing written;
+        the same status again is a no-op (no second history entry).
+        """
         for _ in range(5):
             order = self.get(order_key)
+            if order.status == status:
+                return order
+            try:
+                check_transition(order_key, order.status, status)
+            except IllegalTransition:
+                logger.warning(
+                    "illegal status transition refused",
+                    extra={
+                        "order_key": order_key,
+                        "from": order.status.value,
+                        "to": status.value,
+                        "reason": reason,
+                    },
+                )
+                raise
             at = clock.iso()
             history = [*order.history, StatusChange(status=status, at=at, reason=reason)]
             try:

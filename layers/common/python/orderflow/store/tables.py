@@ -9,6 +9,12 @@ from orderflow.config import env
 from orderflow.store.customers import CustomerRepository
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.flows import FlowRepository
+from orderflow.store.fulfillment import (
+    FulfillmentOrderRepository,
+    InventoryRepository,
+    SourceRepository,
+    SourcingStore,
+)
 from orderflow.store.items import ItemRepository
 from orderflow.store.mappings import MappingRepository
 from orderflow.store.orders import OrderRepository
@@ -38,6 +44,22 @@ def items() -> ItemRepository:
 
 def flows() -> FlowRepository:
     return _flows(env("FLOWS_TABLE"))
+
+
+def sources() -> SourceRepository:
+    return SourceRepository(env("FULFILLMENT_TABLE"))
+
+
+def inventory() -> InventoryRepository:
+    return InventoryRepository(env("FULFILLMENT_TABLE"))
+
+
+def fulfillment_orders() -> FulfillmentOrderRepository:
+    return FulfillmentOrderRepository(env("ORDERS_TABLE"), env("FULFILLMENT_TABLE"))
+
+
+def sourcing() -> SourcingStore:
+    return SourcingStore(env("FULFILLMENT_TABLE"), env("ORDERS_TABLE"))
 
 
 def state_machines() -> StateMachineRepository:

@@ -1,0 +1,58 @@
+"""``POST /fulfillment/{fulfillment_order_id}/events``: fulfillment provider callbacks (shipped,
+cancelled). Authenticated by the providers' shared secret, not the admin token."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from orderflow import config, shipments
+from orderflow.bigcommerce import connection
+from orderflow.fulfillment import events
+from orderflow.store import tables
+
+router = APIGatewayHttpRouter()
+EVENT_BODY = Body(
+    description='e.g. {"event_id": "evt-0001", "type": "shipped", "lines": [{"line_number": 1, "quantity": 1}], '
+    '"tracking_number": "1Z999AA10123456784", "carrier": "ups"} or {"type": "cancelled"}. Without lines, '
+    "every line left to ship ships. carrier is a BigCommerce shipping_provider (ups, fedex, usps, … or "
+    "carrier_{id}). Send the X-Provider-Secret header."
+)
+
+
+@router.post(
+    "/fulfillment/<fulfillment_order_id>/events",
+    summary="Fulfillment provider callback: a fulfillment order shipped (with tracking) or was cancelled",
+    description="200 with what changed: the fulfillment order, the shipment created in BigCommerce, the "
+    "order's status. The same event again (same event_id, or the same body without one) answers the same "
+    "and changes nothing twice. 401 without the right X-Provider-Secret; 404 for an unknown fulfillment "
+    "order; 400 naming the field; 409 when it is already shipped or cancelled; 502/503 when BigCommerce "
+    "refused or did not take the shipment (503: send the same event again after Retry-After).",
+    tags=["fulfillment"],
+)
+def receive_event(
+    fulfillment_order_id: str, body: Annotated[dict[str, Any] | None, EVENT_BODY] = None
+) -> dict[str, Any]:
+    event = router.current_event
+    events.authenticate(dict(event.headers), config.secret("PROVIDER_SECRET"))
+    return events.handle(
+        fulfillment_order_id,
+        event.decoded_body,
+        fulfillment_orders=tables.fulfillment_orders(),
+        orders=tables.orders(),
+        config=tables.settings().bigcommerce(),
+        bigcommerce=connection.client(time_budget=connection.API_TIME_BUDGET),
+    )
+
+
+@router.exception_handler(shipments.ShipmentPending)
+def _pending(exc: shipments.ShipmentPending) -> Response:
+    return Response(
+        status_code=exc.status,
+        content_type="application/json",
+        body=exc.to_body(),
+        headers={"Retry-After": str(exc.retry_after)},
+    )

@@ -1,0 +1,87 @@
+"""The order status state machine: which status may follow which (pure; enforced by
+``OrderRepository.transition``), and the shipping state of a line, derived from its quantities.
+
+The happy path is new → validated → sourced → in fulfillment → partially shipped → shipped →
+invoiced → completed; on hold and error are detours an order comes back from; cancelled and
+completed are final. A re-import (the store's status reset to the new-order status) is not a
+transition: it starts a new revision of the order at ``new`` (see importing.py), its history kept.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from orderflow.errors import Conflict
+from orderflow.models import OrderLine, OrderStatus
+
+S = OrderStatus
+
+# Shipping is what the warehouse did, not what the flow decided, so a shipment moves any order that
+# is not invoiced, completed or cancelled (shipments.py), held and failed ones included.
+_SHIPPING = {S.PARTIALLY_SHIPPED, S.SHIPPED}
+# Detours: a step may hold an order for review or mark it failed; both stop before it ships.
+_DETOURS = {S.ON_HOLD, S.ERROR, S.CANCELLED}
+
+ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.NEW: frozenset({S.VALIDATED, S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, *_DETOURS}),
+    S.VALIDATED: frozenset({S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, *_DETOURS}),
+    S.SOURCED: frozenset({S.IN_FULFILLMENT, *_SHIPPING, *_DETOURS}),
+    S.IN_FULFILLMENT: frozenset({*_SHIPPING, *_DETOURS}),
+    # Held or failed orders go back to where the flow (or a resubmit) takes them next.
+    S.ON_HOLD: frozenset({S.VALIDATED, S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, S.ERROR, S.CANCELLED}),
+    S.ERROR: frozenset({S.VALIDATED, S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, S.ON_HOLD, S.CANCELLED}),
+    # Part of it left the warehouse: it can still be held or fail (the rest), not be cancelled whole.
+    S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED, S.INVOICED, S.ON_HOLD, S.ERROR}),
+    S.SHIPPED: frozenset({S.INVOICED, S.COMPLETED}),
+    S.INVOICED: frozenset({S.COMPLETED}),
+    S.COMPLETED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+
+class IllegalTransition(Conflict):
+    """A status change the state machine does not allow; refused, the order left as it was."""
+
+    code = "illegal_transition"
+
+    def __init__(self, order_key: str, current: OrderStatus, target: OrderStatus) -> None:
+        allowed = ", ".join(sorted(s.value for s in ORDER_TRANSITIONS[current])) or "none (final)"
+        super().__init__(
+            f"order {order_key} cannot go from {current.value} to {target.value}; from {current.value} it may "
+            f"go to: {allowed}",
+            field="status",
+        )
+        self.order_key = order_key
+        self.current = current
+        self.target = target
+
+
+def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
+    """True when ``target`` may follow ``current``; the same status again is always allowed (a no-op)."""
+    return current == target or target in ORDER_TRANSITIONS[current]
+
+
+def check_transition(order_key: str, current: OrderStatus, target: OrderStatus) -> None:
+    if not can_transition(current, target):
+        raise IllegalTransition(order_key, current, target)
+
+
+def is_final(status: OrderStatus) -> bool:
+    return not ORDER_TRANSITIONS[status]
+
+
+class LineStatus(StrEnum):
+    """A line's shipping state. Derived from ``quantity_shipped`` rather than stored, so that it can
+    never disagree with the quantities the shipments recorded."""
+
+    OPEN = "open"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    SHIPPED = "shipped"
+
+
+def line_status(line: OrderLine) -> LineStatus:
+    if line.quantity_shipped <= 0:
+        return LineStatus.OPEN
+    if line.quantity_shipped >= line.quantity:
+        return LineStatus.SHIPPED
+    return LineStatus.PARTIALLY_SHIPPED

@@ -1,0 +1,201 @@
+"""Resubmitting a failed order: run its failed step again, and what follows it, keeping the results
+of the steps before it.
+
+What "failed" means: a step whose latest result (per flow and step) is ``failed``. A flow execution
+usually *succeeds* although a step failed (the failure is caught into ``$.last`` and a Condition
+takes the ``no`` path), so the step results, not the execution status, say what failed; a failed
+import (values without a mapping) counts. The latest such step is the one resubmitted.
+
+How: Step Functions cannot redrive a SUCCEEDED execution, and moto cannot redrive at all, so a
+resubmit is a new execution of the same state machine version, named ``<failed execution>-resubmit-<n>``,
+started with ``resume_at``: the generated entry Choice (flows/asl.py) jumps to that step. A step
+inside a splitter resumes at its top-level splitter. The earlier executions' step results stay;
+the new one records its own. A failed import re-runs the intake's import step (which maps the stored
+order again) and then routes the order to its flows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from orderflow.errors import ConfigurationError, Conflict
+from orderflow.flows.asl import RESUME_FIELD, intake_asl, resume_point
+from orderflow.intake import INTAKE, execution_input
+from orderflow.models import FlowRef, StepResult, StepStatus
+from orderflow.observability import logger
+from orderflow.order_states import is_final
+from orderflow.store.flows import FlowRepository
+from orderflow.store.orders import OrderRepository
+
+RESUBMIT_TRIGGER = "resubmit"
+# The intake's import step maps a stored order again only for a trigger that cannot mean a status
+# reset in the store, and routing starts the flows that take new orders: "new_order" is both.
+INTAKE_RESUBMIT_TRIGGER = "new_order"
+_SUFFIX_RE = re.compile(r"-resubmit-(\d+)$")
+_NAME_LIMIT = 80  # Step Functions' limit on execution names
+_NAME_ATTEMPTS = 5
+
+
+class Starter(Protocol):
+    def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> tuple[str, bool]: ...
+
+
+class Reader(Protocol):
+    def definition(self, state_machine_arn: str) -> dict[str, Any]: ...
+
+    def status(self, state_machine_arn: str, name: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class StackMachines:
+    """The state machines deployed with the stack (their ARNs come from the environment)."""
+
+    intake_arn: str | None
+    default_flow_arn: str | None
+    default_flow_id: str = "default-order-flow"
+    default_flow_version: int = 1
+
+    @classmethod
+    def from_env(cls) -> StackMachines:
+        return cls(
+            intake_arn=os.environ.get("ORDER_INTAKE_STATE_MACHINE_ARN") or None,
+            default_flow_arn=os.environ.get("DEFAULT_FLOW_STATE_MACHINE_ARN") or None,
+            default_flow_id=os.environ.get("DEFAULT_FLOW_ID", "default-order-flow"),
+            default_flow_version=int(os.environ.get("DEFAULT_FLOW_VERSION", "1")),
+        )
+
+
+@dataclass(frozen=True)
+class Resubmission:
+    order_key: str
+    failed: StepResult
+    resume_at: str
+    execution: str
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "order_key": self.order_key,
+            "status": "resubmitted",
+            "failed_step": {
+                "flow_id": self.failed.flow_id,
+                "flow_version": self.failed.flow_version,
+                "step": self.failed.step,
+                "execution": self.failed.execution,
+                "message": self.failed.message,
+                "finished_at": self.failed.finished_at,
+            },
+            "resume_at": self.resume_at,
+            "execution": self.execution,
+        }
+
+
+def latest_failure(results: Iterable[StepResult]) -> StepResult | None:
+    """The most recent step whose latest result is a failure: a step that later succeeded (in a
+    resubmit, or in a new revision's run of the flow) is no longer failed."""
+    latest: dict[tuple[str, str], StepResult] = {}
+    for result in sorted(results, key=lambda r: (r.finished_at, r.started_at)):
+        latest[(result.flow_id, result.step)] = result
+    failed = [r for r in latest.values() if r.status == StepStatus.FAILED]
+    return max(failed, key=lambda r: (r.finished_at, r.started_at)) if failed else None
+
+
+def resubmit(
+    order_key: str,
+    *,
+    orders: OrderRepository,
+    flows: FlowRepository,
+    starter: Starter,
+    reader: Reader,
+    machines: StackMachines,
+) -> Resubmission:
+    order, results = orders.get_with_steps(order_key)  # NotFound (404) for an unknown order
+    if is_final(order.status):
+        raise Conflict(
+            f"order {order_key} is {order.status.value}: nothing is resubmitted for it", field="order_key"
+        )
+    failed = latest_failure(results)
+    if failed is None or not failed.execution:
+        raise Conflict(f"nothing to resubmit: every step of order {order_key} succeeded", field="order_key")
+    machine_arn, state_machine_arn, asl, ref = _machine_of(failed, flows, reader, machines)
+    root = _SUFFIX_RE.sub("", failed.execution)
+    number = _next_number(root, results)
+    # The failed run may still be retrying, and an earlier resubmit may still be running after the
+    # step it resumed: another run now would do their work twice.
+    for execution in {failed.execution, *([resubmit_name(root, number - 1)] if number > 1 else [])}:
+        if reader.status(state_machine_arn, execution) == "RUNNING":
+            raise Conflict(
+                f"order {order_key}: execution {execution} is still running; resubmit once it has finished",
+                field="order_key",
+            )
+    point = resume_point(asl, failed.step)
+    if point is None:
+        raise Conflict(
+            f"{ref.name or ref.id} v{ref.version} cannot resume at '{failed.step}' (its state machine has no "
+            "resume point there; publish the flow again to resubmit orders on it)",
+            field="order_key",
+        )
+    trigger = INTAKE_RESUBMIT_TRIGGER if ref.id == INTAKE.id else RESUBMIT_TRIGGER
+    payload = {**execution_input(order.store_hash, order.external_id, ref, trigger), RESUME_FIELD: point}
+    for attempt in range(_NAME_ATTEMPTS):
+        name = resubmit_name(root, number + attempt)
+        _, started = starter.start(machine_arn, name, payload)
+        if started:
+            break
+    else:
+        raise Conflict(
+            f"order {order_key} was resubmitted concurrently; look at its step results", field="order_key"
+        )
+    logger.info(
+        "order resubmitted",
+        extra={"order_key": order_key, "flow": ref.id, "resume_at": point, "execution": name},
+    )
+    return Resubmission(order_key=order_key, failed=failed, resume_at=point, execution=name)
+
+
+def _machine_of(
+    failed: StepResult, flows: FlowRepository, reader: Reader, machines: StackMachines
+) -> tuple[str, str, Mapping[str, Any], FlowRef]:
+    """(ARN to start, its state machine's ARN, its definition, the flow) of the failed step's run."""
+    if failed.flow_id == INTAKE.id:
+        if not machines.intake_arn:
+            raise ConfigurationError(
+                "ORDER_INTAKE_STATE_MACHINE_ARN is not set: the intake cannot be resubmitted"
+            )
+        return machines.intake_arn, machines.intake_arn, intake_asl(), INTAKE
+    ref = FlowRef(id=failed.flow_id, version=failed.flow_version, name=failed.flow_name)
+    if (
+        machines.default_flow_arn
+        and failed.flow_id == machines.default_flow_id
+        and failed.flow_version == machines.default_flow_version
+    ):
+        arn = machines.default_flow_arn
+        return arn, arn, reader.definition(arn), ref
+    # The version the order ran on, even when the flow has been published again since.
+    version = flows.version(failed.flow_id, failed.flow_version)
+    return version.version_arn, version.state_machine_arn, json.loads(version.asl), ref
+
+
+def _next_number(root: str, results: Iterable[StepResult]) -> int:
+    numbers = [0]
+    for result in results:
+        execution = result.execution or ""
+        match = _SUFFIX_RE.search(execution)
+        if match and execution[: match.start()] == root:
+            numbers.append(int(match.group(1)))
+    return max(numbers) + 1
+
+
+def resubmit_name(root: str, number: int) -> str:
+    suffix = f"-resubmit-{number}"
+    name = re.sub(r"[^0-9A-Za-z_-]", "_", root)
+    if len(name) + len(suffix) > _NAME_LIMIT:
+        # Shortened with a digest, so that different long roots keep different names.
+        keep = _NAME_LIMIT - len(suffix) - 9
+        name = f"{name[:keep]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return name + suffix

@@ -1,0 +1,112 @@
+"""After validation, end to end through a published flow: validate → send to DOM → send to
+fulfillment (a loopback provider) → send to invoice; then the provider's "shipped" callback creates
+the BigCommerce shipment and moves the store's order to Shipped (2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from orderflow.local.demo_store import DemoStore
+from orderflow.local.runtime import LocalRuntime
+from tests.conftest import Api, post_webhook, webhook_body
+from tests.e2e.test_flows_end_to_end import action, flow, publish
+from tests.provider_server import ProviderServer
+
+SHIPPED = 2
+
+
+@pytest.fixture
+def provider() -> Iterator[ProviderServer]:
+    with ProviderServer() as server:
+        yield server
+
+
+def _stock(api: Api, source_id: str, latitude: float, longitude: float, **on_hand: int) -> None:
+    created = api.post(
+        "/fulfillment-sources",
+        {"id": source_id, "name": f"Warehouse {source_id}",
+         "address": {"country_iso2": "US", "location": {"latitude": latitude, "longitude": longitude}}},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    for product, quantity in on_hand.items():
+        answer = api.put(f"/inventory/{source_id}/{_product_segment(product)}", {"on_hand": quantity})
+        assert answer.status_code == 200, answer.text
+
+
+def _product_segment(product: str) -> str:
+    # keyword arguments cannot hold spaces: Accu_Scale is the product "Accu Scale"
+    return quote(product.replace("_", " "), safe="")
+
+
+def test_an_order_is_sourced_sent_invoiced_and_its_shipment_reaches_bigcommerce(
+    runtime: LocalRuntime, store: DemoStore, api: Api, provider: ProviderServer
+) -> None:
+    # Given mappings, two warehouses (Austin has the stock, Seattle has none) and a published flow
+    api.seed_demo_mappings()
+    _stock(api, "WH-AUS", 30.27, -97.74, Accu_Scale=5, Scale_Calibration_Weights=5)
+    _stock(api, "WH-SEA", 47.61, -122.33, Accu_Scale=0)
+    publish(
+        api,
+        flow(
+            "Fulfillment flow",
+            action("Check header"),
+            action("Check lines", "validate_order_line"),
+            action("Source the order", "send_to_dom"),
+            action("Send to the warehouse", "send_to_fulfillment",
+                   params={"provider": "https", "url": f"{provider.url}/fulfillment-orders"}),
+            action("Invoice", "send_to_invoice", params={"provider": "https", "url": f"{provider.url}/invoices"}),
+        ),
+    )  # fmt: skip
+    order_id = store.sample_order()  # ABS x1, SCW x2, shipping to Austin
+
+    key = post_webhook(runtime, webhook_body(store, order_id)).json()["order_key"]
+    executions = runtime.wait_for_all()
+
+    # Then every step succeeded and the order is sourced from Austin, with its stock reserved
+    assert {e["status"] for e in executions} == {"SUCCEEDED"}
+    results = {r["step"]: r for r in api.get(f"/orders/{key}/step-results").json()["step_results"]}
+    for step in ("Check header", "Check lines", "Source the order", "Send to the warehouse", "Invoice"):
+        assert results[step]["status"] == "succeeded", results[step]
+    [fulfillment_order] = results["Source the order"]["details"]["fulfillment_orders"]
+    assert fulfillment_order["source_id"] == "WH-AUS"
+    stock = {
+        i["product"]: i for i in api.get("/inventory", params={"source_id": "WH-AUS"}).json()["inventory"]
+    }
+    assert (stock["Accu Scale"]["reserved"], stock["Scale Calibration Weights"]["reserved"]) == (1, 2)
+    # The provider received the fulfillment order, then the invoice, each once, with the shared secret
+    assert [r.path for r in provider.requests] == ["/fulfillment-orders", "/invoices"]
+    secret = runtime.secret_value("ProviderSecretValue")
+    assert all(r.headers.get("X-Provider-Secret") == secret for r in provider.requests)
+    invoice = provider.requests[1].body
+    assert invoice["order_key"] == key and len(invoice["lines"]) == 2
+
+    # When the warehouse ships it and calls back
+    shipped = requests.post(
+        f"{runtime.api_url}/fulfillment/{fulfillment_order['id']}/events",
+        json={
+            "event_id": "evt-1",
+            "type": "shipped",
+            "tracking_number": "1Z999AA10123456784",
+            "carrier": "ups",
+        },
+        headers={"X-Provider-Secret": secret},
+        timeout=30,
+    )
+
+    # Then BigCommerce has the shipment for both lines and shows Shipped; the stock left the shelf
+    assert shipped.status_code == 200, shipped.text
+    [shipment] = store.shipments(order_id)
+    assert shipment["tracking_number"] == "1Z999AA10123456784"
+    assert sorted(i["quantity"] for i in shipment["items"]) == [1, 2]
+    assert store.status_updates(order_id)[-1] == SHIPPED
+    order = api.get(f"/orders/{key}").json()
+    assert order["status"] == "shipped"
+    assert [line["quantity_shipped"] for line in order["lines"]] == [1, 2]
+    stock = {
+        i["product"]: i for i in api.get("/inventory", params={"source_id": "WH-AUS"}).json()["inventory"]
+    }
+    assert (stock["Accu Scale"]["on_hand"], stock["Accu Scale"]["reserved"]) == (4, 0)
