@@ -110,3 +110,55 @@ def test_an_order_is_sourced_sent_invoiced_and_its_shipment_reaches_bigcommerce(
         i["product"]: i for i in api.get("/inventory", params={"source_id": "WH-AUS"}).json()["inventory"]
     }
     assert (stock["Accu Scale"]["on_hand"], stock["Accu Scale"]["reserved"]) == (4, 0)
+
+
+def test_a_provider_down_for_good_fails_the_step_and_a_resubmit_later_runs_only_from_there(
+    runtime: LocalRuntime, store: DemoStore, api: Api, provider: ProviderServer
+) -> None:
+    api.seed_demo_mappings()
+    _stock(api, "WH-AUS", 30.27, -97.74, Accu_Scale=5, Scale_Calibration_Weights=5)
+    publish(
+        api,
+        flow(
+            "Fulfillment flow",
+            action("Check header"),
+            action("Source the order", "send_to_dom"),
+            action("Send to the warehouse", "send_to_fulfillment",
+                   params={"provider": "https", "url": f"{provider.url}/fulfillment-orders", "attempts": 2}),
+        ),
+    )  # fmt: skip
+    provider.always_fail = True
+    provider.fail_status = 503
+    order_id = store.sample_order()
+
+    key = post_webhook(runtime, webhook_body(store, order_id)).json()["order_key"]
+    runtime.wait_for_all()
+
+    # The warehouse system is down: the step tried, then failed with the provider's message
+    results = api.get(f"/orders/{key}/step-results").json()["step_results"]
+    [send] = [r for r in results if r["step"] == "Send to the warehouse"]
+    assert send["status"] == "failed" and "down for maintenance" in send["message"]
+    tried = len(provider.requests)
+    assert tried == 2
+
+    # When it is back, a resubmit runs the order from that step only
+    provider.always_fail = False
+    answer = api.post(f"/orders/{key}/resubmit")
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["resume_at"] == "Send to the warehouse"
+    runtime.wait_for_all()
+
+    results = api.get(f"/orders/{key}/step-results").json()["step_results"]
+    by_step: dict[str, list[str]] = {}
+    for result in results:
+        by_step.setdefault(result["step"], []).append(result["status"])
+    assert by_step["Check header"] == ["succeeded"]  # not run again
+    assert by_step["Source the order"] == ["succeeded"]  # nothing reserved twice
+    assert by_step["Send to the warehouse"] == ["failed", "succeeded"]
+    assert len(provider.requests) == tried + 1
+    stock = {
+        i["product"]: i for i in api.get("/inventory", params={"source_id": "WH-AUS"}).json()["inventory"]
+    }
+    assert stock["Accu Scale"]["reserved"] == 1
+    # and a succeeded order has nothing to resubmit
+    assert api.post(f"/orders/{key}/resubmit").status_code == 409
