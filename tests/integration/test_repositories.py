@@ -242,3 +242,17 @@ def test_a_filtered_mapping_listing_fills_its_pages_and_resumes_after_the_last_o
     assert sum(len(p) for p in in_group) == 7 and all(p for p in in_group)
     everything = [v for p in every_page() for v in p]
     assert len(everything) == len(set(everything)) == 67
+
+
+def test_a_step_result_with_fractional_details_is_stored_and_read_back(runtime: LocalRuntime) -> None:
+    orders = tables.orders()
+    result = StepResult(
+        order_key="BC-test-store-77", flow_id="f", flow_version=1, step="Source", action="send_to_dom",
+        status=StepStatus.SUCCEEDED, details={"distance_km": 12.75, "share": [0.5, 0.25]},
+        started_at="2026-11-25T10:00:00Z", finished_at="2026-11-25T10:00:01Z", execution="run-1",
+    )  # fmt: skip
+
+    orders.record_step(result)
+
+    [stored] = orders.step_results("BC-test-store-77")
+    assert stored.details == {"distance_km": 12.75, "share": [0.5, 0.25]}

@@ -30,6 +30,7 @@ from orderflow.store.dynamo import (
     is_conditional_failure,
     plain,
     resource,
+    storable,
 )
 
 HEADER = "ORDER"
@@ -308,7 +309,8 @@ class OrderRepository(TableRepository):
 
     def record_step(self, result: StepResult) -> None:
         self.table.put_item(
-            Item={"pk": result.order_key, "sk": step_sk(result), **result.model_dump(mode="json")}
+            # details are free-form (distances, totals): floats must become Decimals for DynamoDB
+            Item={"pk": result.order_key, "sk": step_sk(result), **storable(result.model_dump(mode="json"))}
         )
 
     # -- reading -------------------------------------------------------------------------------
