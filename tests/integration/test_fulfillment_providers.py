@@ -16,12 +16,19 @@ import requests
 
 from orderflow.fulfillment.models import FulfillmentOrder, FulfillmentOrderLine, FulfillmentOrderStatus
 from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime, RuntimeConfig
+from orderflow.local.runtime import LocalRuntime
 from orderflow.store import tables
 from orderflow.store.fulfillment import FulfillmentOrderRepository
 from orderflow.store.fulfillment_index import FulfillmentEventStore
 from orderflow.store.invoices import InvoiceRepository
-from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET, Api, post_webhook, step_event, webhook_body
+from tests.conftest import (
+    ADMIN_TOKEN,
+    Api,
+    local_runtime,
+    post_webhook,
+    step_event,
+    webhook_body,
+)
 from tests.provider_server import ProviderServer
 
 PROVIDERS = "FulfillmentProvidersFunction"
@@ -29,15 +36,7 @@ PROVIDERS = "FulfillmentProvidersFunction"
 
 @pytest.fixture
 def runtime(store: DemoStore) -> Iterator[LocalRuntime]:
-    config = RuntimeConfig(
-        bigcommerce_api_url=store.url,
-        store_hash=store.store_hash,
-        access_token=store.access_token,
-        webhook_secret=WEBHOOK_SECRET,
-        admin_token=ADMIN_TOKEN,
-        extra_env={"PROVIDER_BACKOFF_SECONDS": "0.01"},
-    )
-    with LocalRuntime(config) as local:
+    with local_runtime(store, PROVIDER_BACKOFF_SECONDS="0.01") as local:
         yield local
 
 

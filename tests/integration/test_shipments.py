@@ -13,9 +13,9 @@ import pytest
 
 from orderflow.bigcommerce import connection
 from orderflow.local.demo_store import DemoStore, Fault
-from orderflow.local.runtime import LocalRuntime, RuntimeConfig
+from orderflow.local.runtime import LocalRuntime
 from orderflow.store.shipments import Shipment, ShipmentRepository
-from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET, Api, post_webhook, webhook_body
+from tests.conftest import Api, local_runtime, post_webhook, webhook_body
 
 SETTLE_SECONDS = 1.0
 SHIPMENTS_PATH = r"/v2/orders/\d+/shipments"
@@ -24,15 +24,7 @@ SHIPMENTS_PATH = r"/v2/orders/\d+/shipments"
 @pytest.fixture
 def runtime(store: DemoStore) -> Iterator[LocalRuntime]:
     # The wait before a lost POST is looked for in the store, shortened from a minute for the tests.
-    config = RuntimeConfig(
-        bigcommerce_api_url=store.url,
-        store_hash=store.store_hash,
-        access_token=store.access_token,
-        webhook_secret=WEBHOOK_SECRET,
-        admin_token=ADMIN_TOKEN,
-        extra_env={"SHIPMENT_SETTLE_SECONDS": str(SETTLE_SECONDS)},
-    )
-    with LocalRuntime(config) as local:
+    with local_runtime(store, SHIPMENT_SETTLE_SECONDS=str(SETTLE_SECONDS)) as local:
         yield local
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow import config, shipments
+from orderflow import config
 from orderflow.bigcommerce import connection
 from orderflow.fulfillment import events
 from orderflow.store import tables
@@ -45,14 +44,4 @@ def receive_event(
         orders=tables.orders(),
         config=tables.settings().bigcommerce(),
         bigcommerce=connection.client(time_budget=connection.API_TIME_BUDGET),
-    )
-
-
-@router.exception_handler(shipments.ShipmentPending)
-def _pending(exc: shipments.ShipmentPending) -> Response:
-    return Response(
-        status_code=exc.status,
-        content_type="application/json",
-        body=exc.to_body(),
-        headers={"Retry-After": str(exc.retry_after)},
     )

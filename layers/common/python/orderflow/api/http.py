@@ -35,7 +35,12 @@ def resolver(*routers: APIGatewayHttpRouter, admin: bool) -> APIGatewayHttpResol
 
     @app.exception_handler(DomainError)
     def _domain(exc: DomainError) -> Response:
-        return Response(status_code=exc.status, content_type="application/json", body=exc.to_body())
+        # An error that passes (a store that did not answer) says when to ask again.
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return Response(
+            status_code=exc.status, content_type="application/json", body=exc.to_body(), headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:

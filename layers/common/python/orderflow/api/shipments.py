@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
@@ -49,16 +48,6 @@ def create_shipment(order_key: str, body: Annotated[dict[str, Any], SHIPMENT_BOD
         settle_seconds=_settle_seconds(),
     )
     return shipments.render(result.shipment), 201 if result.created else 200
-
-
-@router.exception_handler(shipments.ShipmentPending)
-def _pending(exc: shipments.ShipmentPending) -> Response:
-    return Response(
-        status_code=exc.status,
-        content_type="application/json",
-        body=exc.to_body(),
-        headers={"Retry-After": str(exc.retry_after)},
-    )
 
 
 def _settle_seconds() -> float:
