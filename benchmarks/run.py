@@ -210,7 +210,9 @@ def sample_flow_transitions() -> None:
             entered = [e for e in history if e["type"].endswith("StateEntered")]
             tasks = [e for e in entered if e["type"] == "TaskStateEntered"]
             print(f"  {execution['name']:<50} {len(entered):>3} transitions, {len(tasks)} actions invoked")
-        print("  (on AWS Standard workflows bill per state transition; the intake adds 2 per order)")
+        print(
+            "  (on AWS Standard workflows bill per state transition; the intake adds 4 per order: resume entry, import, imported?, route)"
+        )
 
 
 SAMPLE_POLICIES = [
