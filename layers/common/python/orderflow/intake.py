@@ -22,6 +22,7 @@ from orderflow.observability import logger
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.orders import OrderRepository
+from orderflow.store.settings import SettingsRepository
 
 ORDER_CREATED = "store/order/created"
 ORDER_UPDATED = "store/order/updated"
@@ -140,7 +141,7 @@ def status_change(payload: WebhookPayload) -> StatusChangeSeen | None:
 
 
 def triage(
-    scope: str, change: StatusChangeSeen | None, stored: Order | None, new_order_status_id: int
+    scope: str, change: StatusChangeSeen | None, stored: Order | None, new_order_status_id: int | None
 ) -> tuple[bool, str]:
     """Whether a webhook starts the order's intake (True) or is answered and dropped, and why.
 
@@ -229,7 +230,7 @@ def accept(
     ledger: DeliveryLedger,
     starter: ExecutionStarter,
     orders: OrderRepository,
-    new_order_status_id: int,
+    settings: SettingsRepository,
 ) -> IntakeResult:
     if payload.scope not in HANDLED_SCOPES:
         return IntakeResult("ignored", reason=f"scope {payload.scope} starts no work")
@@ -248,14 +249,23 @@ def accept(
     # Claimed first: a redelivered echo of our own push must not be taken for a merchant's change.
     change = status_change(payload) if payload.scope == ORDER_STATUS_UPDATED else None
     stored = orders.find_header(key)
-    if change is not None and stored is not None:
-        if orders.recognise_echo(key, change.previous, change.new):
-            logger.info("our own status change came back", extra={"order_key": key, "status": change.new})
-            return IntakeResult("ignored", reason=f"status {change.new} was set by us", order_key=key)
+    if change is not None and stored is not None and orders.recognise_echo(key, change.previous, change.new):
+        logger.info("our own status change came back", extra={"order_key": key, "status": change.new})
+        return IntakeResult("ignored", reason=f"status {change.new} was set by us", order_key=key)
+    # Only a reported status change is judged against the settings: the other webhooks need no read.
+    new_order_status_id = settings.bigcommerce().new_order_status_id if change is not None else None
+    if (
+        change is not None
+        and stored is not None
+        and change.new
+        not in (
+            stored.external_status_id,
+            new_order_status_id,
+        )
+    ):
         # Learn the merchant's change, except a reset to the new-order status: the import step
         # compares that with what we knew before, to decide on a new revision.
-        if change.new not in (stored.external_status_id, new_order_status_id):
-            orders.note_store_status(key, change.new)
+        orders.note_store_status(key, change.new)
     start, why = triage(payload.scope, change, stored, new_order_status_id)
     if not start:
         logger.info("webhook starts no work", extra={"order_key": key, "scope": payload.scope})

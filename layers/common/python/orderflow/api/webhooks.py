@@ -25,6 +25,6 @@ def receive_webhook() -> dict[str, Any]:
         ledger=tables.deliveries(),
         starter=ExecutionStarter(),
         orders=tables.orders(),
-        new_order_status_id=tables.settings().bigcommerce().new_order_status_id,
+        settings=tables.settings(),
     )
     return result.to_body()
