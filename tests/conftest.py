@@ -48,6 +48,7 @@ def local_runtime(store: DemoStore, **extra_env: str) -> LocalRuntime:
         webhook_secret=WEBHOOK_SECRET,
         admin_token=ADMIN_TOKEN,
         extra_env=extra_env,
+        retry_wait_scale=0.0,  # a Task's retries follow at once (their count and order are what matter)
     )
     return LocalRuntime(config)
 

@@ -1,10 +1,12 @@
-"""Flow steps: send_to_fulfillment, send_to_invoice and custom actions (HTTPS, SQS, Lambda)."""
+"""Flow steps: send_to_fulfillment, send_to_invoice, cancel_order and custom actions (HTTPS, SQS,
+Lambda); a sent order moves to ``in_fulfillment``, an invoiced one to ``invoiced``."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import config, steps, transient
+from orderflow import config, status_push, steps, transient
+from orderflow.bigcommerce import connection
 from orderflow.errors import InvalidInput
 from orderflow.fulfillment import actions, providers
 from orderflow.observability import logger, metrics
@@ -37,4 +39,5 @@ def perform(request: steps.StepRequest) -> steps.StepOutcome:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return steps.run_step(event, perform, tables.orders(), transient.is_transient)
+    mover = status_push.StatusMover(tables.orders(), tables.settings().bigcommerce, connection.client)
+    return steps.run_step(event, status_push.moving(perform, mover), tables.orders(), transient.is_transient)

@@ -4,6 +4,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow import routing, steps, transient
 from orderflow.observability import logger, metrics
+from orderflow.order_events import DefaultFlow
 from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
 
@@ -14,7 +15,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     return steps.run_step(
         event,
         lambda request: routing.route_order(
-            request, tables.orders(), tables.flows(), ExecutionStarter(), routing.stack_default_flow()
+            request, tables.orders(), tables.flows(), ExecutionStarter(), DefaultFlow.from_env()
         ),
         tables.orders(),
         transient.is_transient,

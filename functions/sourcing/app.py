@@ -1,8 +1,10 @@
-"""Sourcing steps: send_to_dom (optimised) and assign_fulfillment_source (rules)."""
+"""Sourcing steps: send_to_dom (optimised) and assign_fulfillment_source (rules); a sourced order
+moves to ``sourced`` (and its mapped store status, if one is set)."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import steps, transient
+from orderflow import status_push, steps, transient
+from orderflow.bigcommerce import connection
 from orderflow.fulfillment import sourcing
 from orderflow.observability import logger, metrics
 from orderflow.store import tables
@@ -30,4 +32,5 @@ def _perform(request: steps.StepRequest) -> steps.StepOutcome:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    return steps.run_step(event, _perform, tables.orders(), transient.is_transient)
+    mover = status_push.StatusMover(tables.orders(), tables.settings().bigcommerce, connection.client)
+    return steps.run_step(event, status_push.moving(_perform, mover), tables.orders(), transient.is_transient)

@@ -1,21 +1,27 @@
-"""Status step: set the order's internal status and push the mapped status back to BigCommerce."""
+"""Status steps: set the order's status and push the mapped status back to BigCommerce; and the steps
+the generator adds: the hold a failed path ends in, and a splitter-merge's merge."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import status_push, steps, transient
+from orderflow import flow_control, status_push, steps, transient
 from orderflow.bigcommerce import connection
+from orderflow.errors import InvalidInput
 from orderflow.observability import logger, metrics
 from orderflow.store import tables
+
+
+def perform(request: steps.StepRequest) -> steps.StepOutcome:
+    orders = tables.orders()
+    if request.action == "update_order_status":
+        return status_push.update_order_status(request, orders, tables.settings(), connection.client())
+    if request.action == "hold_order":
+        return flow_control.hold_order(request, orders, tables.settings().bigcommerce, connection.client)
+    if request.action == "merge_branches":
+        return flow_control.merge_branches(request, orders)
+    raise InvalidInput(f"this function does not serve the action {request.action!r}", field="action")
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    return steps.run_step(
-        event,
-        lambda request: status_push.update_order_status(
-            request, tables.orders(), tables.settings(), connection.client()
-        ),
-        tables.orders(),
-        transient.is_transient,
-    )
+    return steps.run_step(event, perform, tables.orders(), transient.is_transient)

@@ -214,7 +214,7 @@ def test_splitter_branches_each_run_to_their_own_end(
     assert store.status_updates(run["order_id"]) == [9]
 
 
-def test_elements_nest_two_deep_and_a_failing_branch_does_not_stop_its_sibling(
+def test_elements_nest_two_deep_and_a_failing_branch_fails_the_merge_without_stopping_its_sibling(
     runtime: LocalRuntime, store: DemoStore, mapped: Api
 ) -> None:
     publish(
@@ -238,12 +238,16 @@ def test_elements_nest_two_deep_and_a_failing_branch_does_not_stop_its_sibling(
         runtime, store, mapped, lines=[{"sku": "ABS", "name": "Accu Scale", "quantity": 1, "price": "-3"}]
     )
 
+    # Then the first branch handled its failure (its condition's "no" path), the sibling ran all the
+    # same and failed (the negative total), so the merge failed and nothing after it ran: on hold
     assert {s[1]: s[2] for s in run["steps"] if s[0] == "nested-flow"} == {
-        "Lines first": "failed", "Inner hold": "succeeded",
-        # the sibling branch ran all the same (its header check fails on the negative total, softly)
-        "Plain header": "failed", "After the split": "succeeded"}  # fmt: skip
+        "Lines first": "failed", "Inner hold": "succeeded", "Plain header": "failed",
+        "Outer split": "failed", "On hold": "succeeded"}  # fmt: skip
+    merge = run["results"][("nested-flow", "Outer split")]
+    assert merge["details"]["failed"][0]["branch"] == "Plain branch"
+    assert "Plain branch at 'Plain header'" in merge["message"] and "total" in merge["message"]
     assert {e["status"] for e in run["executions"].values()} == {"SUCCEEDED"}
-    assert store.status_updates(run["order_id"]) == [12, 9]  # held in the branch, released after the merge
+    assert store.status_updates(run["order_id"]) == [12]  # held once; never released
 
 
 def test_a_60_step_flow_runs_every_step(runtime: LocalRuntime, store: DemoStore, mapped: Api) -> None:

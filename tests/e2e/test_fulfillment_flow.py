@@ -1,6 +1,6 @@
-"""After validation, end to end through a published flow: validate → send to DOM → send to
-fulfillment (a loopback provider) → send to invoice; then the provider's "shipped" callback creates
-the BigCommerce shipment and moves the store's order to Shipped (2)."""
+"""After validation, end to end through published flows: validate → send to DOM → send to
+fulfillment (a loopback provider); then the provider's "shipped" callback creates the BigCommerce
+shipment, moves the store's order to Shipped (2) and starts the invoice-on-shipment flow."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from orderflow.flows.files import load_flow
 from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime
-from tests.conftest import Api, post_webhook, webhook_body
+from tests.conftest import ROOT, Api, post_webhook, webhook_body
 from tests.e2e.test_flows_end_to_end import action, flow, publish
 from tests.provider_server import ProviderServer
 
@@ -42,10 +43,20 @@ def _product_segment(product: str) -> str:
     return quote(product.replace("_", " "), safe="")
 
 
-def test_an_order_is_sourced_sent_invoiced_and_its_shipment_reaches_bigcommerce(
+def _invoice_on_shipment(provider: ProviderServer) -> dict[str, object]:
+    """The sample flow shipped in flows/, pointed at the loopback provider."""
+    definition = load_flow(ROOT / "flows" / "invoice_on_shipment.yaml").model_dump(
+        mode="json", exclude={"status", "version", "created_on"}
+    )
+    definition["steps"][0]["params"] = {"provider": "https", "url": f"{provider.url}/invoices"}
+    return definition
+
+
+def test_an_order_is_sourced_sent_shipped_then_invoiced_and_its_shipment_reaches_bigcommerce(
     runtime: LocalRuntime, store: DemoStore, api: Api, provider: ProviderServer
 ) -> None:
-    # Given mappings, two warehouses (Austin has the stock, Seattle has none) and a published flow
+    # Given mappings, two warehouses (Austin has the stock, Seattle has none), the order flow and the
+    # invoice-on-shipment sample flow
     api.seed_demo_mappings()
     _stock(api, "WH-AUS", 30.27, -97.74, Accu_Scale=5, Scale_Calibration_Weights=5)
     _stock(api, "WH-SEA", 47.61, -122.33, Accu_Scale=0)
@@ -55,34 +66,38 @@ def test_an_order_is_sourced_sent_invoiced_and_its_shipment_reaches_bigcommerce(
             "Fulfillment flow",
             action("Check header"),
             action("Check lines", "validate_order_line"),
+            action("Release", "update_order_status", params={"status": "validated"}),
             action("Source the order", "send_to_dom"),
             action("Send to the warehouse", "send_to_fulfillment",
                    params={"provider": "https", "url": f"{provider.url}/fulfillment-orders"}),
-            action("Invoice", "send_to_invoice", params={"provider": "https", "url": f"{provider.url}/invoices"}),
         ),
     )  # fmt: skip
+    publish(api, _invoice_on_shipment(provider))
     order_id = store.sample_order()  # ABS x1, SCW x2, shipping to Austin
 
     key = post_webhook(runtime, webhook_body(store, order_id)).json()["order_key"]
     executions = runtime.wait_for_all()
 
-    # Then every step succeeded and the order is sourced from Austin, with its stock reserved
+    # Then every step succeeded, the order is sourced from Austin, its stock reserved, and it moved
+    # through its statuses; the invoice waits for the shipment
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
     results = {r["step"]: r for r in api.get(f"/orders/{key}/step-results").json()["step_results"]}
-    for step in ("Check header", "Check lines", "Source the order", "Send to the warehouse", "Invoice"):
+    for step in ("Check header", "Check lines", "Release", "Source the order", "Send to the warehouse"):
         assert results[step]["status"] == "succeeded", results[step]
+    assert "Send to invoice" not in results
+    order = api.get(f"/orders/{key}").json()
+    assert [h["status"] for h in order["history"]] == ["validated", "sourced", "in_fulfillment"]
+    assert store.status_updates(order_id) == [9]  # sourced and in fulfillment map to no store status
     [fulfillment_order] = results["Source the order"]["details"]["fulfillment_orders"]
     assert fulfillment_order["source_id"] == "WH-AUS"
     stock = {
         i["product"]: i for i in api.get("/inventory", params={"source_id": "WH-AUS"}).json()["inventory"]
     }
     assert (stock["Accu Scale"]["reserved"], stock["Scale Calibration Weights"]["reserved"]) == (1, 2)
-    # The provider received the fulfillment order, then the invoice, each once, with the shared secret
-    assert [r.path for r in provider.requests] == ["/fulfillment-orders", "/invoices"]
+    # The provider received the fulfillment order once, with the shared secret
+    assert [r.path for r in provider.requests] == ["/fulfillment-orders"]
     secret = runtime.secret_value("ProviderSecretValue")
     assert all(r.headers.get("X-Provider-Secret") == secret for r in provider.requests)
-    invoice = provider.requests[1].body
-    assert invoice["order_key"] == key and len(invoice["lines"]) == 2
 
     # When the warehouse ships it and calls back
     shipped = requests.post(
@@ -97,14 +112,21 @@ def test_an_order_is_sourced_sent_invoiced_and_its_shipment_reaches_bigcommerce(
         timeout=30,
     )
 
-    # Then BigCommerce has the shipment for both lines and shows Shipped; the stock left the shelf
+    # Then BigCommerce has the shipment for both lines and shows Shipped; the stock left the shelf;
+    # and the shipment started the invoice flow, which sent the invoice once
     assert shipped.status_code == 200, shipped.text
+    after = runtime.wait_for_all()
+    assert {e["status"] for e in after} == {"SUCCEEDED"} and len(after) == len(executions) + 1
     [shipment] = store.shipments(order_id)
     assert shipment["tracking_number"] == "1Z999AA10123456784"
     assert sorted(i["quantity"] for i in shipment["items"]) == [1, 2]
-    assert store.status_updates(order_id)[-1] == SHIPPED
+    assert store.status_updates(order_id) == [9, SHIPPED]
+    assert [r.path for r in provider.requests] == ["/fulfillment-orders", "/invoices"]
+    invoice = provider.requests[1].body
+    assert invoice["order_key"] == key and len(invoice["lines"]) == 2
     order = api.get(f"/orders/{key}").json()
-    assert order["status"] == "shipped"
+    assert order["status"] == "invoiced"
+    assert [h["status"] for h in order["history"]][-2:] == ["shipped", "invoiced"]
     assert [line["quantity_shipped"] for line in order["lines"]] == [1, 2]
     stock = {
         i["product"]: i for i in api.get("/inventory", params={"source_id": "WH-AUS"}).json()["inventory"]

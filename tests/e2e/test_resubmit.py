@@ -46,7 +46,10 @@ def test_a_step_failed_on_a_down_provider_resumes_there_once_it_is_back(
         for e in runtime.executions()
         if e["name"].endswith(f"release-flow-v{published['published_version']}")
     ]
-    assert failed_run["status"] == "FAILED"  # the last step has nothing to catch its error into
+    # the step failed, so the order went on hold; the store refused that status too, so the hold
+    # failed and with it the execution, which is what alarms an operator
+    assert failed_run["status"] == "FAILED"
+    assert latest["On hold"] == "failed" and api.get(f"/orders/{key}").json()["status"] == "on_hold"
 
     # When the store is back and the order is resubmitted
     store.clear_faults()
@@ -60,11 +63,19 @@ def test_a_step_failed_on_a_down_provider_resumes_there_once_it_is_back(
     assert body["failed_step"]["flow_version"] == published["published_version"]
     assert body["execution"] == f"{failed_run['name']}-resubmit-1"
     runs, latest = _runs(api, key)
-    assert runs == Counter({"Import order": 1, "Route to flows": 1, "Validate header": 1, "Release": 2})
+    assert runs == Counter(
+        {"Import order": 1, "Route to flows": 1, "Validate header": 1, "Release": 2, "On hold": 1}
+    )
     assert latest["Release"] == "succeeded"
+    # the resubmit took the order out of hold, back to validated, and pushed that status once
+    assert body["order_status"] == "validated" and "set to 9" in body["healed"]
     order = api.get(f"/orders/{key}").json()
     assert order["status"] == "validated" and order["external_status_id"] == 9
-    assert [h["status"] for h in order["history"]] == ["validated"]  # set once, pushed on the resubmit
+    assert [h["status"] for h in order["history"]] == ["validated", "on_hold", "validated"]
+    assert order["history"][-1]["reason"].startswith(
+        "resubmitted by an operator (admin API token) from step 'Release'"
+    )
+    assert store.status_updates(int(key.rsplit("-", 1)[1])) == [9]
     # And nothing is left to resubmit
     again = api.post(f"/orders/{key}/resubmit")
     assert again.status_code == 409 and "nothing to resubmit" in again.json()["error"]["message"]
@@ -101,7 +112,10 @@ def test_a_failed_import_is_mapped_again_routed_and_run_after_the_mapping_is_add
         "Scale Calibration Weights",
         "Nope Scale",
     ]
-    assert [h["status"] for h in order["history"]] == ["error", "validated"]
+    assert [h["status"] for h in order["history"]] == ["error", "new", "validated"]
+    assert "resubmitted by an operator" in order["history"][1]["reason"]
+    # and the store left "Manual Verification Required" for the new-order status, then was released
+    assert store.status_updates(int(key.rsplit("-", 1)[1])) == [12, 11, 9]
 
 
 def test_a_succeeded_order_is_not_resubmitted_and_an_unknown_one_is_not_found(
@@ -139,4 +153,5 @@ def test_an_illegal_transition_is_refused_and_leaves_the_order_as_it_was(
     assert "from shipped to validated" in refused.value.message
     assert orders.get(key) == before
     # And the same status again is a no-op: no second history entry
-    assert orders.transition(key, OrderStatus.SHIPPED) == before
+    assert orders.transition(key, OrderStatus.SHIPPED).history == before.history
+    assert orders.get(key) == before

@@ -100,11 +100,12 @@ def test_fulfillment_orders_are_sent_once_to_the_https_provider(
     first = _step(runtime, order_key, "send_to_fulfillment", params=_https(provider))
     second = _step(runtime, order_key, "send_to_fulfillment", params=_https(provider))
 
-    # Then each went to the provider once, with the shared secret, and is sent
-    assert (
-        first["succeeded"]
-        and first["message"] == f"sent {order_key}-FO1, {order_key}-FO2 to the https provider"
+    # Then each went to the provider once, with the shared secret, and is sent; the order is in fulfillment
+    assert first["succeeded"] and first["message"] == (
+        f"sent {order_key}-FO1, {order_key}-FO2 to the https provider; "
+        "status in_fulfillment; not assigned to a BigCommerce status, nothing pushed"
     )
+    assert api.get(f"/orders/{order_key}").json()["status"] == "in_fulfillment"
     assert second["succeeded"] and second["message"].startswith("nothing to send")
     assert [r.body["id"] for r in provider.requests] == [f"{order_key}-FO1", f"{order_key}-FO2"]
     secret = runtime.secret_value("ProviderSecretValue")
@@ -190,17 +191,28 @@ def test_the_sqs_provider_puts_one_message_per_fulfillment_order(
 # -- send to invoice -----------------------------------------------------------------------------------
 
 
-def test_the_invoice_is_stored_and_sent_once(
+def test_an_order_is_invoiced_once_it_has_shipped_and_only_once(
     runtime: LocalRuntime, store: DemoStore, api: Api, provider: ProviderServer
 ) -> None:
     _, order_key = _imported(runtime, store, api)
     order = tables.orders().get(order_key)
 
+    # Not shipped yet: refused before anything is sent, saying how to invoice on shipment
+    early = _step(runtime, order_key, "send_to_invoice", step="Send to invoice", params=_https(provider))
+    assert early["status"] == "failed" and "invoiced once it has shipped" in early["message"]
+    assert "order_shipped" in early["message"] and provider.requests == []
+
+    # Shipped: the invoice goes, once, and the order is invoiced
+    items = [{"line_number": line.line_number, "quantity": line.quantity} for line in order.lines]
+    shipped = api.post(f"/orders/{order_key}/shipments", {"shipment_id": "S-1", "items": items})
+    assert shipped.status_code == 201, shipped.text
     first = _step(runtime, order_key, "send_to_invoice", step="Send to invoice", params=_https(provider))
     second = _step(runtime, order_key, "send_to_invoice", step="Send to invoice", params=_https(provider))
 
     number = f"INV-{order.import_id}-r{order.revision}"
     assert first["succeeded"] and first["message"].startswith(f"invoice {number} (")
+    assert "status invoiced" in first["message"]
+    assert api.get(f"/orders/{order_key}").json()["status"] == "invoiced"
     assert second["succeeded"] and "was sent before" in second["message"]
     (received,) = provider.requests
     assert received.headers["Idempotency-Key"] == number

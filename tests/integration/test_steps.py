@@ -76,8 +76,10 @@ def test_an_unmapped_order_fails_the_import_naming_every_value_and_maps_once_fix
     assert [line.product for line in fixed.lines] == ["Accu Scale", "Part NOPE-1", "Part NOPE-2"]
     assert all(not line.mapping_issues for line in fixed.lines) and fixed.account
     assert len([r for r in store.requests if r.method == "GET" and r.path == f"/v2/orders/{order_id}"]) == 1
-    # The failed import told the store (import-error status 12); the fixed one did not push again
-    assert store.status_updates(order_id) == [12]
+    # The failed import told the store (import-error status 12); the fixed one moves it on (11, the
+    # new-order status: no downloaded status is set) and the order out of error
+    assert store.status_updates(order_id) == [12, 11]
+    assert fixed.status == "new" and [h.status for h in fixed.history][-2:] == ["error", "new"]
 
 
 def test_an_order_the_store_does_not_have_fails_the_import_and_says_why(

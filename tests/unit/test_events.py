@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from orderflow.intake import INTAKE, execution_input, parse_webhook
+from orderflow.intake import INTAKE, parse_webhook
 from orderflow.models import FlowRef
+from orderflow.order_events import execution_input, is_known
 from orderflow.policies.model import parse_policy
 from orderflow.steps import StepRequest
 from tests.conftest import EVENTS, load_event
@@ -20,6 +21,9 @@ def test_every_step_sample_is_a_valid_step_request(name: str) -> None:
     request = StepRequest.model_validate(load_event(name))
     for policy in [*request.filter_policies, *request.execution_policies]:
         parse_policy(policy)  # embedded policies are full definitions, as publishing embeds them
+    # events come from the catalogue, and a step listing them gets the execution's event with them
+    assert all(is_known(event) for event in request.input_events)
+    assert (request.event is not None) == bool(request.input_events)
 
 
 def test_the_execution_inputs_are_what_the_webhook_and_router_start_with() -> None:

@@ -76,9 +76,25 @@ def test_generation_is_deterministic_and_names_states_after_steps() -> None:
         "Validate order lines",
         "Lines valid?",
         "Release to fulfillment",
+        "Release to fulfillment (failed)",
         "Hold for review (lines)",
+        "Hold for review (lines) (failed)",
         "Hold for review (header)",
+        "Hold for review (header) (failed)",
+        "On hold",
     ]
+    # A step with a Condition after it hands its failure to the Condition; one without stops there
+    header = asl["States"]["Validate order header"]
+    assert (
+        header["Catch"][0]["Next"] == "Header valid?"
+        and "stop_on_failure" not in header["Parameters"]["Payload"]
+    )
+    release = asl["States"]["Release to fulfillment"]
+    assert release["Parameters"]["Payload"]["stop_on_failure"] is True
+    assert release["Catch"][0]["Next"] == "Release to fulfillment (failed)"
+    assert asl["States"]["Release to fulfillment (failed)"]["Next"] == "On hold"
+    assert asl["States"]["On hold"]["Parameters"]["Payload"]["action"] == "hold_order"
+    assert "Catch" not in asl["States"]["On hold"]  # a hold that fails fails the execution
 
 
 ELEMENT_FLOWS = {
@@ -115,13 +131,65 @@ def test_every_element_generates_a_sound_machine(name: str) -> None:
     assert structural_problems(asl) == []
 
 
-def test_a_failure_inside_a_splitter_branch_ends_only_that_branch() -> None:
+def test_a_failure_inside_a_splitter_branch_holds_the_order_from_that_branch_only() -> None:
     asl = generate_asl(parse_flow(ELEMENT_FLOWS["splitter"]))
     branch_b = asl["States"]["Split"]["Branches"][1]["States"]
 
-    assert branch_b["B1"]["Catch"][0]["Next"] == "Branch B (end)"
-    assert branch_b["Branch B (end)"]["Type"] == "Succeed"
+    assert branch_b["B1"]["Catch"][0]["Next"] == "B1 (failed)"
+    assert branch_b["B1 (failed)"]["Next"] == "Branch B (on hold)"
+    assert branch_b["Branch B (on hold)"]["End"] is True  # the sibling branch is not cancelled
     assert asl["States"]["Split"]["ResultPath"] is None  # branch outputs never grow the state
+
+
+def test_a_splitter_merge_reports_its_branches_to_a_merge_step_that_follows_the_failure_rule() -> None:
+    asl = generate_asl(parse_flow(ELEMENT_FLOWS["splitter_merge nested two deep"]))
+    split = asl["States"]["Validation split"]
+    source_2 = split["Branches"][1]["States"]
+
+    # a failed branch step ends its branch with the failure in $.last (no hold inside the branch)
+    assert source_2["Test validation 2 (failed)"]["End"] is True
+    assert "Order Source 2 (on hold)" not in source_2
+    # only each branch's last result comes back, and the merge step records the merge's result
+    assert (
+        split["ResultSelector"] == {"branches.$": "$[*].last"} and split["Next"] == "Validation split (merge)"
+    )
+    merge = asl["States"]["Validation split (merge)"]["Parameters"]["Payload"]
+    assert merge["action"] == "merge_branches" and merge["step"] == "Validation split"
+    assert [b["name"] for b in merge["branches"]] == ["Order Source 1", "Order Source 2"]
+    # nothing branches on the merge: a failed merge holds the order
+    assert merge["stop_on_failure"] is True
+    assert asl["States"]["Validation split (failed)"]["Next"] == "On hold"
+
+
+def test_a_branch_whose_first_step_is_filtered_out_is_not_taken() -> None:
+    flow = _flow(
+        {"name": "By source", "element": "splitter_merge", "branches": [
+            {"name": "Store orders", "steps": [
+                _action("Check store order", input_events=["new_order"]), _action("Then lines", "validate_order_line")]},
+            {"name": "Other", "steps": [_action("Check other")]},
+        ]},
+    )  # fmt: skip
+    asl = generate_asl(parse_flow(flow))
+    store = asl["States"]["By source"]["Branches"][0]["States"]
+
+    assert store["Check store order"]["Next"] == "Store orders (taken?)"
+    assert store["Store orders (taken?)"]["Choices"][0]["Next"] == "Store orders (end)"
+    assert store["Store orders (taken?)"]["Default"] == "Then lines"
+    merge = asl["States"]["By source (merge)"]["Parameters"]["Payload"]
+    assert merge["branches"] == [
+        {"name": "Store orders", "first_step": "Check store order"},
+        {"name": "Other", "first_step": None},
+    ]
+
+
+def test_long_step_names_keep_generated_state_names_unique_and_within_80_characters() -> None:
+    long_a, long_b = "A" * 78 + "x1", "A" * 78 + "x2"
+    asl = generate_asl(parse_flow(_flow(_action(long_a), _action(long_b))))
+
+    names = list(asl["States"])
+    assert len(names) == len(set(names)) and all(len(n) <= 80 for n in names)
+    assert asl["States"][long_a]["Catch"][0]["Next"] != asl["States"][long_b]["Catch"][0]["Next"]
+    assert structural_problems(asl) == []
 
 
 def test_the_structural_check_finds_broken_machines() -> None:

@@ -12,12 +12,12 @@ from orderflow.intake import (
     WebhookPayload,
     authenticate,
     event_key,
-    execution_name,
     parse_webhook,
     status_change,
     triage,
 )
 from orderflow.models import FlowRef, Order
+from orderflow.order_events import execution_name
 from tests.conftest import load_event
 
 SAMPLE = load_event("webhook_order_created.json")["body"]

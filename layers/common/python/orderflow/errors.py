@@ -57,3 +57,11 @@ class TransientStepError(Exception):
 
     The generated ASL retries on this error name, so the class name is part of the contract.
     """
+
+
+class StepFailed(Exception):
+    """A step failed (a business failure, a critical execution policy) and no Condition follows it:
+    the generated Catch ends the path and puts the order on hold (see flows/asl.py).
+
+    The generated ASL catches this error name, so the class name is part of the contract.
+    """

@@ -56,8 +56,8 @@ def import_order(
 
     existing = orders.find(request.order_key)
     if existing is not None and request.trigger not in STATUS_TRIGGERS:
-        if existing.all_mapping_issues:
-            return _remap(existing, orders, mappings)
+        if existing.all_mapping_issues or existing.status == OrderStatus.ERROR:
+            return _remap(existing, orders, mappings, config, bigcommerce)
         return StepOutcome(
             succeeded=True,
             skipped=True,
@@ -141,7 +141,7 @@ def _after_import(
         message = f"{verb} but {len(unmapped)} value(s) have no mapping: " + "; ".join(unmapped)
         order = orders.transition(
             order.order_key, OrderStatus.ERROR, reason="import: values without a mapping"
-        )
+        ).model_copy(update={"lines": order.lines})
         outcome = StepOutcome(succeeded=False, message=message, details=_summary(order))
         target, reason = config.import_error_status_id, "import error"
     if target is None or not config.push_enabled:
@@ -183,27 +183,43 @@ def _int(value: object) -> int | None:
         return None
 
 
-def _remap(order: Order, orders: OrderRepository, mappings: MappingRepository) -> StepOutcome:
-    """Run again after an operator added the missing mappings: map the stored order anew (the store
-    is not asked again; the order as imported is what gets mapped)."""
+def _remap(
+    order: Order,
+    orders: OrderRepository,
+    mappings: MappingRepository,
+    config: BigCommerceSettings,
+    bigcommerce: BigCommerceClient,
+) -> StepOutcome:
+    """Run again after an operator added the missing mappings (a resubmit): map the stored order
+    anew (the store is not asked again; the order as imported is what gets mapped). Mapped now, the
+    order leaves ``error`` and the store the import-error status (for the downloaded status, else
+    the new-order status); still unmapped, it stays in error."""
     before = len(order.all_mapping_issues)
     remapped = map_order(order, mappings.resolve)
     issues = remapped.all_mapping_issues
     if len(issues) != before or remapped.account != order.account or remapped.price_list != order.price_list:
         orders.save_mapping(remapped)
-    if not issues:
+    if issues:
+        if order.status != OrderStatus.ERROR:
+            orders.transition(
+                order.order_key, OrderStatus.ERROR, reason="import: values still without a mapping"
+            )
+        unmapped = _unique(i.message for i in issues)
         return StepOutcome(
-            succeeded=True,
-            message=f"{order.import_id} was already imported; re-mapped: every value is mapped now",
+            succeeded=False,
+            message=f"{order.import_id} was already imported; re-mapped, {len(unmapped)} value(s) still have no "
+            "mapping: " + "; ".join(unmapped),
             details=_summary(remapped),
         )
-    unmapped = _unique(i.message for i in issues)
-    return StepOutcome(
-        succeeded=False,
-        message=f"{order.import_id} was already imported; re-mapped, {len(unmapped)} value(s) still have no "
-        "mapping: " + "; ".join(unmapped),
-        details=_summary(remapped),
-    )
+    message = f"{order.import_id} was already imported; re-mapped: every value is mapped now"
+    if order.status == OrderStatus.ERROR:
+        orders.transition(order.order_key, OrderStatus.NEW, reason="import: every value is mapped now")
+    target = config.downloaded_status_id or config.new_order_status_id
+    healed = orders.find_header(order.order_key) or order
+    if config.push_enabled and healed.external_status_id != target:
+        pushed = push_store_status(healed, len(healed.history), target, "import healed", orders, bigcommerce)
+        message = f"{message}; {pushed.message.split('; ', 1)[-1]}"
+    return StepOutcome(succeeded=True, message=message, details=_summary(remapped))
 
 
 def _summary(order: Order) -> dict[str, object]:

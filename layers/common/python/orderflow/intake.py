@@ -1,4 +1,5 @@
-"""Webhook intake: authenticate, parse, de-duplicate, and start the order's intake execution.
+"""Webhook intake: authenticate, parse, de-duplicate, and start the order's intake execution, or, for
+an order imported already, the flows its event starts (a merchant's status change or cancellation).
 
 BigCommerce retries anything that is not a 2xx for ~48 hours and may deliver an event twice or out
 of order, so: accepted, duplicate and ignored deliveries all answer 200; only a failure to start the
@@ -19,8 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from orderflow.errors import InvalidInput, Unauthorized
 from orderflow.models import FlowRef, Order, order_key_for
 from orderflow.observability import logger
+from orderflow.order_events import emit, execution_input, store_status_event
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.executions import ExecutionStarter
+from orderflow.store.flows import FlowRepository
 from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import SettingsRepository
 
@@ -173,28 +176,6 @@ def triage(
     )
 
 
-def execution_name(order_key: str, flow: FlowRef, revision: int = 1) -> str:
-    """Deterministic per order (revision) and flow version, so a retried start cannot run it twice."""
-    order = order_key if revision == 1 else f"{order_key}-r{revision}"
-    name = re.sub(r"[^0-9A-Za-z_-]", "_", f"{order}-{flow.id}-v{flow.version}")
-    if len(name) > 80:  # Step Functions' limit
-        name = f"{name[:71]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-    return name
-
-
-def execution_input(store_hash: str, order_id: int, flow: FlowRef, trigger: str) -> dict[str, Any]:
-    """What a flow execution starts with: references only (the order itself stays in DynamoDB).
-
-    Deterministic for an order and flow, so a repeated start is recognised as the same execution.
-    """
-    return {
-        "order_key": order_key_for(store_hash, order_id),
-        "order_ref": {"source": "bigcommerce", "store_hash": store_hash, "order_id": order_id},
-        "flow": flow.model_dump(),
-        "trigger": trigger,
-    }
-
-
 def intake_execution_name(order_key: str, attempt: str) -> str:
     """One intake per order and event (a webhook's hash, a sync run): a redelivered or retried start
     finds the same execution, while a later event (the order reaching the new-order status, a
@@ -231,6 +212,7 @@ def accept(
     starter: ExecutionStarter,
     orders: OrderRepository,
     settings: SettingsRepository,
+    flows: FlowRepository,
 ) -> IntakeResult:
     if payload.scope not in HANDLED_SCOPES:
         return IntakeResult("ignored", reason=f"scope {payload.scope} starts no work")
@@ -254,18 +236,18 @@ def accept(
         return IntakeResult("ignored", reason=f"status {change.new} was set by us", order_key=key)
     # Only a reported status change is judged against the settings: the other webhooks need no read.
     new_order_status_id = settings.bigcommerce().new_order_status_id if change is not None else None
-    if (
+    merchant_change = (
         change is not None
         and stored is not None
-        and change.new
-        not in (
-            stored.external_status_id,
-            new_order_status_id,
-        )
-    ):
+        and change.new not in (stored.external_status_id, new_order_status_id)
+    )
+    if merchant_change and change is not None:
         # Learn the merchant's change, except a reset to the new-order status: the import step
         # compares that with what we knew before, to decide on a new revision.
         orders.note_store_status(key, change.new)
+        return _emit_store_change(
+            payload, key, change.new, ledger=ledger, starter=starter, orders=orders, flows=flows
+        )
     start, why = triage(payload.scope, change, stored, new_order_status_id)
     if not start:
         logger.info("webhook starts no work", extra={"order_key": key, "scope": payload.scope})
@@ -286,3 +268,41 @@ def accept(
     ledger.mark(payload.hash, executions=[name])
     logger.info("webhook accepted", extra={"order_key": key, "execution": name})
     return IntakeResult("accepted", order_key=key, executions=[name])
+
+
+def _emit_store_change(
+    payload: WebhookPayload,
+    key: str,
+    new_status_id: int,
+    *,
+    ledger: DeliveryLedger,
+    starter: ExecutionStarter,
+    orders: OrderRepository,
+    flows: FlowRepository,
+) -> IntakeResult:
+    """A merchant changed an imported order's status in the store: ``order_cancelled`` (5, 6) or
+    ``order_status_changed`` starts the flows that take it, once per delivery (named by its hash)."""
+    event = store_status_event(new_status_id)
+    try:
+        emission = emit(
+            event,
+            key,
+            orders=orders,
+            flows=flows,
+            starter=starter,
+            occurrence=payload.hash,
+            trigger=payload.scope,
+        )
+    except Exception:
+        logger.exception(
+            "could not start the flows of a store event; releasing the delivery", extra={"order_key": key}
+        )
+        ledger.release(payload.hash, event_key(payload))
+        raise
+    ledger.mark(payload.hash, executions=emission.executions)
+    logger.info(
+        "store status change", extra={"order_key": key, "event": event.value, "status": new_status_id}
+    )
+    if not emission.executions:
+        return IntakeResult("ignored", reason=emission.describe(), order_key=key)
+    return IntakeResult("accepted", reason=emission.describe(), order_key=key, executions=emission.executions)

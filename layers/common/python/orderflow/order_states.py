@@ -27,9 +27,10 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.VALIDATED: frozenset({S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, *_DETOURS}),
     S.SOURCED: frozenset({S.IN_FULFILLMENT, *_SHIPPING, *_DETOURS}),
     S.IN_FULFILLMENT: frozenset({*_SHIPPING, *_DETOURS}),
-    # Held or failed orders go back to where the flow (or a resubmit) takes them next.
-    S.ON_HOLD: frozenset({S.VALIDATED, S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, S.ERROR, S.CANCELLED}),
-    S.ERROR: frozenset({S.VALIDATED, S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, S.ON_HOLD, S.CANCELLED}),
+    # Held or failed orders go back to where the flow (or a resubmit) takes them next: a resubmit
+    # returns a held order to the status it had before the hold, a failed import to new.
+    S.ON_HOLD: frozenset({S.NEW, S.VALIDATED, S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, S.ERROR, S.CANCELLED}),
+    S.ERROR: frozenset({S.NEW, S.VALIDATED, S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, S.ON_HOLD, S.CANCELLED}),
     # Part of it left the warehouse: it can still be held or fail (the rest), not be cancelled whole.
     S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED, S.INVOICED, S.ON_HOLD, S.ERROR}),
     S.SHIPPED: frozenset({S.INVOICED, S.COMPLETED}),

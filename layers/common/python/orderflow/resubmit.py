@@ -12,6 +12,11 @@ started with ``resume_at``: the generated entry Choice (flows/asl.py) jumps to t
 inside a splitter resumes at its top-level splitter. The earlier executions' step results stay;
 the new one records its own. A failed import re-runs the intake's import step (which maps the stored
 order again) and then routes the order to its flows.
+
+Resubmitting heals the order: one on hold goes back to the status it had before the hold (and the
+store to the status it showed then), one whose import failed goes back to ``new`` (the import step
+then sets the store's downloaded or new-order status); its history says who resubmitted it, when and
+from which step. The new execution runs on the event the failed one ran on.
 """
 
 from __future__ import annotations
@@ -20,15 +25,16 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orderflow.errors import ConfigurationError, Conflict
 from orderflow.flows.asl import RESUME_FIELD, intake_asl, resume_point
-from orderflow.intake import INTAKE, execution_input
-from orderflow.models import FlowRef, StepResult, StepStatus
+from orderflow.intake import INTAKE
+from orderflow.models import FlowRef, Order, OrderStatus, StepResult, StepStatus
 from orderflow.observability import logger
+from orderflow.order_events import OrderEvent, execution_input
 from orderflow.order_states import is_final
 from orderflow.store.flows import FlowRepository
 from orderflow.store.orders import OrderRepository
@@ -37,6 +43,7 @@ RESUBMIT_TRIGGER = "resubmit"
 # The intake's import step maps a stored order again only for a trigger that cannot mean a status
 # reset in the store, and routing starts the flows that take new orders: "new_order" is both.
 INTAKE_RESUBMIT_TRIGGER = "new_order"
+GENERATED_STEPS = {"hold_order"}
 _SUFFIX_RE = re.compile(r"-resubmit-(\d+)$")
 _NAME_LIMIT = 80  # Step Functions' limit on execution names
 _NAME_ATTEMPTS = 5
@@ -50,6 +57,13 @@ class Reader(Protocol):
     def definition(self, state_machine_arn: str) -> dict[str, Any]: ...
 
     def status(self, state_machine_arn: str, name: str) -> str | None: ...
+
+    def input(self, state_machine_arn: str, name: str) -> dict[str, Any] | None: ...
+
+
+# Sets the order's status back and pushes it: (order key, status, reason, store status to push when
+# the status maps to none) → what was done; status_push.push_status with the deployment's store.
+Healer = Callable[[str, OrderStatus, str, int | None], str]
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,8 @@ class Resubmission:
     failed: StepResult
     resume_at: str
     execution: str
+    order_status: str = ""
+    healed: str = ""
 
     def to_body(self) -> dict[str, Any]:
         return {
@@ -92,6 +108,8 @@ class Resubmission:
             },
             "resume_at": self.resume_at,
             "execution": self.execution,
+            "order_status": self.order_status,
+            "healed": self.healed,
         }
 
 
@@ -100,6 +118,8 @@ def latest_failure(results: Iterable[StepResult]) -> StepResult | None:
     resubmit, or in a new revision's run of the flow) is no longer failed."""
     latest: dict[tuple[str, str], StepResult] = {}
     for result in sorted(results, key=lambda r: (r.finished_at, r.started_at)):
+        if result.action in GENERATED_STEPS:
+            continue  # a hold that could not push is the failed step's consequence, not a step to resume
         latest[(result.flow_id, result.step)] = result
     failed = [r for r in latest.values() if r.status == StepStatus.FAILED]
     return max(failed, key=lambda r: (r.finished_at, r.started_at)) if failed else None
@@ -113,6 +133,8 @@ def resubmit(
     starter: Starter,
     reader: Reader,
     machines: StackMachines,
+    heal: Healer | None = None,
+    by: str = "an operator",
 ) -> Resubmission:
     order, results = orders.get_with_steps(order_key)  # NotFound (404) for an unknown order
     if is_final(order.status):
@@ -141,7 +163,14 @@ def resubmit(
             field="order_key",
         )
     trigger = INTAKE_RESUBMIT_TRIGGER if ref.id == INTAKE.id else RESUBMIT_TRIGGER
-    payload = {**execution_input(order.store_hash, order.external_id, ref, trigger), RESUME_FIELD: point}
+    original = reader.input(state_machine_arn, failed.execution) or {}
+    event = str(original.get("event") or OrderEvent.NEW_ORDER)
+    payload = {
+        **execution_input(order.store_hash, order.external_id, ref, trigger, event),
+        RESUME_FIELD: point,
+    }
+    reason = f"resubmitted by {by} from step '{failed.step}' ({ref.name or ref.id} v{ref.version})"
+    status, healed = _heal(order, reason, orders, heal)
     for attempt in range(_NAME_ATTEMPTS):
         name = resubmit_name(root, number + attempt)
         _, started = starter.start(machine_arn, name, payload)
@@ -155,7 +184,40 @@ def resubmit(
         "order resubmitted",
         extra={"order_key": order_key, "flow": ref.id, "resume_at": point, "execution": name},
     )
-    return Resubmission(order_key=order_key, failed=failed, resume_at=point, execution=name)
+    return Resubmission(
+        order_key=order_key,
+        failed=failed,
+        resume_at=point,
+        execution=name,
+        order_status=status.value,
+        healed=healed,
+    )
+
+
+def _heal(order: Order, reason: str, orders: OrderRepository, heal: Healer | None) -> tuple[OrderStatus, str]:
+    """Take the order out of hold (to the status before it) or out of a failed import (to ``new``);
+    otherwise say in its history that it was resubmitted. (new status, what was done)"""
+    if order.status == OrderStatus.ON_HOLD and heal is not None:
+        before, store_before = _before_hold(order)
+        return before, heal(order.order_key, before, reason, store_before)
+    if order.status == OrderStatus.ERROR:
+        orders.transition(order.order_key, OrderStatus.NEW, reason=reason)
+        return OrderStatus.NEW, "out of error: the import step maps the order again"
+    orders.note(order.order_key, reason)
+    return order.status, ""
+
+
+def _before_hold(order: Order) -> tuple[OrderStatus, int | None]:
+    """The status the order had before its latest hold, and the store status pushed before it."""
+    held_at = max((i for i, h in enumerate(order.history) if h.status == OrderStatus.ON_HOLD), default=None)
+    previous = OrderStatus.NEW
+    if held_at is not None:
+        earlier = [h.status for h in order.history[:held_at] if h.status != OrderStatus.ON_HOLD]
+        previous = earlier[-1] if earlier else OrderStatus.NEW
+    hold_push = next(
+        (p for p in reversed(order.pushes) if held_at is not None and p.seq == held_at + 1), None
+    )
+    return previous, hold_push.from_status_id if hold_push else None
 
 
 def _machine_of(

@@ -369,6 +369,10 @@ class ShipmentResult:
     created: bool  # this request recorded it (else it answers one recorded before)
 
 
+# Starts the flows an event starts: (event, occurrence) → the executions started (order_events.emit).
+Emitter = Callable[[str, str], list[str]]
+
+
 @dataclass(frozen=True)
 class _Context:
     orders: OrderRepository
@@ -376,6 +380,7 @@ class _Context:
     config: BigCommerceSettings
     bigcommerce: BigCommerceClient
     settle_seconds: float
+    emit: Emitter | None = None
 
 
 def ship(
@@ -387,6 +392,7 @@ def ship(
     config: BigCommerceSettings,
     bigcommerce: BigCommerceClient,
     settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+    emit: Emitter | None = None,
 ) -> ShipmentResult:
     """Record the shipment the body describes, create it in BigCommerce and move the order's status.
 
@@ -395,7 +401,7 @@ def ship(
     ShipmentRefused (502) or ShipmentPending (503: send the same request again later).
     """
     request = parse_request(body)
-    context = _Context(orders, shipments, config, bigcommerce, settle_seconds)
+    context = _Context(orders, shipments, config, bigcommerce, settle_seconds, emit)
     if request.shipment_id:
         existing = shipments.find(order_key, request.shipment_id)
         if existing is not None:
@@ -443,7 +449,7 @@ def _resume(existing: Shipment, request: ShipmentRequest, context: _Context) -> 
         if header is None:  # the order was removed underneath its shipment
             raise Conflict(f"order {existing.order_key} no longer exists", field="order_key")
         return _complete(existing, header.external_id, context)
-    if existing.status != "failed" and not existing.status_pushed:
+    if existing.status != "failed" and (not existing.status_pushed or not existing.event_emitted):
         existing = _move_order_status(existing, context)
     if existing.status != "created":
         raise ShipmentRefused(existing)
@@ -624,9 +630,30 @@ def _move_order_status(shipment: Shipment, context: _Context) -> Shipment:
         if target == OrderStatus.SHIPPED:
             break
 
+    emitted = shipment.event_emitted or _emit(shipment, status, context)
+
     def note(current: Shipment) -> Shipment:
         return current.model_copy(
-            update={"order_status": status, "status_message": message, "status_pushed": pushed}
+            update={
+                "order_status": status,
+                "status_message": message,
+                "status_pushed": pushed,
+                "event_emitted": emitted,
+            }
         )
 
     return context.shipments.update(shipment.order_key, shipment.id, note)
+
+
+def _emit(shipment: Shipment, status: OrderStatus | None, context: _Context) -> str:
+    """``order_shipped`` or ``order_partially_shipped``, once per shipment (its id names the runs); ""
+    when it could not be started (the same request again tries again)."""
+    if context.emit is None or status not in (OrderStatus.SHIPPED, OrderStatus.PARTIALLY_SHIPPED):
+        return ""
+    event = "order_shipped" if status == OrderStatus.SHIPPED else "order_partially_shipped"
+    try:
+        context.emit(event, shipment.id)
+    except Exception:
+        logger.exception("could not start the flows of a shipment", extra={"order_key": shipment.order_key})
+        return ""
+    return event

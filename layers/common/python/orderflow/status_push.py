@@ -3,18 +3,48 @@
 Pushes are ordered per order: each pushes one status change (its place in the order's history) and
 is recorded before the PUT, under a condition that no newer change was pushed already, so a late or
 retried push never overwrites a newer status; and the webhooks the PUT causes are recognised as ours.
+A status the store already shows is never pushed again.
+
+Actions move the order when they succeed (``ACTION_MOVES``): forward only, so a step run again on an
+order that has gone further changes nothing; an order on hold stays on hold until it is resubmitted;
+an illegal move (sourcing a cancelled order, invoicing one that has not shipped) is refused before
+the action does anything, as a failed step naming both statuses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
 from orderflow.bigcommerce.statuses import status_name
-from orderflow.errors import InvalidInput
+from orderflow.errors import Conflict, InvalidInput, NotFound
 from orderflow.models import BigCommerceSettings, Order, OrderStatus, StatusPush
+from orderflow.order_states import check_transition
 from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import SettingsRepository
+
+S = OrderStatus
+# The order's way forward; the detours (on hold, error, cancelled) are not on it.
+FORWARD = [
+    S.NEW,
+    S.VALIDATED,
+    S.SOURCED,
+    S.IN_FULFILLMENT,
+    S.PARTIALLY_SHIPPED,
+    S.SHIPPED,
+    S.INVOICED,
+    S.COMPLETED,
+]
+# Where each action moves the order when it succeeds (shipments move it themselves, see shipments.py).
+ACTION_MOVES: dict[str, OrderStatus] = {
+    "send_to_dom": S.SOURCED,
+    "assign_fulfillment_source": S.SOURCED,
+    "send_to_fulfillment": S.IN_FULFILLMENT,
+    "send_to_invoice": S.INVOICED,
+}
 
 
 def update_order_status(
@@ -34,21 +64,33 @@ def update_order_status(
     return push_status(request.order_key, status, reason, orders, settings.bigcommerce(), bigcommerce)
 
 
+def header(orders: OrderRepository, order_key: str) -> Order:
+    order = orders.find_header(order_key)
+    if order is None:
+        raise NotFound(f"order {order_key} does not exist", field="order_key")
+    return order
+
+
 def push_status(
     order_key: str,
     status: OrderStatus,
     reason: str,
     orders: OrderRepository,
     config: BigCommerceSettings,
-    bigcommerce: BigCommerceClient,
+    bigcommerce: BigCommerceClient | Callable[[], BigCommerceClient],
+    *,
+    fallback_store_status: int | None = None,
 ) -> StepOutcome:
     """Set the internal status (once: a retry does not add it to the history twice) and push its
-    mapped BigCommerce status, unless pushing is off, the status is not assigned, or a newer status
+    mapped BigCommerce status, unless pushing is off, the status is not assigned (then
+    ``fallback_store_status``, if given, is pushed), the store shows it already, or a newer status
     change has been pushed meanwhile."""
-    order = orders.get(order_key)
+    order = header(orders, order_key)
     if order.status != status:
         order = orders.transition(order_key, status, reason=reason)
     target = config.status_mapping.get(status)
+    if target is None:
+        target = fallback_store_status
     details: dict[str, object] = {"status": status.value, "bigcommerce_status_id": target}
     if not config.push_enabled:
         return StepOutcome(
@@ -60,7 +102,14 @@ def push_status(
             message=f"status {status.value}; not assigned to a BigCommerce status, nothing pushed",
             details=details,
         )
-    return push_store_status(order, _seq(order, status), target, reason, orders, bigcommerce, status.value)
+    if order.external_status_id == target:
+        return StepOutcome(
+            succeeded=True,
+            message=f"status {status.value}; BigCommerce shows {target} {status_name(target)} already",
+            details={**details, "pushed": False},
+        )
+    client = bigcommerce if isinstance(bigcommerce, BigCommerceClient) else bigcommerce()
+    return push_store_status(order, _seq(order, status), target, reason, orders, client, status.value)
 
 
 def push_store_status(
@@ -85,10 +134,11 @@ def push_store_status(
             details={**details, "superseded": True},
         )
     bigcommerce.update_order_status(order.external_id, target)
+    orders.confirm_push(order.order_key, push)
     return StepOutcome(
         succeeded=True,
         message=f"status {label}; BigCommerce status set to {target} {status_name(target)}",
-        details=details,
+        details={**details, "pushed": True},
     )
 
 
@@ -98,3 +148,68 @@ def _seq(order: Order, status: OrderStatus) -> int:
         if order.history[index - 1].status == status:
             return index
     return len(order.history)
+
+
+# -- actions move the order --------------------------------------------------------------------------
+
+
+def plan_move(order: Order, target: OrderStatus) -> str | None:
+    """Whether an action that succeeds should move ``order`` to ``target``: None when it should, a
+    reason to leave the status as it is otherwise; IllegalTransition (a 409, a failed step) when the
+    order may not get there at all."""
+    if order.status == target:
+        return None  # set already; the push may still be due (a retried step)
+    if order.status in FORWARD and target in FORWARD and FORWARD.index(order.status) > FORWARD.index(target):
+        return f"the order is {order.status.value} already; its status stays"
+    if order.status == S.ON_HOLD and target != S.CANCELLED:
+        return "the order is on hold; it stays on hold until it is resubmitted"
+    if target == S.INVOICED and order.status not in (S.PARTIALLY_SHIPPED, S.SHIPPED):
+        raise Conflict(
+            f"order {order.order_key} is {order.status.value}: it is invoiced once it has shipped (send the "
+            "invoice from a flow that starts on order_shipped, like flows/invoice_on_shipment.yaml)",
+            field="status",
+        )
+    check_transition(order.order_key, order.status, target)
+    return None
+
+
+@dataclass(frozen=True)
+class StatusMover:
+    """What moving an order needs; the settings and the store's client are fetched only to push."""
+
+    orders: OrderRepository
+    settings: Callable[[], BigCommerceSettings]
+    bigcommerce: Callable[[], BigCommerceClient]
+
+    def move(self, order_key: str, target: OrderStatus, reason: str) -> StepOutcome:
+        stay = plan_move(header(self.orders, order_key), target)
+        if stay is not None:
+            return StepOutcome(succeeded=True, message=stay, details={"status_unchanged": True})
+        return push_status(order_key, target, reason, self.orders, self.settings(), self.bigcommerce)
+
+
+def moving(
+    perform: Callable[[StepRequest], StepOutcome], mover: StatusMover
+) -> Callable[[StepRequest], StepOutcome]:
+    """The action, checked first against where it would move the order, and moving it when it
+    succeeds (``ACTION_MOVES``); actions that move nothing run as they are."""
+
+    def run(request: StepRequest) -> StepOutcome:
+        target = ACTION_MOVES.get(request.action)
+        if target is None:
+            return perform(request)
+        plan_move(header(mover.orders, request.order_key), target)  # refuses before anything is done
+        outcome = perform(request)
+        if not outcome.succeeded or outcome.skipped:
+            return outcome
+        moved = mover.move(
+            request.order_key, target, f"{request.flow.id} v{request.flow.version}: {request.step}"
+        )
+        return outcome.model_copy(
+            update={
+                "message": f"{outcome.message}; {moved.message}",
+                "details": {**outcome.details, "order_status": moved.details.get("status")},
+            }
+        )
+
+    return run

@@ -1,9 +1,13 @@
 """What every step does around its action: read the request, record a step result, classify errors.
 
-A step's business outcome (``succeeded`` true/false, a message) is returned to the state machine and
-written as the order's step result. Problems that may pass (store unreachable, throttling) are
-re-raised as ``TransientStepError`` so the generated Retry takes them; anything else is recorded as
-a failed step and re-raised for the generated Catch.
+A step's business outcome (``succeeded`` true/false, a message) is written as the order's step
+result. When no Condition follows the step (``stop_on_failure``), a failure is raised as
+``StepFailed`` so that the generated Catch ends the path and holds the order; otherwise it is
+returned for the Condition to branch on. A step listing ``input_events`` runs only on those events
+(else it is skipped). A domain error (an illegal status change, a missing order) is a failed step
+with its message. Problems that may pass (store unreachable, throttling) are re-raised as
+``TransientStepError`` so the generated Retry takes them; anything else is recorded as a failed step
+and re-raised for the generated Catch.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow import clock
-from orderflow.errors import TransientStepError
+from orderflow.errors import DomainError, StepFailed, TransientStepError
 from orderflow.models import FlowRef, Order, StepResult, StepStatus
 from orderflow.observability import logger, metrics
 from orderflow.policies.evaluate import check_execution_policies, decide_filters
@@ -39,12 +43,19 @@ class StepRequest(BaseModel):
     execution: str | None = None
     order_ref: OrderRef | None = None
     trigger: str | None = None
+    event: str | None = None  # the event that started the execution (orderflow.order_events)
+    # set by the generator when no Condition follows the step: a failure ends the path
+    stop_on_failure: bool = False
     params: dict[str, Any] = Field(default_factory=dict)
     target: str | None = None  # custom actions: the Lambda or https:// endpoint the flow names
     input_events: list[str] = Field(default_factory=list)
     # the policies' definitions, embedded when the flow was published
     filter_policies: list[dict[str, Any]] = Field(default_factory=list)
     execution_policies: list[dict[str, Any]] = Field(default_factory=list)
+    # the generated steps: a hold gets the failed step's $.last; a merge its branches and their results
+    failed: dict[str, Any] | None = None
+    branches: list[dict[str, Any]] = Field(default_factory=list)
+    results: list[Any] = Field(default_factory=list)
     # set here, not by the state machine: the lines a line filter policy selected (None = all)
     lines: list[int] | None = None
 
@@ -81,7 +92,9 @@ def run_step(
     logger.append_keys(order_key=request.order_key, step=request.step, flow=request.flow.id)
     started = clock.iso()
     try:
-        outcome = _with_policies(request, orders, perform)
+        outcome = _for_event(request) or _with_policies(request, orders, perform)
+    except DomainError as exc:
+        outcome = StepOutcome(succeeded=False, message=exc.message, details={"error": exc.code})
     except Exception as exc:
         transient = isinstance(exc, TransientStepError) or is_transient(exc)
         message = f"{'will retry: ' if transient else ''}{exc}"
@@ -95,12 +108,36 @@ def run_step(
     if not outcome.succeeded:
         metrics.add_metric(name="StepsFailed", unit="Count", value=1)
     logger.info("step finished", extra={"status": outcome.status.value})
+    if not outcome.succeeded and request.stop_on_failure:
+        raise StepFailed(failure_cause(request.step, outcome.message))
     return {
         "step": request.step,
         "status": outcome.status.value,
         "succeeded": outcome.succeeded,
         "message": outcome.message,
     }
+
+
+_CAUSE_LIMIT = 1000  # of a failure's message carried in the error (the step result keeps it whole)
+
+
+def failure_cause(step: str, message: str) -> str:
+    text = f"{step}: {message}"
+    return text if len(text) <= _CAUSE_LIMIT else text[: _CAUSE_LIMIT - 1] + "…"
+
+
+def _for_event(request: StepRequest) -> StepOutcome | None:
+    """A step that lists input events runs only on them: skipped (with why) on any other."""
+    if not request.input_events:
+        return None
+    event = request.event or "new_order"
+    if event in request.input_events:
+        return None
+    return StepOutcome(
+        succeeded=True,
+        skipped=True,
+        message=f"skipped: this step runs on {', '.join(request.input_events)}, not on {event}",
+    )
 
 
 def _with_policies(

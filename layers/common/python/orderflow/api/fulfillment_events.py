@@ -12,6 +12,7 @@ from orderflow import config
 from orderflow.bigcommerce import connection
 from orderflow.fulfillment import events
 from orderflow.store import tables
+from orderflow.store.executions import ExecutionStarter
 
 router = APIGatewayHttpRouter()
 EVENT_BODY = Body(
@@ -44,4 +45,6 @@ def receive_event(
         orders=tables.orders(),
         config=tables.settings().bigcommerce(),
         bigcommerce=connection.client(time_budget=connection.API_TIME_BUDGET),
+        flows=tables.flows(),
+        starter=ExecutionStarter(),
     )

@@ -79,5 +79,16 @@ def _require_admin_token(app: APIGatewayHttpResolver, next_middleware: NextMiddl
     return next_middleware(app)
 
 
+def caller(raw_event: dict[str, Any]) -> str:
+    """Who is calling an admin route, for the order's history: the IAM principal on AWS, else the
+    admin token's holder."""
+    context = raw_event.get("requestContext") or {}
+    iam = ((context.get("authorizer") or {}).get("iam") or {}) if isinstance(context, dict) else {}
+    principal = iam.get("userArn") or iam.get("userId") if isinstance(iam, dict) else None
+    if principal:
+        return str(principal)
+    return "an operator (admin API token)" if os.environ.get("ADMIN_API_TOKEN") else "an operator (admin API)"
+
+
 def created(body: Any) -> tuple[Any, int]:
     return body, 201

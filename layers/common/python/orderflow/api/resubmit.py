@@ -6,7 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow import resubmit
+from orderflow import resubmit, status_push
+from orderflow.api.http import caller
+from orderflow.bigcommerce import connection
+from orderflow.bigcommerce.client import BigCommerceError
+from orderflow.models import OrderStatus
+from orderflow.observability import logger
 from orderflow.store import tables
 from orderflow.store.execution_status import ExecutionReader
 from orderflow.store.executions import ExecutionStarter
@@ -22,16 +27,38 @@ router = APIGatewayHttpRouter()
     "again on the same flow version, then what follows it; the steps before it are not run again and "
     "their results stay. A failed import maps the stored order again, then routes it to its flows. 404 for "
     "an unknown order; 409 when nothing failed (every step succeeded), when the failed execution is still "
-    "running, or when the order is completed or cancelled.",
+    "running, or when the order is completed or cancelled. The order is healed first: one on hold goes back "
+    "to the status it had before (and the store to the status it showed then), one whose import failed to "
+    "`new`; its history names who resubmitted it.",
     tags=["orders"],
 )
 def resubmit_order(order_key: str) -> tuple[dict[str, Any], int]:
+    orders = tables.orders()
+
+    def heal(key: str, status: OrderStatus, reason: str, fallback_store_status: int | None) -> str:
+        try:
+            outcome = status_push.push_status(
+                key,
+                status,
+                reason,
+                orders,
+                tables.settings().bigcommerce(),
+                lambda: connection.client(time_budget=connection.API_TIME_BUDGET),
+                fallback_store_status=fallback_store_status,
+            )
+        except BigCommerceError as exc:
+            logger.warning("resubmit: the store status was not set back", extra={"error": str(exc)})
+            return f"status {status.value}; setting the store's status back failed: {exc}"
+        return outcome.message
+
     result = resubmit.resubmit(
         order_key,
-        orders=tables.orders(),
+        orders=orders,
         flows=tables.flows(),
         starter=ExecutionStarter(),
         reader=ExecutionReader(),
         machines=resubmit.StackMachines.from_env(),
+        heal=heal,
+        by=caller(router.current_event.raw_event),
     )
     return result.to_body(), 202

@@ -11,7 +11,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderflow import shipments
 from orderflow.bigcommerce import connection
+from orderflow.order_events import emitter
 from orderflow.store import tables
+from orderflow.store.executions import ExecutionStarter
 from orderflow.store.shipments import ShipmentRepository
 
 router = APIGatewayHttpRouter()
@@ -46,6 +48,9 @@ def create_shipment(order_key: str, body: Annotated[dict[str, Any], SHIPMENT_BOD
         config=tables.settings().bigcommerce(),
         bigcommerce=connection.client(time_budget=connection.API_TIME_BUDGET),
         settle_seconds=_settle_seconds(),
+        emit=emitter(
+            order_key, orders=orders, flows=tables.flows(), starter=ExecutionStarter(), trigger="shipment"
+        ),
     )
     return shipments.render(result.shipment), 201 if result.created else 200
 

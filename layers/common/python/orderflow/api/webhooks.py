@@ -26,5 +26,6 @@ def receive_webhook() -> dict[str, Any]:
         starter=ExecutionStarter(),
         orders=tables.orders(),
         settings=tables.settings(),
+        flows=tables.flows(),
     )
     return result.to_body()

@@ -1,10 +1,13 @@
 """The flow → Amazon States Language generator: a pure, deterministic function.
 
 Every action is a Task invoking its function with a small payload (the order travels by key, not by
-value, with the step's policies); business failures come back as ``succeeded: false``;
-infrastructure errors retry with backoff and are then caught into ``$.last`` so the next Condition
-can branch on them. Lambda ARNs are ``${...}`` DefinitionSubstitutions so the same text deploys with
-SAM, is published through the admin API, and runs in the local runtime.
+value, with the step's policies). The failure rule (DESIGN §3, README "When a step fails") is built
+in: a step that fails, by a business failure, a critical execution policy or an error left after its
+retries, ends its path, unless a Condition follows it, which branches on ``$.last``. A path that ends
+on a failure puts the order on hold in its hold state; a splitter-merge's branch ends instead with
+the failure in ``$.last``, and the merge after the branches reports which ran, were skipped and
+failed, as a step of its own. Lambda ARNs are ``${...}`` DefinitionSubstitutions so the same text
+deploys with SAM, is published through the admin API, and runs in the local runtime.
 
 Orders reach a flow already imported: the order intake machine (``intake_asl``) imports each order
 once and starts the flows whose input events and filter policies match it.
@@ -12,14 +15,18 @@ once and starts the flows whose input events and filter policies match it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from orderflow.flows.model import (
     END_SUFFIX,
+    MAX_NAME_LENGTH,
     ActionStep,
+    Branch,
     ConditionStep,
     Flow,
     SplitterStep,
@@ -33,6 +40,13 @@ NOT_ROUTED = "Nothing to route"
 RESUME_FIELD = "resume_at"
 RESUME_ENTRY = "Start or resume"
 RESUME_REFUSED = "Unknown resume point"
+# The states the generator adds around the merchant's steps (flows/model.py reserves the suffixes).
+HOLD_STATE = "On hold"
+FAILED_SUFFIX = "(failed)"
+MERGE_SUFFIX = "(merge)"
+TAKEN_SUFFIX = "(taken?)"
+HOLD_SUFFIX = "(on hold)"
+MAX_STATE_NAME = MAX_NAME_LENGTH
 MAX_DEFINITION_BYTES = 1_048_576  # Step Functions' limit on a state machine definition
 
 # DefinitionSubstitutions keys in template.yaml, one per function that performs actions.
@@ -42,10 +56,14 @@ ACTION_FUNCTIONS: dict[str, str] = {
     "validate_order_header": "ValidateOrderFunctionArn",
     "validate_order_line": "ValidateOrderFunctionArn",
     "update_order_status": "StatusPushbackFunctionArn",
+    # the generated steps: the hold a failed path ends in, and a splitter-merge's merge
+    "hold_order": "StatusPushbackFunctionArn",
+    "merge_branches": "StatusPushbackFunctionArn",
     "send_to_dom": "SendToDomFunctionArn",
     "assign_fulfillment_source": "AssignFulfillmentSourceFunctionArn",
     "send_to_fulfillment": "SendToFulfillmentFunctionArn",
     "send_to_invoice": "SendToInvoiceFunctionArn",
+    "cancel_order": "CancelOrderFunctionArn",
     "custom": "CustomActionFunctionArn",
 }
 
@@ -80,11 +98,15 @@ class _States(dict[str, Any]):
 def generate_asl(flow: Flow, policies: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The state machine of a validated flow. ``policies`` (name → definition) are the policies the
     flow names, embedded in each step's payload so a published version never changes underneath."""
+    names = _Names(_step_names(flow.steps))
     states = _States()
-    _sequence(list(flow.steps), None, states, in_branch=None, policies=policies or {})
+    path = _Path(kind="hold", states=states, names=names, hold_name=HOLD_STATE)
+    _sequence(list(flow.steps), None, None, path, policies or {})
+    path.finish()
+    resumable = [step.name for step in flow.steps if not isinstance(step, ConditionStep)]
     return {
         "Comment": f"{flow.name} v{flow.version} (flow '{flow.id}'), generated from its flow definition",
-        **_with_resume_entry(states, flow.steps[0].name),
+        **_with_resume_entry(states, flow.steps[0].name, resumable),
     }
 
 
@@ -101,7 +123,7 @@ def intake_asl() -> dict[str, Any]:
     states.add(
         IMPORT_STEP,
         _task(IMPORT_STEP, "import_order", payload_extra={"order_ref.$": "$.order_ref", "trigger.$": "$.trigger"},
-              next_state=IMPORTED_CHOICE, catch=False),
+              next_state=IMPORTED_CHOICE),
     )  # fmt: skip
     states.add(
         IMPORTED_CHOICE,
@@ -115,24 +137,23 @@ def intake_asl() -> dict[str, Any]:
     states.add(
         ROUTE_STEP,
         _task(ROUTE_STEP, "route_order", payload_extra={"order_ref.$": "$.order_ref", "trigger.$": "$.trigger"},
-              next_state=None, catch=False),
+              next_state=None),
     )  # fmt: skip
     states.add(NOT_ROUTED, {"Type": "Succeed", "Comment": "nothing imported by this run: no flow to start"})
     return {
         "Comment": "Order intake: import each order once, then start the published flows that apply to it",
-        **_with_resume_entry(states, IMPORT_STEP),
+        **_with_resume_entry(states, IMPORT_STEP, [IMPORT_STEP, ROUTE_STEP]),
     }
 
 
-def _with_resume_entry(states: _States, first: str) -> dict[str, Any]:
+def _with_resume_entry(states: _States, first: str, targets: list[str]) -> dict[str, Any]:
     """StartAt and States, behind an entry Choice: without ``$.resume_at`` the machine starts at its
     first step; with it, at that step. Step Functions cannot start an execution mid-machine (and can
     redrive only a FAILED one, while a step that fails softly lets its execution succeed), so this
-    is how a resubmit re-runs one version from its failed step. Only top-level Tasks and splitters
-    are resume points: a state inside a Parallel branch cannot be jumped to from outside."""
+    is how a resubmit re-runs one version from its failed step. Only top-level actions and
+    splitters are resume points: a state inside a Parallel branch cannot be jumped to from outside."""
     entry = _free_name(RESUME_ENTRY, states)
     refused = _free_name(RESUME_REFUSED, states)
-    targets = [name for name, state in states.items() if state["Type"] in {"Task", "Parallel"}]
     entry_states = _States()
     entry_states.add(
         entry,
@@ -167,9 +188,10 @@ def _free_name(name: str, states: Mapping[str, Any]) -> str:
 
 
 def resume_point(asl: Mapping[str, Any], step: str) -> str | None:
-    """Where a resubmit of ``step`` starts: the step itself when it is a top-level Task, the
-    top-level splitter holding it otherwise; None when this machine cannot resume there (a machine
-    generated before resume points existed, or a step it does not have)."""
+    """Where a resubmit of ``step`` starts: the step itself when it is a top-level action or
+    splitter (a splitter-merge's merge result carries the splitter's name), the top-level splitter
+    holding it otherwise; None when this machine cannot resume there (a machine generated before
+    resume points existed, or a step it does not have)."""
     states: Mapping[str, Any] = asl.get("States", {})
     entry = states.get(asl.get("StartAt", ""), {})
     choices = entry.get("Choices", []) if entry.get("Type") == "Choice" else []
@@ -177,7 +199,7 @@ def resume_point(asl: Mapping[str, Any], step: str) -> str | None:
     for name, state in states.items():
         if name not in resumable:
             continue
-        if name == step and state["Type"] == "Task":
+        if name == step and state["Type"] in {"Task", "Parallel"}:
             return name
         if state["Type"] == "Parallel" and any(_holds(branch, step) for branch in state.get("Branches", [])):
             return name
@@ -186,7 +208,7 @@ def resume_point(asl: Mapping[str, Any], step: str) -> str | None:
 
 def _holds(machine: Mapping[str, Any], step: str) -> bool:
     for name, state in machine.get("States", {}).items():
-        if name == step and state["Type"] == "Task":
+        if name == step and state["Type"] in {"Task", "Parallel"}:
             return True
         if state["Type"] == "Parallel" and any(_holds(b, step) for b in state.get("Branches", [])):
             return True
@@ -198,28 +220,134 @@ def to_json(asl: dict[str, Any]) -> str:
     return json.dumps(asl, indent=2, ensure_ascii=False) + "\n"
 
 
+# -- the flow's own states --------------------------------------------------------------------------
+
+
+class _Names:
+    """State names are unique in the whole machine (branches included) and at most 80 characters;
+    the merchant's step names are taken first, as they are."""
+
+    def __init__(self, taken: list[str]) -> None:
+        self.taken = set(taken)
+
+    def unique(self, name: str) -> str:
+        candidate, number = _fit(name), 1
+        while candidate in self.taken:
+            number += 1
+            candidate = _fit(name, f" ({number})")
+        self.taken.add(candidate)
+        return candidate
+
+
+def _fit(name: str, tail: str = "") -> str:
+    if len(name) + len(tail) <= MAX_STATE_NAME:
+        return name + tail
+    # Shortened in the middle, where a long step name says least; the marker ("(failed)") stays.
+    head, _, marker = name.rpartition(" (")
+    marker = f" ({marker}" if head else ""
+    head = head or name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:6]
+    room = MAX_STATE_NAME - len(marker) - len(tail) - len(digest) - 1
+    return f"{head[:room]}…{digest}{marker}{tail}"
+
+
+def _step_names(steps: Any) -> list[str]:
+    found: list[str] = []
+    for step in steps:
+        found.append(step.name)
+        if isinstance(step, ConditionStep):
+            found += _step_names(step.yes) + _step_names(step.no)
+        elif isinstance(step, SplitterStep):
+            for branch in step.branches:
+                found += _step_names(branch.steps)
+    return found
+
+
+@dataclass
+class _Path:
+    """Where the steps of a path go when one fails (the failure rule).
+
+    ``hold``: the path ends in its hold state, which puts the order on hold (the top level, and the
+    branches of a splitter without merge). ``report``: the path ends with the failure in ``$.last``,
+    for the merge after it to report (the branches of a splitter-merge).
+    """
+
+    kind: Literal["hold", "report"]
+    states: _States
+    names: _Names
+    hold_name: str
+    hold: str | None = None
+
+    def hold_state(self) -> str:
+        """The path's hold state, named the first time a step needs it (added by ``finish``)."""
+        if self.hold is None:
+            self.hold = self.names.unique(self.hold_name)
+        return self.hold
+
+    def finish(self) -> None:
+        if self.hold is not None:
+            # No Catch: if even the hold fails after its retries, the execution fails, and that is
+            # what alarms an operator.
+            self.states.add(
+                self.hold,
+                _task(self.hold, "hold_order", payload_extra={"failed.$": "$.last"}, next_state=None),
+            )
+
+
 def _sequence(
     steps: list[Any],
     continuation: str | None,
-    states: _States,
-    in_branch: str | None,
+    follower: Any,
+    path: _Path,
     policies: Mapping[str, dict[str, Any]],
+    *,
+    branch: Branch | None = None,
 ) -> None:
+    """The states of a list of steps. ``continuation`` is the state after the last one (None: the
+    path ends there) and ``follower`` its step (is it a Condition, which branches on the last one?)."""
     for index, step in enumerate(steps):
-        next_state = steps[index + 1].name if index + 1 < len(steps) else continuation
+        last = index + 1 == len(steps)
+        next_state = continuation if last else steps[index + 1].name
+        next_step = follower if last else steps[index + 1]
+        condition_follows = isinstance(next_step, ConditionStep) and next_state is not None
         if isinstance(step, ActionStep):
-            _action(step, next_state, states, in_branch, policies)
+            on_success = next_state
+            if index == 0 and branch is not None and next_state is not None and _may_skip(step):
+                # The branch's first step decides whether the order goes down it.
+                on_success = _taken_choice(branch, next_state, path)
+            _action(step, on_success, next_state, condition_follows, path, policies)
         elif isinstance(step, ConditionStep):
-            _condition(step, next_state, states, in_branch, policies)
+            _condition(step, next_state, next_step, path, policies)
         elif isinstance(step, SplitterStep):
-            _splitter(step, next_state, states, policies)
+            _splitter(step, next_state, condition_follows, path, policies)
+
+
+def _may_skip(step: ActionStep) -> bool:
+    return bool(step.filter_policies or step.input_events)
+
+
+def _taken_choice(branch: Branch, second: str, path: _Path) -> str:
+    name = path.names.unique(f"{branch.name} {TAKEN_SUFFIX}")
+    end = path.names.unique(f"{branch.name} {END_SUFFIX}")
+    path.states.add(
+        name,
+        {
+            "Type": "Choice",
+            "Comment": "a branch whose first step is filtered out is not taken",
+            "Choices": [{"Variable": "$.last.status", "StringEquals": "skipped", "Next": end}],
+            "Default": second,
+        },
+    )
+    path.states.add(end, {"Type": "Succeed", "Comment": "branch not taken"})
+    return name
 
 
 def _action(
     step: ActionStep,
+    on_success: str | None,
     next_state: str | None,
-    states: _States,
-    in_branch: str | None,
+    condition_follows: bool,
+    path: _Path,
     policies: Mapping[str, dict[str, Any]],
 ) -> None:
     extra: dict[str, Any] = {}
@@ -227,6 +355,7 @@ def _action(
         extra["params"] = dict(step.params)
     if step.input_events:
         extra["input_events"] = list(step.input_events)
+        extra["event.$"] = "$.event"
     if step.filter_policies:
         extra["filter_policies"] = [policies.get(name, {"name": name}) for name in step.filter_policies]
     if step.execution_policies:
@@ -234,41 +363,41 @@ def _action(
     if step.action == "custom":
         # Through our own function, which calls the target and records its answer as the step result.
         extra["target"] = step.target
-    function = f"${{{ACTION_FUNCTIONS[step.action]}}}"
-    catch_to = next_state
-    if catch_to is None and in_branch is not None:
-        # Inside a splitter a failure must not cancel the sibling branches: end this branch softly.
-        catch_to = _branch_end(in_branch, states)
-    states.add(
-        step.name,
-        _task(
-            step.name,
-            step.action,
-            payload_extra=extra,
-            next_state=next_state,
-            catch=catch_to is not None,
-            catch_to=catch_to,
-            function=function,
-        ),
-    )
+    state = _task(step.name, step.action, payload_extra=extra, next_state=on_success)
+    path.states.add(step.name, state)
+    _on_failure(step.name, state, next_state, condition_follows, path)
 
 
-def _task(
-    name: str,
-    action: str,
-    *,
-    payload_extra: dict[str, Any],
-    next_state: str | None,
-    catch: bool,
-    catch_to: str | None = None,
-    function: str | None = None,
-) -> dict[str, Any]:
+def _on_failure(
+    step: str, state: dict[str, Any], next_state: str | None, condition_follows: bool, path: _Path
+) -> None:
+    """The failure rule. With a Condition next, a failure goes to it ({succeeded: false} from the
+    function, or {Error, Cause} caught). Otherwise the function raises ``StepFailed`` for a business
+    failure; that, and any error left after the retries, is caught into a small Pass naming the
+    step, which ends the path: in the path's hold state, or with the failure in ``$.last``."""
+    if condition_follows and next_state is not None:
+        state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.last", "Next": next_state}]
+        return
+    state["Parameters"]["Payload"]["stop_on_failure"] = True
+    failed = path.names.unique(f"{step} {FAILED_SUFFIX}")
+    state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.last", "Next": failed}]
+    marker: dict[str, Any] = {
+        "Type": "Pass",
+        "Comment": "the step failed: its path ends here",
+        "Parameters": {"step": step, "status": "failed", "succeeded": False, "error.$": "$.last.Error"},
+        "ResultPath": "$.last",
+    }
+    _link(marker, path.hold_state() if path.kind == "hold" else None)
+    path.states.add(failed, marker)
+
+
+def _task(name: str, action: str, *, payload_extra: dict[str, Any], next_state: str | None) -> dict[str, Any]:
     state: dict[str, Any] = {
         "Type": "Task",
         "Comment": action,
         "Resource": "arn:aws:states:::lambda:invoke",
         "Parameters": {
-            "FunctionName": function or f"${{{ACTION_FUNCTIONS[action]}}}",
+            "FunctionName": f"${{{ACTION_FUNCTIONS[action]}}}",
             "Payload": {
                 "order_key.$": "$.order_key",
                 "flow.$": "$.flow",
@@ -286,10 +415,6 @@ def _task(
         "ResultPath": "$.last",
         "Retry": [dict(RETRY)],
     }
-    if catch:
-        state["Catch"] = [
-            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.last", "Next": catch_to or next_state}
-        ]
     _link(state, next_state)
     return state
 
@@ -297,16 +422,18 @@ def _task(
 def _condition(
     step: ConditionStep,
     next_state: str | None,
-    states: _States,
-    in_branch: str | None,
+    next_step: Any,
+    path: _Path,
     policies: Mapping[str, dict[str, Any]],
 ) -> None:
-    continuation = next_state if step.element == "condition_merge" else None
-    yes_target = step.yes[0].name if step.yes else continuation or _path_end(step.name, "yes", states)
-    no_target = step.no[0].name if step.no else continuation or _path_end(step.name, "no", states)
+    merging = step.element == "condition_merge"
+    continuation = next_state if merging else None
+    follower = next_step if merging else None
+    yes_target = step.yes[0].name if step.yes else continuation or _path_end(step.name, "yes", path)
+    no_target = step.no[0].name if step.no else continuation or _path_end(step.name, "no", path)
     # Rules are tried in order, so $.last.succeeded is only compared once we know it is there
     # (a caught error leaves {Error, Cause} in $.last instead).
-    states.add(
+    path.states.add(
         step.name,
         {
             "Type": "Choice",
@@ -318,48 +445,73 @@ def _condition(
             "Default": no_target,
         },
     )
-    _sequence(list(step.yes), continuation, states, in_branch, policies)
-    _sequence(list(step.no), continuation, states, in_branch, policies)
+    _sequence(list(step.yes), continuation, follower, path, policies)
+    _sequence(list(step.no), continuation, follower, path, policies)
 
 
 def _splitter(
-    step: SplitterStep, next_state: str | None, states: _States, policies: Mapping[str, dict[str, Any]]
+    step: SplitterStep,
+    next_state: str | None,
+    condition_follows: bool,
+    path: _Path,
+    policies: Mapping[str, dict[str, Any]],
 ) -> None:
+    """Parallel branches. A splitter-merge's branches report to its merge, a step that records the
+    merge's result and carries on (or, failed, follows the failure rule). A splitter's branches end
+    on their own, each holding the order when it fails; inside a splitter-merge's branch, though, a
+    splitter merges too: its failure is that branch's, for the outer merge to report."""
+    merging = step.element == "splitter_merge" or path.kind == "report"
     branches = []
     for branch in step.branches:
         branch_states = _States()
-        _sequence(list(branch.steps), None, branch_states, in_branch=branch.name, policies=policies)
+        branch_path = _Path(
+            kind="report" if merging else "hold",
+            states=branch_states,
+            names=path.names,
+            hold_name=f"{branch.name} {HOLD_SUFFIX}",
+        )
+        _sequence(list(branch.steps), None, None, branch_path, policies, branch=branch)
+        branch_path.finish()
         branches.append(
             {"Comment": branch.name, "StartAt": branch.steps[0].name, "States": dict(branch_states)}
         )
-    state: dict[str, Any] = {
-        "Type": "Parallel",
-        "Comment": step.element,
-        "Branches": branches,
-        # Branch outputs are dropped: the merged state stays as small as the input, whatever the order.
-        "ResultPath": None,
-    }
-    _link(state, next_state if step.element == "splitter_merge" else None)
-    states.add(step.name, state)
+    state: dict[str, Any] = {"Type": "Parallel", "Comment": step.element, "Branches": branches}
+    if not merging:
+        # Branch outputs are dropped: the state stays as small as the input, whatever the order.
+        state["ResultPath"] = None
+        _link(state, None)
+        path.states.add(step.name, state)
+        return
+    # Each branch hands on only its last result ({step, status, succeeded}): under a hundred bytes a
+    # branch, whatever the order's size.
+    state["ResultSelector"] = {"branches.$": "$[*].last"}
+    state["ResultPath"] = "$.merge"
+    merge = path.names.unique(f"{step.name} {MERGE_SUFFIX}")
+    _link(state, merge)
+    path.states.add(step.name, state)
+    described = [
+        {
+            "name": branch.name,
+            "first_step": branch.steps[0].name
+            if isinstance(branch.steps[0], ActionStep) and _may_skip(branch.steps[0])
+            else None,
+        }
+        for branch in step.branches
+    ]
+    merge_state = _task(
+        step.name,
+        "merge_branches",
+        payload_extra={"branches": described, "results.$": "$.merge.branches"},
+        next_state=next_state,
+    )
+    path.states.add(merge, merge_state)
+    _on_failure(step.name, merge_state, next_state, condition_follows, path)
 
 
-def _path_end(condition: str, path: str, states: _States) -> str:
-    name = _end_name(f"{condition} ({path}: ")
-    states.add(name, {"Type": "Succeed"})
+def _path_end(condition: str, which: str, path: _Path) -> str:
+    name = path.names.unique(f"{condition} ({which}: end)")
+    path.states.add(name, {"Type": "Succeed"})
     return name
-
-
-def _branch_end(branch: str, states: _States) -> str:
-    name = _end_name(f"{branch} ")
-    if name not in states:
-        states.add(name, {"Type": "Succeed", "Comment": "a failed step ends its branch only"})
-    return name
-
-
-def _end_name(prefix: str) -> str:
-    # State names are limited to 80 characters: shorten the step name, keep the "(end)" marker.
-    room = 80 - len(END_SUFFIX)
-    return (prefix if len(prefix) <= room else prefix[: room - 1] + "…") + END_SUFFIX
 
 
 def _link(state: dict[str, Any], next_state: str | None) -> None:

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Annotated, Any, Literal, Protocol, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -22,10 +23,14 @@ from pydantic import (
 )
 
 from orderflow.models import OrderStatus, slug
+from orderflow.order_events import EVENTS, is_known
 from orderflow.problems import Problems, loc_path
 
 MAX_NAME_LENGTH = 80  # Step Functions' limit on state names, which are our step names.
 END_SUFFIX = "(end)"  # the generator names the end states it adds "<branch> (end)", "<condition> (no: end)"
+# ... and the other states it adds after a step or branch: "<step> (failed)", "<splitter> (merge)",
+# "<branch> (taken?)", "<branch> (on hold)". Step names cannot end like these.
+RESERVED_SUFFIXES = (END_SUFFIX, "(failed)", "(merge)", "(taken?)", "(on hold)")
 EVENT_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 Action = Literal[
@@ -36,11 +41,20 @@ Action = Literal[
     "send_to_fulfillment",
     "send_to_invoice",
     "update_order_status",
+    "cancel_order",
     "custom",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
 StepName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
-EventName = Annotated[str, Field(pattern=EVENT_PATTERN, max_length=80)]
+
+
+def _known_event(value: str) -> str:
+    if not is_known(value):
+        raise ValueError(f"unknown event {value!r} (known: {', '.join(EVENTS)})")
+    return value
+
+
+EventName = Annotated[str, Field(pattern=EVENT_PATTERN, max_length=80), AfterValidator(_known_event)]
 
 
 class FlowError(Problems):
@@ -189,9 +203,10 @@ def check_flow(flow: Flow) -> list[str]:
     seen: dict[str, str] = {}
 
     def claim(name: str, path: str) -> None:
-        if name.endswith(END_SUFFIX):
+        reserved = next((suffix for suffix in RESERVED_SUFFIXES if name.endswith(suffix)), None)
+        if reserved:
             problems.append(
-                f"{path}.name: names ending in '{END_SUFFIX}' are kept for the end states of paths"
+                f"{path}.name: names ending in '{reserved}' are kept for the states the generator adds"
             )
         elif name in seen:
             problems.append(f"{path}.name: duplicate step name '{name}' (also at {seen[name]})")

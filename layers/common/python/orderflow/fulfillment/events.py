@@ -20,7 +20,9 @@ from orderflow.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from orderflow.fulfillment.models import FulfillmentOrder, FulfillmentOrderStatus
 from orderflow.models import BigCommerceSettings, OrderStatus
 from orderflow.observability import logger
+from orderflow.order_events import RouteSource, Starter, emitter
 from orderflow.problems import loc_path
+from orderflow.shipments import Emitter
 from orderflow.status_push import push_status
 from orderflow.store.fulfillment import FulfillmentOrderRepository
 from orderflow.store.fulfillment_index import FulfillmentEventStore, order_key_of
@@ -97,8 +99,13 @@ def handle(
     orders: OrderRepository,
     config: BigCommerceSettings,
     bigcommerce: BigCommerceClient,
+    flows: RouteSource | None = None,
+    starter: Starter | None = None,
 ) -> dict[str, Any]:
-    """Apply the event; the answer says what changed. The same event again answers the same."""
+    """Apply the event; the answer says what changed. The same event again answers the same.
+
+    A shipment starts the flows of ``order_shipped`` / ``order_partially_shipped``; a cancelled
+    fulfillment order those of ``fulfillment_failed`` (given ``flows`` and ``starter``)."""
     order_key = order_key_of(fulfillment_order_id)
     events = FulfillmentEventStore(orders.table_name)
     fulfillment_order = (
@@ -111,12 +118,19 @@ def handle(
     earlier = events.event_answer(order_key, fulfillment_order_id, event_id)
     if earlier is not None:
         return {**earlier, "repeated": True}
+    emit = (
+        emitter(order_key, orders=orders, flows=flows, starter=starter, trigger="fulfillment event")
+        if flows is not None and starter is not None
+        else None
+    )
     if event.type == "shipped":
         answer = _shipped(
-            fulfillment_order, event, event_id, fulfillment_orders, events, orders, config, bigcommerce
+            fulfillment_order, event, event_id, fulfillment_orders, events, orders, config, bigcommerce, emit
         )
     else:
         answer = _cancelled(fulfillment_order, event_id, fulfillment_orders, orders, config, bigcommerce)
+        if emit is not None:
+            answer["executions"] = emit("fulfillment_failed", f"{fulfillment_order_id}:{event_id}")
     logger.info(
         "fulfillment event handled",
         extra={"order_key": order_key, "fulfillment_order_id": fulfillment_order_id, "type": event.type},
@@ -136,6 +150,7 @@ def _shipped(
     orders: OrderRepository,
     config: BigCommerceSettings,
     bigcommerce: BigCommerceClient,
+    emit: Emitter | None,
 ) -> dict[str, Any]:
     if fulfillment_order.status in (FulfillmentOrderStatus.CANCELLED, FulfillmentOrderStatus.SHIPPED):
         raise Conflict(
@@ -159,6 +174,7 @@ def _shipped(
         shipments=shipment_repository,
         config=config,
         bigcommerce=bigcommerce,
+        emit=emit,
     )
     shipment = result.shipment
     after = _shipped_so_far(fulfillment_order, shipment_repository)

@@ -89,6 +89,8 @@ class RuntimeConfig:
     host: str = "127.0.0.1"
     port: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
+    # moto's engine really waits between a Task's retries (2, 4, 8 s…); tests scale that down.
+    retry_wait_scale: float = 1.0
 
     def template_parameters(self) -> dict[str, str]:
         return {
@@ -131,6 +133,7 @@ class LocalRuntime:
         _make_dynamodb_writes_atomic()
         _run_executions_on_versions()
         _reuse_engine_lambda_client()
+        _scale_engine_retry_waits(self.config.retry_wait_scale)
         logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))  # the logger was made before the env was set
         _forget_cached_clients()
         boto3.setup_default_session(region_name=REGION)
@@ -417,6 +420,16 @@ def _reuse_engine_lambda_client() -> None:
 
     lambda_eval_utils._original_boto_client_for = original  # type: ignore[attr-defined]
     lambda_eval_utils.boto_client_for = boto_client_for  # fresh per runtime: clients of the current session
+
+
+def _scale_engine_retry_waits(scale: float) -> None:
+    """The generated ASL keeps real retry intervals for AWS; locally they can be made shorter."""
+    import types
+
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    real_sleep = time.sleep
+    retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: real_sleep(seconds * scale))  # type: ignore[attr-defined]
 
 
 def _quiet_engine_logs() -> None:

@@ -1,4 +1,4 @@
-"""Reading Step Functions: a state machine's definition and whether an execution is still running."""
+"""Reading Step Functions: a state machine's definition, and an execution's status and input."""
 
 from __future__ import annotations
 
@@ -22,6 +22,16 @@ class ExecutionReader:
         except client.exceptions.ExecutionDoesNotExist:
             return None
         return str(answer["status"])
+
+    def input(self, state_machine_arn: str, name: str) -> dict[str, Any] | None:
+        """What an execution was started with; None when Step Functions no longer knows it."""
+        client = stepfunctions()
+        try:
+            answer = client.describe_execution(executionArn=execution_arn(state_machine_arn, name))
+        except client.exceptions.ExecutionDoesNotExist:
+            return None
+        value = json.loads(answer.get("input") or "{}")
+        return value if isinstance(value, dict) else None
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:

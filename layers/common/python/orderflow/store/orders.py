@@ -126,7 +126,9 @@ class OrderRepository(TableRepository):
         the same status again is a no-op (no second history entry).
         """
         for _ in range(5):
-            order = self.get(order_key)
+            order = self.find_header(order_key)
+            if order is None:
+                raise NotFound(f"order {order_key} does not exist", field="order_key")
             if order.status == status:
                 return order
             try:
@@ -171,6 +173,20 @@ class OrderRepository(TableRepository):
                 }
             )
         raise Conflict(f"order {order_key} keeps changing; status {status.value} was not applied")
+
+    def note(self, order_key: str, reason: str) -> None:
+        """A history entry that changes no status (who resubmitted the order, and when)."""
+        order = self.find_header(order_key)
+        if order is None:
+            raise NotFound(f"order {order_key} does not exist", field="order_key")
+        entry = StatusChange(status=order.status, at=clock.iso(), reason=reason)
+        self.table.update_item(
+            Key={"pk": order_key, "sk": HEADER},
+            UpdateExpression="SET history = list_append(history, :entry), updated_at = :at, "
+            "record_version = record_version + :one",
+            ConditionExpression=Attr("pk").exists(),
+            ExpressionAttributeValues={":entry": [entry.model_dump(mode="json")], ":at": entry.at, ":one": 1},
+        )
 
     def save_mapping(self, order: Order) -> None:
         """Store what a new mapping run resolved (account, price list, each line's values and issues).
@@ -217,7 +233,8 @@ class OrderRepository(TableRepository):
         """Record a push before it is made; False when a newer status change was pushed already.
 
         The same change may be pushed again (a retried step), an older one never: a late push
-        cannot overwrite a newer status. The store's status is taken to be the pushed one from now.
+        cannot overwrite a newer status. The store's status is known to be the pushed one once the
+        PUT has answered (``confirm_push``), not before: a push the store never took is pushed again.
         """
         try:
             # Appended, never rewritten: concurrent claims cannot lose each other's records (an order
@@ -225,14 +242,13 @@ class OrderRepository(TableRepository):
             self.table.update_item(
                 Key={"pk": order_key, "sk": HEADER},
                 UpdateExpression="SET pushes = list_append(if_not_exists(pushes, :none), :push), "
-                "last_push_seq = :seq, external_status_id = :to, updated_at = :at",
+                "last_push_seq = :seq, updated_at = :at",
                 ConditionExpression=Attr("pk").exists()
                 & (Attr("last_push_seq").not_exists() | Attr("last_push_seq").lte(push.seq)),
                 ExpressionAttributeValues={
                     ":none": [],
                     ":push": [push.model_dump(mode="json")],
                     ":seq": push.seq,
-                    ":to": push.to_status_id,
                     ":at": clock.iso(),
                 },
             )
@@ -241,6 +257,20 @@ class OrderRepository(TableRepository):
                 return False
             raise
         return True
+
+    def confirm_push(self, order_key: str, push: StatusPush) -> None:
+        """The store took the push: its status is now the pushed one (unless a newer push was claimed
+        meanwhile, whose own confirmation will say)."""
+        try:
+            self.table.update_item(
+                Key={"pk": order_key, "sk": HEADER},
+                UpdateExpression="SET external_status_id = :to, updated_at = :at",
+                ConditionExpression=Attr("last_push_seq").eq(push.seq),
+                ExpressionAttributeValues={":to": push.to_status_id, ":at": clock.iso()},
+            )
+        except Exception as exc:
+            if not is_conditional_failure(exc):
+                raise
 
     def recognise_echo(self, order_key: str, previous_status_id: int | None, new_status_id: int) -> bool:
         """True when a status change the store reports is one we pushed (and mark it seen, once)."""
@@ -331,6 +361,13 @@ class OrderRepository(TableRepository):
         if order is None:
             raise NotFound(f"order {order_key} does not exist", field="order_key")
         return order, _steps([i for i in items if i["sk"].startswith(STEP_PREFIX)])
+
+    def execution_steps(
+        self, order_key: str, flow_id: str, flow_version: int, execution: str
+    ) -> list[StepResult]:
+        """The step results one execution recorded (one Query on their common key prefix)."""
+        prefix = f"{STEP_PREFIX}{flow_id}#{flow_version:04d}#{execution}#"
+        return _steps(self.query_all(Key("pk").eq(order_key) & Key("sk").begins_with(prefix)))
 
     def step_results(self, order_key: str) -> list[StepResult]:
         return _steps(self.query_all(Key("pk").eq(order_key) & Key("sk").begins_with(STEP_PREFIX)))

@@ -70,6 +70,7 @@ class Shipment(_Model):
     order_status: OrderStatus | None = None  # the order's status once this shipment was made
     status_message: str = ""
     status_pushed: bool = False
+    event_emitted: str = ""  # the event this shipment started flows on (order_shipped, …), once
     request: dict[str, Any] = Field(default_factory=dict)  # as received, to recognise a repeat
     created_at: str = ""
     updated_at: str = ""

@@ -1,0 +1,266 @@
+"""The events that start flows, and starting them: one catalogue, one way to name and start executions.
+
+Each event is emitted where it happens (the intake's route step, the webhook, shipments, fulfillment
+providers), once per occurrence: the execution's name is derived from the order, the event, what
+identifies the occurrence (a webhook's hash, a shipment id) and the flow version, so a repeated
+emission finds the execution it started before instead of running the flow twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from orderflow.models import FlowRef, Order, order_key_for
+from orderflow.observability import logger
+from orderflow.policies.evaluate import decide_filters
+from orderflow.policies.model import parse_policy
+
+
+class OrderEvent(StrEnum):
+    """What can start a flow (a flow's ``input_events``) or let a step run (a step's ``input_events``)."""
+
+    NEW_ORDER = "new_order"
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_STATUS_CHANGED = "order_status_changed"
+    ORDER_SHIPPED = "order_shipped"
+    ORDER_PARTIALLY_SHIPPED = "order_partially_shipped"
+    FULFILLMENT_FAILED = "fulfillment_failed"
+
+
+EVENT_DESCRIPTIONS: dict[OrderEvent, str] = {
+    OrderEvent.NEW_ORDER: "an order was imported (webhook, sync, reconciliation, a re-import's new revision)",
+    OrderEvent.ORDER_CANCELLED: "the merchant cancelled or declined the order in BigCommerce (status 5 or 6)",
+    OrderEvent.ORDER_STATUS_CHANGED: "the merchant changed the order's status in BigCommerce (any other status)",
+    OrderEvent.ORDER_SHIPPED: "a shipment completed the order (ours, a provider's, or one made in the store)",
+    OrderEvent.ORDER_PARTIALLY_SHIPPED: "a shipment shipped part of the order",
+    OrderEvent.FULFILLMENT_FAILED: "a fulfillment provider refused or cancelled a fulfillment order",
+}
+EVENTS: tuple[str, ...] = tuple(e.value for e in OrderEvent)
+# BigCommerce statuses a merchant's change to which is a cancellation: 5 Cancelled, 6 Declined.
+CANCELLING_STORE_STATUSES = frozenset({5, 6})
+_NAME_LIMIT = 80  # Step Functions' limit on execution names
+_SHORT = {
+    OrderEvent.ORDER_CANCELLED: "cancelled",
+    OrderEvent.ORDER_STATUS_CHANGED: "status",
+    OrderEvent.ORDER_SHIPPED: "shipped",
+    OrderEvent.ORDER_PARTIALLY_SHIPPED: "partship",
+    OrderEvent.FULFILLMENT_FAILED: "fofailed",
+}
+
+
+def is_known(event: str) -> bool:
+    return event in EVENTS
+
+
+def store_status_event(new_status_id: int) -> OrderEvent:
+    """The event a merchant's status change in the store is."""
+    if new_status_id in CANCELLING_STORE_STATUSES:
+        return OrderEvent.ORDER_CANCELLED
+    return OrderEvent.ORDER_STATUS_CHANGED
+
+
+def _fit(name: str) -> str:
+    name = re.sub(r"[^0-9A-Za-z_-]", "_", name)
+    if len(name) > _NAME_LIMIT:
+        name = f"{name[:71]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return name
+
+
+def execution_name(
+    order_key: str, flow: FlowRef, revision: int = 1, event: str = OrderEvent.NEW_ORDER, occurrence: str = ""
+) -> str:
+    """Deterministic per order (revision), event occurrence and flow version, so a retried start
+    cannot run a flow twice. A new order's run is ``<order>[-r<n>]-<flow>-v<version>``."""
+    order = order_key if revision == 1 else f"{order_key}-r{revision}"
+    if event == OrderEvent.NEW_ORDER:
+        return _fit(f"{order}-{flow.id}-v{flow.version}")
+    short = _SHORT.get(OrderEvent(event), event)
+    digest = hashlib.sha1(occurrence.encode()).hexdigest()[:10]
+    return _fit(f"{order}-{short}-{digest}-{flow.id}-v{flow.version}")
+
+
+def execution_input(
+    store_hash: str, order_id: int, flow: FlowRef, trigger: str, event: str = OrderEvent.NEW_ORDER
+) -> dict[str, Any]:
+    """What a flow execution starts with: references only (the order itself stays in DynamoDB).
+
+    Deterministic for an order, flow and event, so a repeated start is recognised as the same
+    execution. ``last`` is the result a Condition or a merge would read before any step ran.
+    """
+    return {
+        "order_key": order_key_for(store_hash, order_id),
+        "order_ref": {"source": "bigcommerce", "store_hash": store_hash, "order_id": order_id},
+        "flow": flow.model_dump(),
+        "trigger": trigger,
+        "event": str(event),
+        "last": {"step": "", "status": "started", "succeeded": True},
+    }
+
+
+# -- starting the flows an event starts -----------------------------------------------------------
+
+
+class RouteLike(Protocol):
+    @property
+    def flow_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def version_arn(self) -> str: ...
+    @property
+    def input_events(self) -> list[str]: ...
+    @property
+    def filter_policies(self) -> list[dict[str, Any]]: ...
+
+
+class Starter(Protocol):
+    def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> tuple[str, bool]: ...
+
+
+@dataclass(frozen=True)
+class DefaultFlow:
+    """The flow deployed with the stack, run while no flow is published (new orders only)."""
+
+    flow_id: str
+    name: str
+    version: int
+    version_arn: str
+    input_events: list[str] = field(default_factory=lambda: [OrderEvent.NEW_ORDER.value])
+    filter_policies: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_env(cls) -> DefaultFlow | None:
+        arn = os.environ.get("DEFAULT_FLOW_STATE_MACHINE_ARN")
+        if not arn:
+            return None
+        return cls(
+            flow_id=os.environ.get("DEFAULT_FLOW_ID", "default-order-flow"),
+            name=os.environ.get("DEFAULT_FLOW_NAME", "Default order flow"),
+            version=int(os.environ.get("DEFAULT_FLOW_VERSION", "1")),
+            version_arn=arn,
+        )
+
+
+@dataclass
+class Emission:
+    """Which flows an event started for an order, and which it did not start, and why."""
+
+    event: str
+    started: list[str] = field(default_factory=list)  # "<flow name> v<n>"
+    executions: list[str] = field(default_factory=list)
+    not_started: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        message = (
+            f"{self.event}: started {', '.join(self.started)}"
+            if self.started
+            else f"{self.event}: no published flow starts on it for this order"
+        )
+        if self.not_started:
+            message += f"; not for this order: {', '.join(self.not_started)}"
+        return message
+
+
+def start_flows(
+    event: str,
+    order_key: str,
+    load_order: Callable[[], Order],
+    routes: Iterable[RouteLike],
+    starter: Starter,
+    *,
+    occurrence: str = "",
+    trigger: str = "",
+) -> Emission:
+    """Start every flow whose input events hold ``event`` and whose filter policies match the order.
+
+    The order is read only when a route needs it (filter policies) or to name the run (revision).
+    """
+    emission = Emission(event=str(event))
+    order: Order | None = None
+    for route in sorted(routes, key=lambda r: r.flow_id):
+        label = f"{route.name} v{route.version}"
+        if event not in route.input_events:
+            emission.not_started.append(f"{label} (starts on {', '.join(route.input_events)}, not {event})")
+            continue
+        order = order or load_order()
+        decision = decide_filters([parse_policy(p) for p in route.filter_policies], order)
+        if not decision.applies:
+            emission.not_started.append(f"{label} ({'; '.join(decision.reasons)})")
+            continue
+        ref = FlowRef(id=route.flow_id, version=route.version, name=route.name)
+        name = execution_name(order.order_key, ref, order.revision, event, occurrence)
+        payload = execution_input(order.store_hash, order.external_id, ref, trigger or str(event), event)
+        starter.start(route.version_arn, name, payload)
+        emission.started.append(label)
+        emission.executions.append(name)
+    if emission.started:
+        logger.info(
+            "flows started",
+            extra={"order_key": order_key, "event": str(event), "executions": emission.executions},
+        )
+    return emission
+
+
+def published_routes(flows: RouteSource, default: DefaultFlow | None) -> list[RouteLike]:
+    """The published flows' routes; the stack's default flow while none is published."""
+    routes: list[RouteLike] = list(flows.routes())
+    return routes or ([default] if default else [])
+
+
+class OrderReader(Protocol):
+    def get(self, order_key: str) -> Order: ...
+
+
+class RouteSource(Protocol):
+    def routes(self) -> Any: ...
+
+
+def emit(
+    event: str,
+    order_key: str,
+    *,
+    orders: OrderReader,
+    flows: RouteSource,
+    starter: Starter,
+    occurrence: str,
+    trigger: str = "",
+) -> Emission:
+    """An event happened to an imported order: start the published flows it starts."""
+    return start_flows(
+        event,
+        order_key,
+        lambda: orders.get(order_key),
+        published_routes(flows, DefaultFlow.from_env()),
+        starter,
+        occurrence=occurrence,
+        trigger=trigger,
+    )
+
+
+def emitter(
+    order_key: str, *, orders: OrderReader, flows: RouteSource, starter: Starter, trigger: str = ""
+) -> Callable[[str, str], list[str]]:
+    """``emit`` for one order, as the shipments and fulfillment code call it: (event, occurrence) →
+    the executions started."""
+
+    def start(event: str, occurrence: str) -> list[str]:
+        emission = emit(
+            event,
+            order_key,
+            orders=orders,
+            flows=flows,
+            starter=starter,
+            occurrence=occurrence,
+            trigger=trigger,
+        )
+        return emission.executions
+
+    return start
