@@ -20,7 +20,7 @@ from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
 from orderflow.bigcommerce.statuses import status_name
 from orderflow.errors import Conflict, InvalidInput, NotFound
-from orderflow.models import BigCommerceSettings, Order, OrderStatus, StatusPush
+from orderflow.models import SOURCE_BIGCOMMERCE, BigCommerceSettings, Order, OrderStatus, StatusPush
 from orderflow.order_states import check_transition
 from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.orders import OrderRepository
@@ -95,6 +95,12 @@ def push_status(
     if not config.push_enabled:
         return StepOutcome(
             succeeded=True, message=f"status {status.value}; pushing to BigCommerce is off", details=details
+        )
+    if order.source != SOURCE_BIGCOMMERCE:
+        return StepOutcome(
+            succeeded=True,
+            message=f"status {status.value}; the order came from {order.source}, not BigCommerce: nothing pushed",
+            details=details,
         )
     if target is None:
         return StepOutcome(
