@@ -4,7 +4,9 @@
 - BigCommerce API calls, DynamoDB requests and state transitions per imported order
 - orders per second through the local runtime for 200 orders
 - flows: generation time and ASL size by flow size, where Step Functions' 1 MiB limit is reached,
-  and state transitions per order for the documentation's sample flow against its actions
+  and state transitions per order for the documentation's sample flow (an order released, an
+  order held) against its actions
+- merge: the largest state payload after a 20-branch splitter-merge of a 2,000-line order
 - mappings: DynamoDB requests and time to map orders of 1, 100 and 1,000 lines, and to import
   (and export) a 10,000-row mappings CSV through the admin API
 - sync: orders per second pulled by ``POST /providers/bigcommerce/sync`` from a store holding
@@ -186,33 +188,87 @@ def flow_generation() -> None:
     print("  (validation refuses bigger flows before anything is stored)")
 
 
+def _publish(runtime: LocalRuntime, flow: dict[str, object], policies: list[dict[str, object]]) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    for body in policies:
+        created = requests.post(f"{runtime.api_url}/policies", json=body, headers=admin, timeout=10)
+        created.raise_for_status()
+        policy_id = created.json()["id"]
+        requests.post(
+            f"{runtime.api_url}/policies/{policy_id}/publish", headers=admin, timeout=10
+        ).raise_for_status()
+    created = requests.post(f"{runtime.api_url}/flows", json=flow, headers=admin, timeout=10)
+    created.raise_for_status()
+    flow_id = created.json()["id"]
+    requests.post(f"{runtime.api_url}/flows/{flow_id}/publish", headers=admin, timeout=30).raise_for_status()
+
+
 def sample_flow_transitions() -> None:
     print("State transitions per order: the documentation's Validation split sample")
     with DemoStore() as store, _runtime(store) as runtime:
         _seed(runtime)
-        admin = {"Authorization": f"Bearer {ADMIN}"}
-        for body in SAMPLE_POLICIES:
-            created = requests.post(f"{runtime.api_url}/policies", json=body, headers=admin, timeout=10)
-            created.raise_for_status()
-            policy_id = created.json()["id"]
-            requests.post(
-                f"{runtime.api_url}/policies/{policy_id}/publish", headers=admin, timeout=10
-            ).raise_for_status()
-        requests.post(
-            f"{runtime.api_url}/flows", json=SAMPLE_FLOW, headers=admin, timeout=10
-        ).raise_for_status()
-        requests.post(
-            f"{runtime.api_url}/flows/validation-flow/publish", headers=admin, timeout=10
-        ).raise_for_status()
-        _deliver(runtime, store, store.sample_order())
-        for execution in runtime.wait_for_all():
-            history = runtime.history(execution["executionArn"])
-            entered = [e for e in history if e["type"].endswith("StateEntered")]
-            tasks = [e for e in entered if e["type"] == "TaskStateEntered"]
-            print(f"  {execution['name']:<50} {len(entered):>3} transitions, {len(tasks)} actions invoked")
+        _publish(runtime, SAMPLE_FLOW, SAMPLE_POLICIES)
+        for label, lines in (
+            ("passes (released)", None),
+            ("total 0 (held)", [{"sku": "ABS", "name": "Accu Scale", "quantity": 1, "price": "0"}]),
+        ):
+            seen = {e["executionArn"] for e in runtime.executions()}
+            order_id = store.add_order(lines=lines) if lines else store.sample_order()
+            _deliver(runtime, store, order_id)
+            for execution in runtime.wait_for_all():
+                if execution["executionArn"] in seen:
+                    continue
+                history = runtime.history(execution["executionArn"])
+                entered = [e for e in history if e["type"].endswith("StateEntered")]
+                tasks = [e for e in entered if e["type"] == "TaskStateEntered"]
+                name = execution["name"].split("-", 3)[-1]
+                print(f"  {label:<18} {name:<32} {len(entered):>3} transitions, {len(tasks)} actions invoked")
         print(
-            "  (on AWS Standard workflows bill per state transition; the intake adds 4 per order: resume entry, import, imported?, route)"
+            "  (on AWS Standard workflows bill per state transition; the intake adds 4 per order: resume entry, import, "
+            "imported?, route; the merge is a step of its own: +1 per splitter-merge; a failed path adds 2: "
+            "'<step> (failed)' and 'On hold')"
         )
+
+
+def merge_payload(branches: int = 20, lines: int = 2_000) -> None:
+    print(f"Largest state payload: a {branches}-branch splitter-merge over a {lines:,}-line order")
+    flow = {
+        "name": "Wide merge",
+        "steps": [
+            {"name": "Wide split", "element": "splitter_merge", "branches": [
+                {"name": f"Branch {n:02d}", "steps": [{"name": f"Check {n:02d}", "action": "validate_order_header"}]}
+                for n in range(branches)]},
+            {"name": "Release", "action": "update_order_status", "params": {"status": "validated"}},
+        ],
+    }  # fmt: skip
+    with DemoStore() as store, _runtime(store) as runtime:
+        _seed(runtime)
+        _publish(runtime, flow, [])
+        started = time.perf_counter()
+        order_id = store.add_order(
+            lines=[
+                {"sku": "ABS", "name": f"Accu Scale {n}", "quantity": 1, "price": "45.00"}
+                for n in range(lines)
+            ]
+        )
+        _deliver(runtime, store, order_id)
+        executions = runtime.wait_for_all(timeout=600)
+        elapsed = time.perf_counter() - started
+        for execution in executions:
+            largest, where = 0, ""
+            for event in runtime.history(execution["executionArn"]):
+                for key, details in event.items():
+                    if not key.endswith("EventDetails") or not isinstance(details, dict):
+                        continue
+                    for field in ("input", "output"):
+                        size = len(str(details.get(field) or "").encode())
+                        if size > largest:
+                            largest, where = size, f"{event['type']} {details.get('name', '')}".strip()
+            print(
+                f"  {execution['name'].split('-', 3)[-1]:<30} {execution['status']:<9} largest payload "
+                f"{largest:,} bytes ({where}); Step Functions' limit is 262,144"
+            )
+        print(f"  ({elapsed:.1f} s end to end; only references and each branch's last result travel)")
 
 
 SAMPLE_POLICIES = [
@@ -433,6 +489,7 @@ if __name__ == "__main__":
         "throughput": throughput,
         "flows": flow_generation,
         "transitions": sample_flow_transitions,
+        "merge": merge_payload,
         "mappings": mappings,
         "sync": sync_throughput,
         "dom": dom_bench,
