@@ -21,7 +21,7 @@ demo: $(STAMP)  ## one BigCommerce order end to end, locally
 serve: $(STAMP)  ## the local API on 127.0.0.1:$${PORT:-3000}
 	$(PY) -m orderflow serve
 
-test: $(STAMP)  ## lint, types, then the whole suite
+test: $(STAMP) check-generated  ## lint, types, generated state machines, then the whole suite
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
@@ -38,6 +38,12 @@ format: $(STAMP)
 
 generate: $(STAMP)  ## write statemachines/*.asl.json from flows/*.yaml
 	$(PY) -m orderflow flows generate flows/*.yaml --out statemachines
+
+check-generated: $(STAMP)  ## fail when statemachines/ is not what `make generate` makes of flows/
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PY) -m orderflow flows generate flows/*.yaml --out "$$tmp" >/dev/null && \
+	diff -r "$$tmp" statemachines >/dev/null || { diff -ru statemachines "$$tmp"; \
+	echo "statemachines/ is stale: run 'make generate' and commit the result"; exit 1; }
 
 validate: $(STAMP)
 	$(VENV)/bin/sam validate --lint
