@@ -1,11 +1,14 @@
-"""Import step: fetch the BigCommerce order, match its customer, map it, store the canonical order."""
+"""Import step: fetch the BigCommerce order, match its customer, map it, store the canonical order; a
+merchant's status change found on an imported order starts the flows that take it."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow import importing, steps, transient
 from orderflow.bigcommerce import connection
 from orderflow.observability import logger, metrics
+from orderflow.order_events import emitter
 from orderflow.store import tables
+from orderflow.store.executions import ExecutionStarter
 
 
 @logger.inject_lambda_context
@@ -20,6 +23,9 @@ def handler(event: dict, context: LambdaContext) -> dict:
             tables.settings(),
             connection.client(),
             tables.customers(),
+            emitter(
+                request.order_key, orders=tables.orders(), flows=tables.flows(), starter=ExecutionStarter()
+            ),
         ),
         tables.orders(),
         transient.is_transient,

@@ -15,7 +15,7 @@ flows, ``skipped`` when there was nothing to import, ``failed`` when values coul
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
@@ -27,6 +27,7 @@ from orderflow.intake import ORDER_STATUS_UPDATED, ORDER_UPDATED
 from orderflow.mapping import map_order
 from orderflow.models import BigCommerceSettings, Order, OrderStatus, StatusChange, order_key_for
 from orderflow.observability import metrics
+from orderflow.order_events import store_status_event
 from orderflow.status_push import push_store_status
 from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.customers import CustomerRepository
@@ -45,7 +46,10 @@ def import_order(
     settings: SettingsRepository,
     bigcommerce: BigCommerceClient,
     customers: CustomerRepository,
+    emit: Callable[[str, str], list[str]] | None = None,
 ) -> StepOutcome:
+    """``emit`` starts the flows of a merchant's status change found in the store (a statusUpdated
+    webhook that did not say the status): (event, occurrence) → executions (order_events.emitter)."""
     ref = request.order_ref
     if ref is None:
         raise InvalidInput("the import step needs order_ref (store_hash, order_id)", field="order_ref")
@@ -69,15 +73,19 @@ def import_order(
     status = _int(raw.get("status_id"))
     if existing is not None:
         if status != new_status or existing.external_status_id == new_status:
+            started: list[str] = []
             if status is not None and status != existing.external_status_id:
                 orders.note_store_status(existing.order_key, status)
+                if emit is not None and not orders.recognise_echo(existing.order_key, None, status):
+                    occurrence = f"{status}@{raw.get('date_modified') or request.execution}"
+                    started = emit(store_status_event(status).value, occurrence)
             return StepOutcome(
                 succeeded=True,
                 skipped=True,
                 message=f"{existing.import_id} was already imported; BigCommerce shows {_label(status)}: "
                 "changes after import are ignored unless the status is reset to "
-                f"{_label(new_status)}",
-                details=_summary(existing),
+                f"{_label(new_status)}" + (f"; started {', '.join(started)}" if started else ""),
+                details={**_summary(existing), "started": started},
             )
     elif status != new_status:
         return StepOutcome(
