@@ -361,6 +361,18 @@ def test_while_no_flow_is_published_orders_run_the_default_flow(
     assert {s[0] for s in run["steps"]} == {"order-intake", "default-order-flow"}
 
 
+def test_a_published_flow_for_other_events_leaves_new_orders_to_the_default_flow(
+    runtime: LocalRuntime, store: DemoStore, mapped: Api
+) -> None:
+    # Given only an invoice-on-shipment flow is published
+    publish(mapped, flow("Shipped only", release("Invoice later"), input_events=["order_shipped"]))
+
+    run = run_order(runtime, store, mapped)
+
+    # Then a new order still runs the stack's default flow, and not the shipment flow
+    assert {s[0] for s in run["steps"]} == {"order-intake", "default-order-flow"}
+
+
 def test_malformed_flows_are_refused_with_the_path_and_nothing_is_stored(mapped: Api) -> None:
     policy(mapped, {"name": "Draft filter", "kind": "filter", "rules": [{"field": "channel", "operator": "=", "value": 1}]},
            publish_it=False)  # fmt: skip

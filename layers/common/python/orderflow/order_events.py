@@ -210,9 +210,12 @@ def start_flows(
 
 
 def published_routes(flows: RouteSource, default: DefaultFlow | None) -> list[RouteLike]:
-    """The published flows' routes; the stack's default flow while none is published."""
+    """The published flows' routes, and the stack's default flow while no published flow takes new
+    orders (publishing only, say, an invoice-on-shipment flow leaves new orders to the default)."""
     routes: list[RouteLike] = list(flows.routes())
-    return routes or ([default] if default else [])
+    if default is not None and not any(OrderEvent.NEW_ORDER in route.input_events for route in routes):
+        routes.append(default)
+    return routes
 
 
 class OrderReader(Protocol):
