@@ -1,16 +1,19 @@
 """Flow steps: send_to_fulfillment, send_to_invoice, cancel_order and custom actions (HTTPS, SQS,
-Lambda); a sent order moves to ``in_fulfillment``, an invoiced one to ``invoiced``."""
+Lambda); a sent order moves to ``in_fulfillment``, an invoiced one to ``invoiced``, a cancelled one to
+``cancelled``."""
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import config, status_push, steps, transient
+from orderflow import config, order_events, status_push, steps, transient
 from orderflow.bigcommerce import connection
 from orderflow.errors import InvalidInput
 from orderflow.fulfillment import actions, providers
 from orderflow.observability import logger, metrics
 from orderflow.store import tables
+from orderflow.store.executions import ExecutionStarter
 from orderflow.store.invoices import InvoiceRepository
 
 
@@ -25,12 +28,22 @@ def _queue_url() -> str:
 PROVIDERS = actions.Providers(secret=_secret, queue_url=_queue_url)
 
 
-def perform(request: steps.StepRequest) -> steps.StepOutcome:
+def perform(request: steps.StepRequest, mover: status_push.StatusMover) -> steps.StepOutcome:
     orders = tables.orders()
     if request.action == "send_to_fulfillment":
-        return actions.send_to_fulfillment(request, tables.fulfillment_orders(), PROVIDERS)
+        emit = order_events.emitter(
+            request.order_key,
+            orders=orders,
+            flows=tables.flows(),
+            starter=ExecutionStarter(),
+            trigger="fulfillment refused",
+        )
+        return actions.send_to_fulfillment(request, tables.fulfillment_orders(), PROVIDERS, emit)
     if request.action == "send_to_invoice":
         return actions.send_to_invoice(request, orders, InvoiceRepository(orders.table_name), PROVIDERS)
+    if request.action == "cancel_order":
+        # cancel_order moves the order itself: only once its fulfillment orders are cancelled.
+        return actions.cancel_order(request, tables.fulfillment_orders(), PROVIDERS, mover)
     if request.action == "custom":
         return actions.custom(request, providers.invoke_lambda, _secret)
     raise InvalidInput(f"this function does not serve the action {request.action!r}", field="action")
@@ -40,4 +53,9 @@ def perform(request: steps.StepRequest) -> steps.StepOutcome:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     mover = status_push.StatusMover(tables.orders(), tables.settings().bigcommerce, connection.client)
-    return steps.run_step(event, status_push.moving(perform, mover), tables.orders(), transient.is_transient)
+    return steps.run_step(
+        event,
+        status_push.moving(functools.partial(perform, mover=mover), mover),
+        tables.orders(),
+        transient.is_transient,
+    )

@@ -1,4 +1,5 @@
-"""The flow actions served by the providers function: send_to_fulfillment, send_to_invoice, custom.
+"""The flow actions served by the providers function: send_to_fulfillment, send_to_invoice,
+cancel_order, custom.
 
 Each is idempotent, so a retried step (Step Functions' Retry, or an operator's resubmit) hands over
 only what was not accepted before.
@@ -27,8 +28,9 @@ from orderflow.fulfillment.providers import (
     provider_for,
     validate_url,
 )
-from orderflow.models import Order
+from orderflow.models import Order, OrderStatus
 from orderflow.observability import logger
+from orderflow.status_push import StatusMover, header, plan_move
 from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.invoices import InvoiceRepository
 
@@ -55,6 +57,10 @@ class Orders(Protocol):
     def get(self, order_key: str) -> Order: ...
 
 
+# (event, occurrence) -> the executions started: order_events.emitter for the step's order.
+Emit = Callable[[str, str], list[str]]
+
+
 @dataclass(frozen=True)
 class Providers:
     """How providers are made: the shared secret and the queue are read only when a step uses them."""
@@ -70,11 +76,15 @@ class Providers:
 
 
 def send_to_fulfillment(
-    request: StepRequest, fulfillment_orders: FulfillmentOrders, providers: Providers
+    request: StepRequest,
+    fulfillment_orders: FulfillmentOrders,
+    providers: Providers,
+    emit: Emit | None = None,
 ) -> StepOutcome:
     """Every fulfillment order still ``created`` goes to the provider and becomes ``sent``; those
-    sent before are not sent again. A refusal marks that one ``failed``; one the provider could not
-    take now stays ``created`` for a resubmit. The step succeeds when none is left unsent."""
+    sent before are not sent again. A refusal marks that one ``failed`` and starts the flows of
+    ``fulfillment_failed`` (given ``emit``); one the provider could not take now stays ``created``
+    for a resubmit. The step succeeds when none is left unsent."""
     provider = providers.for_step(request)
     everything = fulfillment_orders.for_order(request.order_key)
     if not everything:
@@ -83,6 +93,7 @@ def send_to_fulfillment(
             message=f"order {request.order_key} has no fulfillment orders; assign a fulfillment source first",
         )
     sent: list[str] = []
+    refused: list[str] = []
     problems: list[str] = []
     for fulfillment_order in everything:
         if fulfillment_order.status != FulfillmentOrderStatus.CREATED:
@@ -101,6 +112,7 @@ def send_to_fulfillment(
                     FulfillmentOrderStatus.FAILED,
                     expected=FulfillmentOrderStatus.CREATED,
                 )
+                refused.append(fulfillment_order.id)
             continue
         fulfillment_orders.update_status(
             request.order_key,
@@ -112,9 +124,22 @@ def send_to_fulfillment(
         )
         sent.append(fulfillment_order.id)
     already = [fo.id for fo in everything if fo.status != FulfillmentOrderStatus.CREATED]
-    details = {"provider": provider.name, "sent": sent, "not_sent_again": already}
+    details: dict[str, Any] = {"provider": provider.name, "sent": sent, "not_sent_again": already}
+    # Those refused by an earlier run are emitted again on purpose: had starting their flows failed
+    # after the refusal was recorded, nothing else would start them; the execution names (one per
+    # fulfillment order and flow version) keep each start once.
+    failed = [fo.id for fo in everything if fo.status == FulfillmentOrderStatus.FAILED] + refused
+    if emit is not None and failed:
+        details["executions"] = [name for fo_id in failed for name in emit("fulfillment_failed", fo_id)]
     if problems:
         return StepOutcome(succeeded=False, message="; ".join(problems), details=details)
+    if failed:
+        # A refused fulfillment order is not in fulfillment: the order must not move on as if it were.
+        return StepOutcome(
+            succeeded=False,
+            message=f"refused by the provider earlier: {', '.join(failed)} (source the order again, or cancel it)",
+            details=details,
+        )
     if not sent:
         return StepOutcome(
             succeeded=True, message=f"nothing to send: {', '.join(already)} sent before", details=details
@@ -128,6 +153,117 @@ def _fulfillment_body(fulfillment_order: FulfillmentOrder) -> dict[str, Any]:
     return fulfillment_order.model_dump(
         mode="json",
         include={"id", "order_key", "source_id", "lines", "created_at"},
+    )
+
+
+# -- cancel_order --------------------------------------------------------------------------------------
+
+CANCELLATION = "fulfillment_order_cancellation"
+# Statuses an order has once goods left the warehouse: too late to cancel it whole.
+_HAS_SHIPPED = {
+    OrderStatus.PARTIALLY_SHIPPED,
+    OrderStatus.SHIPPED,
+    OrderStatus.INVOICED,
+    OrderStatus.COMPLETED,
+}
+# Fulfillment orders that still hold reserved stock (failed ones gave it back when refused).
+_HOLDING = {FulfillmentOrderStatus.CREATED, FulfillmentOrderStatus.SENT}
+
+
+def cancel_order(
+    request: StepRequest, fulfillment_orders: FulfillmentOrders, providers: Providers, mover: StatusMover
+) -> StepOutcome:
+    """Cancel the order: its fulfillment orders that were never sent are cancelled at once, those
+    sent once their provider accepted the cancellation (sent once per fulfillment order); each gives
+    its reserved stock back as it is cancelled. Then the order becomes ``cancelled`` and its mapped
+    store status is pushed, unless the store shows it already (the merchant cancelled it there).
+
+    An order that has shipped, whole or in part, is refused before anything is released. A provider
+    that refuses a cancellation fails the step with its words and leaves that fulfillment order
+    ``sent`` (it may still ship): the order is not cancelled, and a resubmit asks again."""
+    order = header(mover.orders, request.order_key)
+    everything = fulfillment_orders.for_order(request.order_key)
+    shipped = [
+        fo.id
+        for fo in everything
+        if fo.status == FulfillmentOrderStatus.SHIPPED or any(line.quantity_shipped for line in fo.lines)
+    ]
+    if shipped or order.status in _HAS_SHIPPED:
+        which = f"; fulfillment order(s) {', '.join(shipped)} shipped" if shipped else ""
+        return StepOutcome(
+            succeeded=False,
+            message=f"order {request.order_key} has shipped (status {order.status.value}{which}): "
+            "a shipped order cannot be cancelled; nothing was released",
+            details={"order_status": order.status.value, "shipped": shipped},
+        )
+    # The order state machine has the last word (a completed order is final): a 409, before any release.
+    plan_move(order, OrderStatus.CANCELLED)
+    releasing = [fo for fo in everything if fo.status in _HOLDING]
+    # The provider is only needed (and its secret or queue only read) when one was sent.
+    provider = (
+        providers.for_step(request)
+        if any(fo.status == FulfillmentOrderStatus.SENT for fo in releasing)
+        else None
+    )
+    released: list[str] = []
+    told: list[str] = []
+    problems: list[str] = []
+    for fulfillment_order in releasing:
+        if fulfillment_order.status == FulfillmentOrderStatus.SENT:
+            assert provider is not None
+            try:
+                provider.send(_cancellation(fulfillment_order))
+            except ProviderError as exc:
+                # Kept sent, stock and all: the provider may still ship it.
+                problems.append(exc.message)
+                continue
+            told.append(fulfillment_order.id)
+        # Conditioned on the status read: one shipped or cancelled meanwhile is a conflict, not lost.
+        fulfillment_orders.update_status(
+            request.order_key,
+            fulfillment_order.id,
+            FulfillmentOrderStatus.CANCELLED,
+            expected=fulfillment_order.status,
+        )
+        released.append(fulfillment_order.id)
+    before = [fo.id for fo in everything if fo.status not in _HOLDING]
+    details: dict[str, Any] = {"released": released, "cancellation_sent": told, "not_cancelled_again": before}
+    if provider is not None:
+        details["provider"] = provider.name
+    if problems:
+        return StepOutcome(
+            succeeded=False, message=f"{'; '.join(problems)}; the order is not cancelled", details=details
+        )
+    done = f"released {', '.join(released)}"
+    if not released:
+        done = f"nothing to release: {', '.join(before)} released before" if before else "nothing to release"
+    if told:
+        done += f"; the {details['provider']} provider accepted the cancellation of {', '.join(told)}"
+    moved = mover.move(
+        request.order_key, OrderStatus.CANCELLED, f"{request.flow.id} v{request.flow.version}: {request.step}"
+    )
+    return StepOutcome(
+        succeeded=True,
+        message=f"{done}; {moved.message}",
+        details={**details, "order_status": moved.details.get("status", order.status.value)},
+    )
+
+
+def _cancellation(fulfillment_order: FulfillmentOrder) -> Document:
+    body = {
+        "kind": CANCELLATION,  # the https provider gets the body alone: it says what it is
+        "fulfillment_order_id": fulfillment_order.id,
+        "order_key": fulfillment_order.order_key,
+        "source_id": fulfillment_order.source_id,
+        "provider_reference": fulfillment_order.provider_reference,
+    }
+    return Document(
+        "fulfillment_order_cancellation",
+        # Not the fulfillment order's own id: a provider de-duplicating on Idempotency-Key would take
+        # the cancellation for the order sent again.
+        f"{fulfillment_order.id}:cancel",
+        fulfillment_order.order_key,
+        body,
     )
 
 
