@@ -456,14 +456,17 @@ def test_a_flow_shows_its_asl_its_diagram_and_a_dry_run(
     assert embedded["Parameters"]["Payload"]["filter_policies"][0]["name"] == BIGCOMMERCE_FILTER
     assert diagram.status_code == 200 and diagram.text.startswith("flowchart TD")
     assert "Test validation 2" in diagram.text and "-- yes -->" in diagram.text
+    assert '[["Validation split (merge)"]]' in diagram.text and " -. failed .-> " in diagram.text
     assert dry.status_code == 200
+    # no shipping address: the header policy's rules hold, the check fails; the failed branch fails the
+    # merge, which no condition tests, so the order would go on hold there and "Lines" never runs
     assert [(s["step"], s["outcome"]) for s in dry.json()["steps"]] == [
-        ("Order Source 1", "runs"), ("Test validation 1", "failed"), ("Order Source 2", "runs"),
-        ("Test validation 2", "skipped"), ("Lines", "failed"), ("Lines ok?", "no"), ("Hold", "succeeded"),
+        ("Order Source 1", "runs"), ("Test validation 1", "failed"), ("Order Source 2", "not taken"),
+        ("Test validation 2", "skipped"), ("Validation split", "failed"), ("On hold", "on_hold"),
     ]  # fmt: skip
-    assert (
-        "NOPE" in dry.json()["steps"][4]["message"]
-    )  # no shipping address: the header policy's rules hold, the check fails
+    assert "no shipping address" in dry.json()["steps"][1]["message"]
+    assert dry.json()["outcome"] == "on_hold" and dry.json()["failed_steps"] == ["Validation split"]
+    assert dry.json()["steps"][5]["bigcommerce_status_id"] == 12
     assert mapped.get("/orders").json()["orders"] == []  # nothing written
     assert runtime.executions() == []
 

@@ -124,18 +124,29 @@ def get_diagram(
 
 @router.post(
     "/flows/<flow_id>/dry-run",
-    summary="Run a sample order through the flow's logic; nothing is written",
+    summary="Run a sample order through the flow's logic: where each path stops, and why; nothing is written",
     tags=["flows"],
 )
 def dry_run_flow(
     flow_id: str,
     body: Annotated[
         dict[str, Any],
-        Body(description='{"order": <a BigCommerce v2 order with its products and shipping_addresses>}'),
+        Body(
+            description='{"order": <a BigCommerce v2 order with its products and shipping_addresses>, '
+            '"event": <the event it runs on, default new_order>}'
+        ),
     ],
 ) -> dict[str, Any]:
     repo = tables.flows()
     flow = repo.get(flow_id).flow()
-    order = dry_run.sample_order(body, tables.settings().bigcommerce(), tables.mappings().resolve)
-    steps = dry_run.dry_run(flow, publishing.policies_by_name(repo), order, tables.settings().bigcommerce())
-    return {"flow_id": flow.id, "version": flow.version, "order_key": order.order_key, "steps": steps}
+    settings = tables.settings().bigcommerce()
+    order = dry_run.sample_order(body, settings, tables.mappings().resolve)
+    event = dry_run.sample_event(body)
+    result = dry_run.dry_run(flow, publishing.policies_by_name(repo), order, settings, event)
+    return {
+        "flow_id": flow.id,
+        "version": flow.version,
+        "order_key": order.order_key,
+        **result.summary(),
+        "steps": result.steps,
+    }

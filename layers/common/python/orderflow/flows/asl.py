@@ -98,7 +98,7 @@ class _States(dict[str, Any]):
 def generate_asl(flow: Flow, policies: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The state machine of a validated flow. ``policies`` (name → definition) are the policies the
     flow names, embedded in each step's payload so a published version never changes underneath."""
-    names = _Names(_step_names(flow.steps))
+    names = StateNames(step_names(flow.steps))
     states = _States()
     path = _Path(kind="hold", states=states, names=names, hold_name=HOLD_STATE)
     _sequence(list(flow.steps), None, None, path, policies or {})
@@ -223,7 +223,7 @@ def to_json(asl: dict[str, Any]) -> str:
 # -- the flow's own states --------------------------------------------------------------------------
 
 
-class _Names:
+class StateNames:
     """State names are unique in the whole machine (branches included) and at most 80 characters;
     the merchant's step names are taken first, as they are."""
 
@@ -251,15 +251,15 @@ def _fit(name: str, tail: str = "") -> str:
     return f"{head[:room]}…{digest}{marker}{tail}"
 
 
-def _step_names(steps: Any) -> list[str]:
+def step_names(steps: Any) -> list[str]:
     found: list[str] = []
     for step in steps:
         found.append(step.name)
         if isinstance(step, ConditionStep):
-            found += _step_names(step.yes) + _step_names(step.no)
+            found += step_names(step.yes) + step_names(step.no)
         elif isinstance(step, SplitterStep):
             for branch in step.branches:
-                found += _step_names(branch.steps)
+                found += step_names(branch.steps)
     return found
 
 
@@ -274,7 +274,7 @@ class _Path:
 
     kind: Literal["hold", "report"]
     states: _States
-    names: _Names
+    names: StateNames
     hold_name: str
     hold: str | None = None
 

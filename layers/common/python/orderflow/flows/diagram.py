@@ -1,13 +1,5 @@
-"""The flow → Mermaid flowchart renderer: a picture of a flow the way the designer canvas shows it.
-
-A pure, deterministic function, like the ASL generator: node ids are ``n1``, ``n2``, … in walk order
-(never derived from names) and every label goes through :func:`escape_label`, so any step name is
-safe. The result renders on GitHub and in most markdown viewers (``flowchart TD``, classic shapes
-only, quoted labels, no styling).
-
-Where a path stops is drawn the way it runs: at the top level (and inside ``splitter`` branches) a
-path that ends goes to its own ``End`` node; inside a ``splitter_merge`` branch an ending path ends
-that branch only, so it goes to the branch's join node like every other way out of the branch.
+"""The flow → Mermaid flowchart renderer: a flow the way the designer canvas shows it, with the
+failure exits the generated state machine takes (README "When a step fails") drawn as dotted edges.
 """
 
 from __future__ import annotations
@@ -15,11 +7,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+# The state machine's own naming, so that hold and merge nodes read like the states they stand for.
+from orderflow.flows.asl import HOLD_STATE, HOLD_SUFFIX, MERGE_SUFFIX, StateNames, step_names
 from orderflow.flows.model import ActionStep, Branch, ConditionStep, Flow, SplitterStep
 
 START_LABEL = "New order imported"
+# What the start node says for each event a flow starts on.
+EVENT_LABELS = {
+    "new_order": START_LABEL,
+    "order_cancelled": "Order cancelled in the store",
+    "order_status_changed": "Status changed in the store",
+    "order_shipped": "Order shipped",
+    "order_partially_shipped": "Order partially shipped",
+    "fulfillment_failed": "Fulfillment failed",
+}
 END_LABEL = "End"
-JOIN_LABEL = "All branches done"
+FAILED_LABEL = "failed"
 
 # Characters Mermaid (or the HTML the label becomes) could read as syntax, as Mermaid entity codes:
 # ``#name;`` / ``#123;`` turn into ``&name;`` / ``&#123;`` when the diagram renders. ``:`` is coded
@@ -66,11 +69,24 @@ def escape_label(text: str) -> str:
 
 
 def to_mermaid(flow: Flow) -> str:
-    """The flow as Mermaid flowchart text; the same flow always gives byte-identical text."""
-    renderer = _Renderer()
-    start = renderer.node(START_LABEL, "([", "])")
-    exits = renderer.sequence(flow.steps, [_Exit(start)])
-    renderer.end(exits)
+    """The flow as Mermaid flowchart text; the same flow always gives byte-identical text.
+
+    Deterministic: node ids are ``n1``, ``n2``, … in walk order (never derived from names) and every
+    label goes through :func:`escape_label`, so any step name is safe. It renders on GitHub and in
+    most markdown viewers (``flowchart TD``, classic shapes only, quoted labels, no styling).
+
+    A path that ends goes to an ``End`` node of its own; inside a splitter-merge's branch it goes to
+    the merge instead. Every action (and merge) with no Condition right after it has a dotted
+    ``failed`` edge: to the ``On hold`` node of its path (the top level, each splitter branch), or,
+    in a splitter-merge's branch, to the merge, which reports it.
+    """
+    renderer = _Renderer(StateNames(step_names(flow.steps)))
+    label = " / ".join(EVENT_LABELS.get(event, event) for event in flow.input_events)
+    start = renderer.node(label, "([", "])")
+    top = _Scope(hold=renderer.names.unique(HOLD_STATE))
+    renderer.scopes.append(top)
+    renderer.end(renderer.sequence(flow.steps, [_Exit(start)], None))
+    renderer.finish(top)
     return renderer.text()
 
 
@@ -86,14 +102,25 @@ class _Exit:
 
     source: str
     label: str | None = None  # already escaped
+    failed: bool = False  # the dotted edge a failure takes
+
+
+@dataclass
+class _Scope:
+    """A path container. With a ``hold`` (the top level, a splitter's branch) its paths end in End
+    nodes and its failures in its hold node; without (a splitter-merge's branches) both go to the merge."""
+
+    hold: str | None
+    failures: list[_Exit] = field(default_factory=list)
+    into_merge: list[_Exit] = field(default_factory=list)
 
 
 @dataclass
 class _Renderer:
+    names: StateNames
     nodes: list[str] = field(default_factory=list)
     edges: list[str] = field(default_factory=list)
-    # One list per enclosing splitter_merge branch: where that branch's ending paths are collected.
-    merge_scopes: list[list[_Exit]] = field(default_factory=list)
+    scopes: list[_Scope] = field(default_factory=list)
 
     def node(self, label: str, opening: str, closing: str) -> str:
         node_id = f"n{len(self.nodes) + 1}"
@@ -102,7 +129,9 @@ class _Renderer:
 
     def connect(self, exits: list[_Exit], target: str) -> None:
         for exit_ in exits:
-            if exit_.label is None:
+            if exit_.failed:
+                self.edges.append(f"    {exit_.source} -. {exit_.label} .-> {target}")
+            elif exit_.label is None:
                 self.edges.append(f"    {exit_.source} --> {target}")
             elif exit_.label in {"yes", "no"}:
                 self.edges.append(f"    {exit_.source} -- {exit_.label} --> {target}")
@@ -110,56 +139,79 @@ class _Renderer:
                 self.edges.append(f'    {exit_.source} -->|"{exit_.label}"| {target}')
 
     def end(self, exits: list[_Exit]) -> None:
-        """Where paths stop: the enclosing splitter_merge's join, or an End node of their own."""
+        """Where paths stop: the enclosing splitter-merge's merge, or an End node of their own."""
         if not exits:
             return
-        if self.merge_scopes:
-            self.merge_scopes[-1].extend(exits)
+        scope = self.scopes[-1]
+        if scope.hold is None:
+            scope.into_merge.extend(exits)
         else:
             self.connect(exits, self.node(END_LABEL, "((", "))"))
 
-    def sequence(self, steps: Sequence[object], exits: list[_Exit]) -> list[_Exit]:
-        for step in steps:
-            exits = self.step(step, exits)
+    def fail(self, source: str, next_step: object) -> None:
+        """The failure rule: a failure goes to the Condition right after, else it ends the path."""
+        if isinstance(next_step, ConditionStep):
+            return
+        self.scopes[-1].failures.append(_Exit(source, FAILED_LABEL, failed=True))
+
+    def finish(self, scope: _Scope) -> None:
+        """The scope's hold node, drawn after its paths, when some failure ends in it."""
+        if scope.hold is not None and scope.failures:
+            self.connect(scope.failures, self.node(escape_label(scope.hold), "(", ")"))
+
+    def sequence(self, steps: Sequence[object], exits: list[_Exit], follower: object) -> list[_Exit]:
+        """``follower`` is the step after these (None when the path ends after them)."""
+        for index, step in enumerate(steps):
+            next_step = steps[index + 1] if index + 1 < len(steps) else follower
+            exits = self.step(step, exits, next_step)
         return exits
 
-    def step(self, step: object, exits: list[_Exit]) -> list[_Exit]:
+    def step(self, step: object, exits: list[_Exit], next_step: object) -> list[_Exit]:
         if isinstance(step, ActionStep):
             node_id = self.node(_action_label(step), "[", "]")
             self.connect(exits, node_id)
+            self.fail(node_id, next_step)
             return [_Exit(node_id)]
         if isinstance(step, ConditionStep):
             node_id = self.node(escape_label(step.name), "{", "}")
             self.connect(exits, node_id)
-            yes = self.sequence(step.yes, [_Exit(node_id, "yes")])
-            no = self.sequence(step.no, [_Exit(node_id, "no")])
-            if step.element == "condition_merge":
+            merging = step.element == "condition_merge"
+            yes = self.sequence(step.yes, [_Exit(node_id, "yes")], next_step if merging else None)
+            no = self.sequence(step.no, [_Exit(node_id, "no")], next_step if merging else None)
+            if merging:
                 return yes + no
             self.end(yes)
             self.end(no)
             return []
         if isinstance(step, SplitterStep):
-            return self.splitter(step, exits)
+            return self.splitter(step, exits, next_step)
         raise TypeError(f"not a flow step: {step!r}")
 
-    def splitter(self, step: SplitterStep, exits: list[_Exit]) -> list[_Exit]:
+    def splitter(self, step: SplitterStep, exits: list[_Exit], next_step: object) -> list[_Exit]:
         node_id = self.node(escape_label(step.name), "{{", "}}")
         self.connect(exits, node_id)
-        if step.element == "splitter":
+        # Inside a splitter-merge's branch a plain splitter merges too, as the state machine does.
+        merging = step.element == "splitter_merge" or self.scopes[-1].hold is None
+        if not merging:
             for branch in step.branches:
+                scope = _Scope(hold=self.names.unique(f"{branch.name} {HOLD_SUFFIX}"))
+                self.scopes.append(scope)
                 self.end(self.branch(node_id, branch))
+                self.scopes.pop()
+                self.finish(scope)
             return []
-        collected: list[_Exit] = []
+        collected = _Scope(hold=None)
+        self.scopes.append(collected)
         for branch in step.branches:
-            self.merge_scopes.append(collected)
-            collected.extend(self.branch(node_id, branch))
-            self.merge_scopes.pop()
-        join = self.node(JOIN_LABEL, "[[", "]]")
-        self.connect(collected, join)
-        return [_Exit(join)]
+            self.end(self.branch(node_id, branch))
+        self.scopes.pop()
+        merge = self.node(escape_label(f"{step.name} {MERGE_SUFFIX}"), "[[", "]]")
+        self.connect(collected.into_merge + collected.failures, merge)
+        self.fail(merge, next_step)
+        return [_Exit(merge)]
 
     def branch(self, fork: str, branch: Branch) -> list[_Exit]:
-        return self.sequence(branch.steps, [_Exit(fork, escape_label(branch.name))])
+        return self.sequence(branch.steps, [_Exit(fork, escape_label(branch.name))], None)
 
     def text(self) -> str:
         return "\n".join(["flowchart TD", *self.nodes, *self.edges]) + "\n"
