@@ -264,6 +264,91 @@ def test_shipments_are_validated_against_the_order(store, api):
     assert [s["id"] for s in api("GET", path).json()] == [shipment["id"]]
 
 
+def test_one_shipment_is_read_by_its_id_and_an_unknown_one_answers_404(store, api):
+    # Given an order with one shipment created through the API
+    order_id = store.sample_order()
+    abs_line, _ = store.order_products(order_id)
+    created = api(
+        "POST",
+        f"/v2/orders/{order_id}/shipments",
+        json={
+            "order_address_id": abs_line["order_address_id"],
+            "items": [{"order_product_id": abs_line["id"], "quantity": 1}],
+            "tracking_number": "1Z999",
+        },
+    ).json()
+
+    # When it is read by its id, and shipments that do not exist are asked for
+    found = api("GET", f"/v2/orders/{order_id}/shipments/{created['id']}")
+    unknown = api("GET", f"/v2/orders/{order_id}/shipments/999")
+    other_order = api("GET", f"/v2/orders/999/shipments/{created['id']}")
+
+    # Then the shipment comes back as the POST answered it; the others are v2 404s
+    assert found.status_code == 200 and found.json() == created
+    assert {
+        "order_address_id",
+        "items",
+        "tracking_number",
+        "comments",
+        "shipping_address",
+    } <= found.json().keys()
+    assert unknown.status_code == 404
+    assert unknown.json() == [{"status": 404, "message": "The requested resource was not found."}]
+    assert other_order.status_code == 404
+
+
+def test_a_shipment_made_by_hand_moves_the_status_itself_and_calls_back(store, api, receiver):
+    # Given an order at Awaiting Fulfillment and hooks on shipments and status changes
+    order_id = store.sample_order()
+    abs_line, scw_line = store.order_products(order_id)
+    for scope in ("store/shipment/created", "store/order/statusUpdated"):
+        hook = {"scope": scope, "destination": f"{receiver.url}/{scope}", "is_active": True}
+        assert api("POST", "/v3/hooks", json=hook).status_code == 200
+
+    # When the merchant ships one weight by hand in the control panel
+    first = store.create_shipment_by_hand(
+        order_id, [{"order_product_id": scw_line["id"], "quantity": 1}], tracking_number="1ZHAND"
+    )
+    deliveries = store.wait_for_deliveries(2, timeout=5)
+
+    # Then the store has it (readable by id), shows Partially Shipped, and called back: the
+    # shipment first, then the status change; no API status update was recorded
+    assert api("GET", f"/v2/orders/{order_id}/shipments/{first['id']}").json() == first
+    assert first["order_address_id"] == scw_line["order_address_id"]
+    assert first["items"] == [
+        {"order_product_id": scw_line["id"], "product_id": scw_line["product_id"], "quantity": 1}
+    ]
+    assert first["tracking_number"] == "1ZHAND"
+    assert [p["quantity_shipped"] for p in store.order_products(order_id)] == [0, 1]
+    assert store.order(order_id)["status_id"] == 3
+    assert store.status_updates(order_id) == []
+    assert [(d.body["scope"], d.body["data"]) for d in deliveries] == [
+        ("store/shipment/created", {"type": "shipment", "id": first["id"], "orderId": order_id}),
+        (
+            "store/order/statusUpdated",
+            {"type": "order", "id": order_id, "status": {"previous_status_id": 11, "new_status_id": 3}},
+        ),
+    ]
+
+    # When the rest ships by hand: Shipped
+    store.create_shipment_by_hand(
+        order_id,
+        [
+            {"order_product_id": abs_line["id"], "quantity": 1},
+            {"order_product_id": scw_line["id"], "quantity": 1},
+        ],
+    )
+    later = store.wait_for_deliveries(4, timeout=5)
+    assert store.order(order_id)["status_id"] == 2
+    assert [d.body["scope"] for d in later[2:]] == ["store/shipment/created", "store/order/statusUpdated"]
+    assert later[3].body["data"]["status"] == {"previous_status_id": 3, "new_status_id": 2}
+
+    # And what the control panel would refuse (nothing left to ship) is refused, nothing changed
+    with pytest.raises(ValueError, match="greater than the quantity that is available to ship"):
+        store.create_shipment_by_hand(order_id, [{"order_product_id": abs_line["id"], "quantity": 1}])
+    assert len(store.shipments(order_id)) == 2 and store.status_updates(order_id) == []
+
+
 def test_hooks_crud(api):
     body = {
         "scope": "store/order/statusUpdated",

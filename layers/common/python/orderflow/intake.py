@@ -1,5 +1,6 @@
 """Webhook intake: authenticate, parse, de-duplicate, and start the order's intake execution, or, for
-an order imported already, the flows its event starts (a merchant's status change or cancellation).
+an order imported already, the flows its event starts (a merchant's status change or cancellation, a
+shipment made in the store).
 
 BigCommerce retries anything that is not a 2xx for ~48 hours and may deliver an event twice or out
 of order, so: accepted, duplicate and ignored deliveries all answer 200; only a failure to start the
@@ -12,26 +13,31 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from orderflow.errors import InvalidInput, Unauthorized
+from orderflow.bigcommerce.client import BigCommerceClient
+from orderflow.errors import ConfigurationError, DomainError, InvalidInput, Unauthorized
 from orderflow.models import FlowRef, Order, order_key_for
 from orderflow.observability import logger
-from orderflow.order_events import emit, execution_input, store_status_event
+from orderflow.order_events import emit, emitter, execution_input, store_status_event
+from orderflow.shipments import record_store_shipment
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.flows import FlowRepository
 from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import SettingsRepository
+from orderflow.store.shipments import ShipmentRepository
 
 ORDER_CREATED = "store/order/created"
 ORDER_UPDATED = "store/order/updated"
 ORDER_STATUS_UPDATED = "store/order/statusUpdated"
+SHIPMENT_CREATED = "store/shipment/created"
 INTAKE = FlowRef(id="order-intake", version=1, name="Order intake")
-HANDLED_SCOPES = {ORDER_CREATED, ORDER_UPDATED, ORDER_STATUS_UPDATED}
+HANDLED_SCOPES = {ORDER_CREATED, ORDER_UPDATED, ORDER_STATUS_UPDATED, SHIPMENT_CREATED}
 SECRET_HEADER = "x-webhook-secret"
 
 
@@ -121,6 +127,9 @@ def event_key(payload: WebhookPayload) -> str:
     status = payload.data.status or {}
     if status.get("new_status_id") is not None:
         parts.append(f"status={status.get('previous_status_id')}>{status['new_status_id']}")
+    if payload.data.type == "shipment" and payload.data.order_id is not None:
+        # An order's shipments are distinct events: the order's id alone would merge them.
+        parts.append(f"shipment={payload.data.id}")
     return "|".join(parts)
 
 
@@ -213,6 +222,8 @@ def accept(
     orders: OrderRepository,
     settings: SettingsRepository,
     flows: FlowRepository,
+    shipments: ShipmentRepository | None = None,
+    bigcommerce: Callable[[], BigCommerceClient] | None = None,
 ) -> IntakeResult:
     if payload.scope not in HANDLED_SCOPES:
         return IntakeResult("ignored", reason=f"scope {payload.scope} starts no work")
@@ -220,6 +231,18 @@ def accept(
         return IntakeResult(
             "ignored",
             reason=f"webhook for store '{payload.store_hash}'; this deployment serves '{store_hash}'",
+        )
+    if payload.scope == SHIPMENT_CREATED:
+        return _accept_store_shipment(
+            payload,
+            store_hash,
+            ledger=ledger,
+            starter=starter,
+            orders=orders,
+            settings=settings,
+            flows=flows,
+            shipments=shipments or ShipmentRepository(orders.table_name),
+            bigcommerce=bigcommerce,
         )
     order_id = payload.data.id
     key = order_key_for(store_hash, order_id)
@@ -306,3 +329,82 @@ def _emit_store_change(
     if not emission.executions:
         return IntakeResult("ignored", reason=emission.describe(), order_key=key)
     return IntakeResult("accepted", reason=emission.describe(), order_key=key, executions=emission.executions)
+
+
+def _accept_store_shipment(
+    payload: WebhookPayload,
+    store_hash: str,
+    *,
+    ledger: DeliveryLedger,
+    starter: ExecutionStarter,
+    orders: OrderRepository,
+    settings: SettingsRepository,
+    flows: FlowRepository,
+    shipments: ShipmentRepository,
+    bigcommerce: Callable[[], BigCommerceClient] | None,
+) -> IntakeResult:
+    """A shipment created in the store: one made by hand in the control panel is recorded once (its
+    quantities, the order's status, ``order_shipped`` / ``order_partially_shipped``); one we created
+    comes back here too and is recognised (shipments.record_store_shipment). Only the store being
+    unreachable, or the flows not starting, answers 5xx (the claim released for BigCommerce's retry)."""
+    order_id = payload.data.order_id
+    if order_id is None:
+        return IntakeResult("ignored", reason="the shipment webhook does not name its order (data.orderId)")
+    key = order_key_for(store_hash, order_id)
+    logger.set_correlation_id(key)
+    receipt = {
+        "scope": payload.scope,
+        "order_key": key,
+        "bigcommerce_shipment_id": payload.data.id,
+        "created_at_store": payload.created_at,
+    }
+    if not ledger.claim(payload.hash, event_key(payload), receipt):
+        logger.info("duplicate webhook", extra={"order_key": key, "scope": payload.scope})
+        return IntakeResult("duplicate", reason="this delivery was already accepted", order_key=key)
+    started: list[str] = []
+    start_flows = emitter(key, orders=orders, flows=flows, starter=starter, trigger=payload.scope)
+
+    def emit_and_keep(event: str, occurrence: str) -> list[str]:
+        executions = start_flows(event, occurrence)
+        started.extend(executions)
+        return executions
+
+    try:
+        if bigcommerce is None:
+            raise ConfigurationError(
+                "shipment webhooks need the BigCommerce client (BIGCOMMERCE_ACCESS_TOKEN)"
+            )
+        outcome = record_store_shipment(
+            key,
+            order_id,
+            payload.data.id,
+            orders=orders,
+            shipments=shipments,
+            config=settings.bigcommerce,
+            bigcommerce=bigcommerce,
+            emit=emit_and_keep,
+        )
+    except DomainError as exc:
+        logger.warning(
+            "a store shipment could not be handled; releasing the delivery",
+            extra={"order_key": key, "reason": exc.message},
+        )
+        ledger.release(payload.hash, event_key(payload))
+        raise
+    except Exception:
+        logger.exception(
+            "a store shipment could not be handled; releasing the delivery", extra={"order_key": key}
+        )
+        ledger.release(payload.hash, event_key(payload))
+        raise
+    if started:
+        ledger.mark(payload.hash, executions=started)
+    logger.info(
+        "store shipment webhook",
+        extra={"order_key": key, "bigcommerce_shipment_id": payload.data.id, "outcome": outcome.status},
+    )
+    if outcome.status == "recorded":
+        return IntakeResult("accepted", reason=outcome.reason, order_key=key, executions=started)
+    if outcome.status == "duplicate":
+        return IntakeResult("duplicate", reason=outcome.reason, order_key=key, executions=started)
+    return IntakeResult("ignored", reason=outcome.reason, order_key=key)

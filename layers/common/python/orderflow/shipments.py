@@ -4,6 +4,9 @@
 A request may carry its own ``shipment_id``: repeating it answers the same shipment and never records
 or posts it twice. A POST whose answer was lost is looked for in the store (by the reference this puts
 in ``comments``) before it is ever sent again, so retries cannot duplicate a shipment in the store.
+
+A shipment a merchant creates by hand in the control panel reaches us as a ``store/shipment/created``
+webhook (as ours do): it is recorded once, without being posted, and moves the order the same way.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeGuard
 
 from pydantic import (
     BaseModel,
@@ -29,8 +32,10 @@ from pydantic import (
 
 from orderflow import clock
 from orderflow.bigcommerce.client import (
+    BigCommerceAuthError,
     BigCommerceClient,
     BigCommerceError,
+    BigCommerceNotFound,
     BigCommerceOutcomeUnknown,
     BigCommerceUnavailable,
 )
@@ -43,6 +48,7 @@ from orderflow.store.orders import OrderRepository
 from orderflow.store.shipments import (
     MAX_LINES_PER_SHIPMENT,
     BigCommerceShipment,
+    GroupState,
     LinesTaken,
     Shipment,
     ShipmentExists,
@@ -657,3 +663,351 @@ def _emit(shipment: Shipment, status: OrderStatus | None, context: _Context) -> 
         logger.exception("could not start the flows of a shipment", extra={"order_key": shipment.order_key})
         return ""
     return event
+
+
+# -- shipments made in the store -----------------------------------------------------------------------
+
+# BigCommerce moves an order to these by itself when a shipment is created in the store.
+_STORE_SHIPPED = 2
+_STORE_PARTIALLY_SHIPPED = 3
+# Our part of a shipment whose POST may have reached the store but whose answer is not recorded yet.
+# Only ``sent``: a ``pending`` part was never POSTed (the client hands a POST back as unsent only when
+# the store cannot have seen it), so a store shipment that matches a pending part is the merchant's.
+_IN_FLIGHT: tuple[GroupState, ...] = ("sent",)
+
+
+def store_shipment_id(bigcommerce_shipment_id: int) -> str:
+    """Our id for a shipment made in the store: derived from BigCommerce's, so it is recorded once."""
+    return f"bc-{bigcommerce_shipment_id}"
+
+
+class StoreUnavailable(DomainError):
+    """The store could not tell us about its shipment (unreachable, failing, our token refused): the
+    webhook answers 503, its delivery is released, and BigCommerce's own retry tries again."""
+
+    status = 503
+    code = "bigcommerce_unavailable"
+
+
+class FlowsNotStarted(DomainError):
+    """The shipment is recorded but the flows it starts could not be started; BigCommerce's retry of
+    the webhook finds it recorded and starts them (once: their names come from the shipment)."""
+
+    status = 503
+    code = "flows_not_started"
+
+
+StoreShipmentStatus = Literal["recorded", "duplicate", "ours", "ignored"]
+
+
+@dataclass(frozen=True)
+class StoreShipmentOutcome:
+    """``recorded``: a merchant's shipment, recorded now; ``duplicate``: recorded before (a redelivery);
+    ``ours``: one we created, its webhook coming back; ``ignored``: nothing to record, ``reason`` says why."""
+
+    status: StoreShipmentStatus
+    reason: str
+    shipment: Shipment | None = None
+
+
+def record_store_shipment(
+    order_key: str,
+    order_id: int,
+    bigcommerce_shipment_id: int,
+    *,
+    orders: OrderRepository,
+    shipments: ShipmentRepository,
+    config: Callable[[], BigCommerceSettings],
+    bigcommerce: Callable[[], BigCommerceClient],
+    emit: Emitter | None = None,
+) -> StoreShipmentOutcome:
+    """A ``store/shipment/created`` webhook: record the store's shipment as ours, once, without posting
+    it, then move the order (Partially Shipped / Shipped) and start the flows its event starts.
+
+    Ours (created through ``ship``) are recognised by the BigCommerce id we stored, the reference in
+    their comments, or, while our POST's answer is not recorded yet, by the same address and items.
+    What the store sends that does not fit the order (an unknown line, more than is left to ship)
+    records nothing and says why: bad store data never makes the webhook fail. StoreUnavailable when
+    the store cannot be read; FlowsNotStarted when the shipment's flows could not be started.
+    """
+    own_id = store_shipment_id(bigcommerce_shipment_id)
+    if orders.find_header(order_key) is None:
+        return StoreShipmentOutcome(
+            "ignored", f"order {order_key} is not imported; its shipments are not recorded"
+        )
+    known = shipments.for_order(order_key)
+    by_id = next((s for s in known if any(g.id == bigcommerce_shipment_id for g in s.bigcommerce)), None)
+    if by_id is not None and by_id.made_in_store:
+        return _recorded_already(by_id, orders, shipments, config, bigcommerce, emit)
+    if by_id is not None:
+        return StoreShipmentOutcome(
+            "ours", f"BigCommerce shipment {bigcommerce_shipment_id} is our shipment {by_id.id}"
+        )
+    if any(s.id == own_id for s in known):
+        # An API caller chose this id for a shipment of its own: recording the store's under it would
+        # mix the two up (the API takes any shipment_id it is given).
+        logger.warning(
+            "a shipment made in the store cannot be recorded: its id is taken",
+            extra={
+                "order_key": order_key,
+                "bigcommerce_shipment_id": bigcommerce_shipment_id,
+                "shipment_id": own_id,
+            },
+        )
+        return StoreShipmentOutcome(
+            "ignored", f"shipment id {own_id} is used by another shipment of {order_key}"
+        )
+    client = bigcommerce()
+    found = _read_store_shipment(client, order_key, order_id, bigcommerce_shipment_id)
+    if isinstance(found, str):
+        return StoreShipmentOutcome("ignored", found)
+    ours = _ours_in_store(known, found)
+    if ours is not None:
+        return StoreShipmentOutcome(
+            "ours",
+            f"BigCommerce shipment {bigcommerce_shipment_id} is our shipment {ours.id} (its answer is on its way)",
+        )
+    context = _Context(orders, shipments, config(), client, DEFAULT_SETTLE_SECONDS, emit)
+    for _ in range(3):
+        order = orders.get(order_key)
+        try:
+            planned = plan_store_shipment(order, found, bigcommerce_shipment_id)
+        except InvalidInput as exc:
+            logger.warning(
+                "a shipment made in the store was not recorded",
+                extra={
+                    "order_key": order_key,
+                    "bigcommerce_shipment_id": bigcommerce_shipment_id,
+                    "problems": exc.problems,
+                },
+            )
+            return StoreShipmentOutcome(
+                "ignored",
+                f"BigCommerce shipment {bigcommerce_shipment_id} does not fit order {order_key}: {exc.message}",
+            )
+        try:
+            recorded = shipments.record(planned, {line.line_number: line.quantity for line in order.lines})
+        except ShipmentExists:
+            # Another delivery of the same event recorded it a moment ago; that one finishes it.
+            return StoreShipmentOutcome(
+                "duplicate", f"BigCommerce shipment {bigcommerce_shipment_id} is recorded already as {own_id}"
+            )
+        except LinesTaken:
+            continue  # another shipment took units meanwhile: what is left now decides
+        logger.info(
+            "shipment made in the store recorded",
+            extra={"order_key": order_key, "shipment_id": own_id, "lines": len(recorded.lines)},
+        )
+        finished = _finish_store_shipment(recorded, context, note_store_status=True)
+        return StoreShipmentOutcome(
+            "recorded",
+            f"BigCommerce shipment {bigcommerce_shipment_id} recorded as {own_id}; {finished.status_message}",
+            finished,
+        )
+    raise Conflict(
+        f"the lines of order {order_key} keep changing; the shipment is recorded on a later delivery"
+    )
+
+
+def _recorded_already(
+    existing: Shipment,
+    orders: OrderRepository,
+    shipments: ShipmentRepository,
+    config: Callable[[], BigCommerceSettings],
+    bigcommerce: Callable[[], BigCommerceClient],
+    emit: Emitter | None,
+) -> StoreShipmentOutcome:
+    """A redelivery: nothing is recorded again, but what an earlier delivery left undone (the status,
+    the flows) is finished."""
+    reason = f"BigCommerce shipment {existing.bigcommerce[0].id} is recorded already as {existing.id}"
+    if existing.status_pushed and existing.event_emitted:
+        return StoreShipmentOutcome("duplicate", reason, existing)
+    # The store's status is noted only when the earlier delivery did not get to it (a push failed or
+    # it stopped before): later, the store may show a newer status that must not be overwritten.
+    context = _Context(orders, shipments, config(), bigcommerce(), DEFAULT_SETTLE_SECONDS, emit)
+    finished = _finish_store_shipment(existing, context, note_store_status=not existing.status_pushed)
+    return StoreShipmentOutcome("duplicate", reason, finished)
+
+
+def _read_store_shipment(
+    client: BigCommerceClient, order_key: str, order_id: int, bigcommerce_shipment_id: int
+) -> dict[str, Any] | str:
+    """The store's shipment, or why there is nothing to record (the store does not have it, or its
+    answer cannot be read). StoreUnavailable when asking again later may help."""
+    try:
+        return client.get_shipment(order_id, bigcommerce_shipment_id)
+    except BigCommerceNotFound:
+        return f"the store has no shipment {bigcommerce_shipment_id} on order {order_id}"
+    except (BigCommerceUnavailable, BigCommerceAuthError) as exc:
+        # Our token refused is ours to fix, not the store's data: BigCommerce's retries outlast the fix.
+        logger.warning(
+            "the store's shipment could not be read",
+            extra={
+                "order_key": order_key,
+                "bigcommerce_shipment_id": bigcommerce_shipment_id,
+                "status": exc.status,
+            },
+        )
+        raise StoreUnavailable(
+            f"{exc}. Shipment {bigcommerce_shipment_id} of order {order_id} is recorded when BigCommerce "
+            "delivers its webhook again"
+        ) from None
+    except BigCommerceError as exc:
+        if exc.status is None:  # a transport failure the client did not classify: it may pass
+            raise StoreUnavailable(f"{exc}. Asked again on the webhook's next delivery") from None
+        logger.warning(
+            "the store's answer about a shipment is unusable",
+            extra={
+                "order_key": order_key,
+                "bigcommerce_shipment_id": bigcommerce_shipment_id,
+                "status": exc.status,
+            },
+        )
+        return f"the store's answer for shipment {bigcommerce_shipment_id} could not be used: {exc.message}"
+
+
+def _ours_in_store(known: list[Shipment], found: dict[str, Any]) -> Shipment | None:
+    """Our shipment that the store's one is, when the id BigCommerce gave it is not recorded yet: the
+    reference our POST put in its comments, or a part we sent to that address with the same items."""
+    address = found.get("order_address_id")
+    items = _store_items(found)
+    for shipment in known:
+        if shipment.made_in_store:
+            continue
+        for group in shipment.bigcommerce:
+            if group.order_address_id != address:
+                continue
+            if find_ours([found], shipment.id, group.order_address_id) is not None:
+                return shipment
+            if group.state in _IN_FLIGHT and group.id is None and items is not None:
+                sent: Counter[int] = Counter()
+                for line in shipment.lines_to(group.order_address_id):
+                    sent[line.order_product_id] += line.quantity
+                if sent == items:
+                    return shipment
+    return None
+
+
+def _store_items(found: dict[str, Any]) -> Counter[int] | None:
+    """The store shipment's quantities per order product; None when they cannot be read."""
+    items = found.get("items")
+    if not isinstance(items, list):
+        return None
+    counts: Counter[int] = Counter()
+    for item in items:
+        if not isinstance(item, dict):
+            return None
+        product, quantity = item.get("order_product_id"), item.get("quantity")
+        if not _is_count(product) or not _is_count(quantity):
+            return None
+        counts[product] += quantity
+    return counts
+
+
+def _is_count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def plan_store_shipment(order: Order, found: dict[str, Any], bigcommerce_shipment_id: int) -> Shipment:
+    """The store's shipment (``GET /v2/orders/{id}/shipments/{shipment_id}``) as ours: each item's
+    ``order_product_id`` names the order line imported from it. InvalidInput naming every item that
+    does not fit the order (no such line, more than is left to ship); nothing of it is recorded then,
+    since recording part of what the store shipped would be as wrong as recording none."""
+    problems: list[str] = []
+    given_address = found.get("order_address_id")
+    address = given_address if _is_count(given_address) else 0
+    if not address:
+        problems.append("order_address_id: the store's shipment has no order address")
+    items = found.get("items")
+    if not isinstance(items, list) or not items:
+        items = []
+        problems.append("items: the store's shipment has no items")
+    by_product: defaultdict[int, list[OrderLine]] = defaultdict(list)
+    for order_line in order.lines:
+        by_product[order_line.external_id].append(order_line)
+    wanted: dict[int, int] = {}  # line number → quantity
+    first_seen: dict[int, tuple[int, OrderLine]] = {}
+    for index, item in enumerate(items):
+        path = f"items[{index}]"
+        product = item.get("order_product_id") if isinstance(item, dict) else None
+        quantity = item.get("quantity") if isinstance(item, dict) else None
+        if not _is_count(product):
+            problems.append(f"{path}.order_product_id: missing or not an order product id")
+            continue
+        if not _is_count(quantity):
+            problems.append(f"{path}.quantity: {quantity!r} is not a quantity")
+            continue
+        matches = by_product.get(product, [])
+        if not matches:
+            problems.append(
+                f"{path}.order_product_id: no line of order {order.order_key} is order product {product}"
+            )
+            continue
+        if len(matches) > 1:
+            listed = ", ".join(str(match.line_number) for match in matches)
+            problems.append(f"{path}.order_product_id: order product {product} is on lines {listed}")
+            continue
+        line = matches[0]
+        wanted[line.line_number] = wanted.get(line.line_number, 0) + quantity
+        first_seen.setdefault(line.line_number, (index, line))
+    for line_number, quantity in wanted.items():
+        index, line = first_seen[line_number]
+        left = line.quantity - line.quantity_shipped
+        if quantity > left:
+            problems.append(
+                f"items[{index}].quantity: {quantity} exceeds the {max(left, 0)} still to ship on {_describe(line)}"
+            )
+    if len(wanted) > MAX_LINES_PER_SHIPMENT:
+        problems.append(
+            f"items: {len(wanted)} lines; at most {MAX_LINES_PER_SHIPMENT} are recorded per shipment"
+        )
+    if problems:
+        raise InvalidInput.listing(problems)
+    lines = [
+        ShipmentLine(
+            line_number=line.line_number,
+            sku=line.sku,
+            quantity=wanted[line_number],
+            order_product_id=line.external_id,
+            order_address_id=address,
+        )
+        for line_number, (_, line) in sorted(first_seen.items())
+    ]
+    return Shipment(
+        id=store_shipment_id(bigcommerce_shipment_id),
+        order_key=order.order_key,
+        status="created",
+        lines=lines,
+        tracking_number=_text(found.get("tracking_number")),
+        carrier=_text(found.get("shipping_provider")),
+        tracking_link=_text(found.get("tracking_link")),
+        comments=_text(found.get("comments")),
+        bigcommerce=[
+            BigCommerceShipment(order_address_id=address, state="created", id=bigcommerce_shipment_id)
+        ],
+        made_in_store=True,
+    )
+
+
+def _finish_store_shipment(shipment: Shipment, context: _Context, *, note_store_status: bool) -> Shipment:
+    """The order's status and the shipment's event, as for ours (``_move_order_status``)."""
+    if note_store_status:
+        # BigCommerce moved the order itself when the merchant made the shipment: noted first, so the
+        # push that follows finds the store showing that status already and does not send it again.
+        order, all_shipments = context.shipments.order_with_shipments(shipment.order_key)
+        target = status_after(order, all_shipments)
+        if target is not None:
+            store_status = _STORE_SHIPPED if target == OrderStatus.SHIPPED else _STORE_PARTIALLY_SHIPPED
+            context.orders.note_store_status(shipment.order_key, store_status)
+    finished = _move_order_status(shipment, context)
+    shipped = finished.order_status in (OrderStatus.SHIPPED, OrderStatus.PARTIALLY_SHIPPED)
+    if context.emit is not None and shipped and not finished.event_emitted:
+        raise FlowsNotStarted(
+            f"shipment {finished.id} of order {finished.order_key} is recorded, but the flows it starts "
+            "could not be started; they are started when BigCommerce delivers its webhook again"
+        )
+    return finished

@@ -7,10 +7,16 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderflow import config, intake
+from orderflow.bigcommerce import connection
+from orderflow.bigcommerce.client import BigCommerceClient
 from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
+from orderflow.store.shipments import ShipmentRepository
 
 router = APIGatewayHttpRouter()
+# Each call to the store made while a webhook waits (a shipment's read, a status push) gives up in
+# time for the function (10 s) to answer 503, so BigCommerce retries rather than counting a timeout.
+STORE_TIME_BUDGET = 4.0
 
 
 @router.post("/webhooks/bigcommerce", summary="BigCommerce webhook callback", tags=["webhooks"])
@@ -18,14 +24,22 @@ def receive_webhook() -> dict[str, Any]:
     event = router.current_event
     intake.authenticate(dict(event.headers), config.secret("WEBHOOK_SECRET"))
     payload = intake.parse_webhook(event.decoded_body)
+    orders = tables.orders()
     result = intake.accept(
         payload,
         store_hash=config.store_hash(),
         intake_state_machine_arn=config.env("ORDER_INTAKE_STATE_MACHINE_ARN"),
         ledger=tables.deliveries(),
         starter=ExecutionStarter(),
-        orders=tables.orders(),
+        orders=orders,
         settings=tables.settings(),
         flows=tables.flows(),
+        shipments=ShipmentRepository(orders.table_name),
+        bigcommerce=_store_client,
     )
     return result.to_body()
+
+
+def _store_client() -> BigCommerceClient:
+    # Only shipment webhooks read the store: order webhooks never fetch the access token.
+    return connection.client(time_budget=STORE_TIME_BUDGET)

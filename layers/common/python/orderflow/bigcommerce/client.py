@@ -325,6 +325,15 @@ class BigCommerceClient:
         order = self.put(f"/v2/orders/{order_id}", {"status_id": status_id})
         return order if isinstance(order, dict) else {}
 
+    def get_shipment(self, order_id: int, shipment_id: int) -> dict[str, Any]:
+        """One shipment of an order: ``order_address_id``, ``items[{order_product_id, quantity}]``,
+        tracking and the addresses. BigCommerceNotFound when the store has no such shipment."""
+        path = f"/v2/orders/{order_id}/shipments/{shipment_id}"
+        shipment = self.get(path)
+        if not isinstance(shipment, dict):
+            raise BigCommerceError(200, "expected a shipment object", method="GET", path=path)
+        return shipment
+
     # -- customers -----------------------------------------------------------------------------------
 
     def find_customers(

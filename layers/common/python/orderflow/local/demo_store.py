@@ -962,7 +962,59 @@ class DemoStore:
             page = _page(self._shipments[order_id], query)
             return (200, copy.deepcopy(page)) if page else (204, None)
 
+    def _get_shipment(
+        self, order_id: int, shipment_id: int, *, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        with self._lock:
+            self._require_order(order_id)
+            for shipment in self._shipments[order_id]:
+                if shipment["id"] == shipment_id:
+                    return 200, copy.deepcopy(shipment)
+        raise _ApiError(404, NOT_FOUND)
+
     def _post_shipment(self, order_id: int, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        shipment = self._create_shipment(order_id, body)
+        self._emit("store/shipment/created", {"type": "shipment", "id": shipment["id"], "orderId": order_id})
+        return 201, shipment
+
+    def create_shipment_by_hand(
+        self,
+        order_id: int,
+        items: list[dict[str, int]],
+        *,
+        order_address_id: int | None = None,
+        tracking_number: str = "",
+        shipping_provider: str = "",
+        comments: str = "",
+    ) -> dict[str, Any]:
+        """A merchant ships in the control panel: the shipment is stored as a POST would store it, the
+        order moves to Partially Shipped (3) or Shipped (2) as BigCommerce does by itself (not one of
+        ``status_updates``, which are what the API was asked to do), and ``store/shipment/created``
+        then the status webhooks call back. ``items`` are ``{"order_product_id", "quantity"}``; the
+        address defaults to the first item's. ValueError for what the control panel would refuse."""
+        with self._lock:
+            products = {p["id"]: p for p in self._products.get(order_id, [])}
+            first = items[0].get("order_product_id") if items and isinstance(items[0], dict) else None
+            if order_address_id is None and isinstance(first, int) and first in products:
+                order_address_id = products[first]["order_address_id"]
+            body = {
+                "order_address_id": order_address_id,
+                "items": items,
+                "tracking_number": tracking_number,
+                "shipping_provider": shipping_provider,
+                "comments": comments,
+            }
+            try:
+                shipment = self._create_shipment(order_id, body)
+            except _ApiError as exc:
+                raise ValueError(exc.message) from None
+            every_unit_shipped = all(p["quantity_shipped"] >= p["quantity"] for p in self._products[order_id])
+        self._emit("store/shipment/created", {"type": "shipment", "id": shipment["id"], "orderId": order_id})
+        self._set_status(order_id, 2 if every_unit_shipped else 3, recorded=False)
+        return shipment
+
+    def _create_shipment(self, order_id: int, body: Any) -> dict[str, Any]:
+        """Validate and store a shipment as ``POST /v2/orders/{id}/shipments`` does; _ApiError when refused."""
         if not isinstance(body, dict):
             raise _ApiError(400, "The request body must be a JSON object.")
         with self._lock:
@@ -1035,9 +1087,7 @@ class DemoStore:
                 ],
             }
             self._shipments[order_id].append(shipment)
-            result = copy.deepcopy(shipment)
-        self._emit("store/shipment/created", {"type": "shipment", "id": shipment["id"], "orderId": order_id})
-        return 201, result
+            return copy.deepcopy(shipment)
 
     def _get_order_statuses(self, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         return 200, [
@@ -1324,6 +1374,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/v2/orders/(\d+)/coupons", "_get_order_coupons"),
         ("GET", r"/v2/orders/(\d+)/shipments", "_get_shipments"),
         ("POST", r"/v2/orders/(\d+)/shipments", "_post_shipment"),
+        ("GET", r"/v2/orders/(\d+)/shipments/(\d+)", "_get_shipment"),
         ("GET", r"/v2/order_statuses", "_get_order_statuses"),
         ("GET", r"/v2/store", "_get_store"),
         ("GET", r"/v3/hooks", "_get_hooks"),

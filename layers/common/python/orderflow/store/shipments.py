@@ -67,6 +67,8 @@ class Shipment(_Model):
     comments: str = ""
     bigcommerce: list[BigCommerceShipment]
     error: str = ""
+    # Made by hand in the store's control panel: recorded from its webhook, never posted by us.
+    made_in_store: bool = False
     order_status: OrderStatus | None = None  # the order's status once this shipment was made
     status_message: str = ""
     status_pushed: bool = False
