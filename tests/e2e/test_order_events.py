@@ -32,8 +32,10 @@ def _runs(api: Api, key: str) -> Counter[str]:
 
 @pytest.fixture
 def watched(runtime: LocalRuntime, store: DemoStore, api: Api) -> tuple[int, str]:
-    """An imported order, and two published flows: one for status changes, one for cancellations."""
+    """An imported order, and three published flows: one for new orders (it pushes nothing), one for
+    status changes, one for cancellations."""
     api.seed_demo_mappings()
+    publish(api, flow("Intake check", action("Check the header")))
     publish(api, flow("Status watcher", action("Note the change"), input_events=["order_status_changed"]))
     publish(api, flow("Cancellations", action("Note the cancellation"), input_events=["order_cancelled"]))
     order_id = store.sample_order()
@@ -59,7 +61,7 @@ def test_a_merchants_status_change_starts_its_flow_once_however_often_it_is_deli
     assert first.json()["status"] == "accepted" and len(first.json()["executions"]) == 1
     assert "-status-" in first.json()["executions"][0]
     assert again.json()["status"] == "duplicate" and other_hash.json()["status"] == "duplicate"
-    assert _runs(api, key) == Counter({"order-intake": 1, "status-watcher": 1})
+    assert _runs(api, key) == Counter({"order-intake": 1, "intake-check": 1, "status-watcher": 1})
     assert api.get(f"/orders/{key}").json()["external_status_id"] == AWAITING_PAYMENT
 
 
@@ -72,7 +74,7 @@ def test_a_cancellation_starts_the_cancellation_flows_not_the_status_change_ones
     runtime.wait_for_all()
 
     assert answer.json()["status"] == "accepted" and "-cancelled-" in answer.json()["executions"][0]
-    assert _runs(api, key) == Counter({"order-intake": 1, "cancellations": 1})
+    assert _runs(api, key) == Counter({"order-intake": 1, "intake-check": 1, "cancellations": 1})
 
 
 def test_a_change_the_webhook_does_not_describe_is_found_by_reading_the_order(
@@ -87,7 +89,7 @@ def test_a_change_the_webhook_does_not_describe_is_found_by_reading_the_order(
 
     # Then an intake reads the order, learns the change and starts the status-change flow
     assert answer.json()["status"] == "accepted"
-    assert _runs(api, key) == Counter({"order-intake": 2, "status-watcher": 1})
+    assert _runs(api, key) == Counter({"order-intake": 2, "intake-check": 1, "status-watcher": 1})
     assert api.get(f"/orders/{key}").json()["external_status_id"] == AWAITING_PICKUP
 
 
@@ -107,4 +109,4 @@ def test_our_own_status_push_coming_back_starts_nothing(
 
     # Then it is recognised as ours: no status-change flow runs
     assert echo.json()["status"] == "ignored" and "set by us" in echo.json()["reason"]
-    assert _runs(api, key) == Counter({"order-intake": 1})
+    assert _runs(api, key) == Counter({"order-intake": 1, "intake-check": 1})
