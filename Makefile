@@ -18,8 +18,8 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt
 demo: $(STAMP)  ## one BigCommerce order end to end, locally
 	$(PY) -m orderflow demo
 
-serve: $(STAMP)  ## the local API on 127.0.0.1:$${PORT:-3000}
-	$(PY) -m orderflow serve
+serve: $(STAMP)  ## the local API on 127.0.0.1:$${PORT:-3000}; ARGS=--ephemeral keeps no state
+	$(PY) -m orderflow serve $(ARGS)
 
 test: $(STAMP) check-generated  ## lint, types, generated state machines, then the whole suite
 	$(PY) -m ruff check .

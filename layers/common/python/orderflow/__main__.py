@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from orderflow.bigcommerce import cli as bigcommerce_cli
 from orderflow.flows import cli
@@ -16,6 +17,16 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("demo", help="run one BigCommerce order end to end on this machine")
     serve = commands.add_parser("serve", help="serve the API on 127.0.0.1 (like sam local start-api)")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 3000")
+    keep = serve.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the state is kept across restarts (default: .local/state)",
+    )
+    keep.add_argument(
+        "--ephemeral", action="store_true", help="keep nothing: start empty, forget all at the stop"
+    )
     cli.add_commands(commands.add_parser("flows", help="flows as code"))
     bigcommerce_cli.add_commands(
         commands.add_parser("bigcommerce", help="operations on the BigCommerce store (through the admin API)")
@@ -27,9 +38,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo()
     if args.command == "serve":
-        from orderflow.local.serve import serve_forever
+        from orderflow.local.serve import default_state_dir, serve_forever
 
-        return serve_forever(args.port)
+        return serve_forever(
+            args.port, state_dir=None if args.ephemeral else args.state_dir or default_state_dir()
+        )
     if args.command == "bigcommerce":
         return bigcommerce_cli.run(args)
     return cli.run(args)

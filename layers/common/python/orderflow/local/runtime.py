@@ -4,10 +4,13 @@
 - Lambda invocations (from the state machine, or from the API server) are served in-process by the
   functions' own handlers (``functions/<name>/app.py``).
 - Tables, secrets, state machines, routes and each function's environment come from template.yaml.
+- With a state directory (``make serve``), that state is saved as it changes and restored on start
+  (orderflow.local.state).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
@@ -33,6 +36,7 @@ from moto import mock_aws
 
 from orderflow.flows.asl import substitute
 from orderflow.local.server import LocalApiServer
+from orderflow.local.state import Interrupted, LocalState
 from orderflow.local.template import REGION, FunctionSpec, LocalTemplate, load_template
 from orderflow.observability import logger, metrics
 
@@ -91,6 +95,8 @@ class RuntimeConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
     # moto's engine really waits between a Task's retries (2, 4, 8 s…); tests scale that down.
     retry_wait_scale: float = 1.0
+    # Where the state is kept across restarts; None keeps it in memory only (tests, `make demo`).
+    state_dir: Path | None = None
 
     def template_parameters(self) -> dict[str, str]:
         return {
@@ -115,6 +121,9 @@ class LocalRuntime:
         self._saved_env: dict[str, str] | None = None
         self._mock: Any = None
         self.server: LocalApiServer | None = None
+        self.state: LocalState | None = None
+        # Executions that were running when the state was last saved, as restored on start.
+        self.interrupted: list[Interrupted] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
@@ -127,10 +136,28 @@ class LocalRuntime:
     def start(self) -> None:
         self._saved_env = dict(os.environ)
         os.environ.update(self._environment())
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # releases the state directory, stops moto and gives the environment back
+            raise
+
+    def _start(self) -> None:
+        if self.config.state_dir is not None:
+            self.state = LocalState(
+                Path(self.config.state_dir),
+                {logical: args["TableName"] for logical, args in self.template.tables.items()},
+                set(self.template.state_machines),
+                _ATOMIC_LOCK,
+            )
+            self.state.open()
+            # Before the secrets are created: a provider's callbacks carry the value of the last run.
+            self.template.generated_secrets = self.state.secrets(self.template.generated_secrets)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         _quiet_engine_logs()
         _make_dynamodb_writes_atomic()
+        _observe_stepfunctions_calls()
         _run_executions_on_versions()
         _reuse_engine_lambda_client()
         _scale_engine_retry_waits(self.config.retry_wait_scale)
@@ -141,15 +168,32 @@ class LocalRuntime:
         # botocore hands this handler the serialized request; answering it skips the HTTP call.
         boto3.DEFAULT_SESSION.events.register("before-call.lambda.Invoke", self._on_lambda_invoke)  # type: ignore[arg-type]
         self._create_resources()
+        if self.state is not None:
+            _WRITE_OBSERVERS.append(self.state.observe)
+            self.interrupted = self.state.restore(
+                boto3.client("dynamodb", region_name=REGION),
+                boto3.client("stepfunctions", region_name=REGION),
+            )
         self._load_handlers()
         self.server = LocalApiServer(self.template.routes, self.invoke, self.config.host, self.config.port)
         self.server.start()
+        if self.state is not None:
+            self.state.start_saving()
 
     def stop(self) -> None:
         if self.server:
             self.server.stop()
             self.server = None
         self._wait_for_running(timeout=10)
+        if self.state is not None:
+            state, self.state = self.state, None
+            try:
+                state.close()  # the final save: after a clean stop, a restart loses nothing
+            except Exception:
+                logging.getLogger(__name__).exception("local state not saved at stop")
+            finally:
+                with contextlib.suppress(ValueError):
+                    _WRITE_OBSERVERS.remove(state.observe)
         if self._mock:
             self._mock.stop()
             self._mock = None
@@ -163,6 +207,11 @@ class LocalRuntime:
     def api_url(self) -> str:
         assert self.server is not None, "the runtime is not started"
         return self.server.url
+
+    def save_state(self) -> None:
+        """Save what changed now, rather than within the second (a no-op without a state directory)."""
+        if self.state is not None:
+            self.state.save()
 
     def secret_value(self, logical_id: str) -> str:
         """A secret of the template as this run has it (generated ones are made up per run)."""
@@ -361,6 +410,8 @@ def _load_module(name: str, path: Path) -> ModuleType:
 
 
 _ATOMIC_LOCK = threading.RLock()
+# Told of each call moto answered (service, action, parameters): how the local state knows what to save.
+_WRITE_OBSERVERS: list[Callable[[str, str, dict[str, Any]], None]] = []
 
 
 def _make_dynamodb_writes_atomic() -> None:
@@ -374,10 +425,33 @@ def _make_dynamodb_writes_atomic() -> None:
 
     def call_action(self: Any) -> Any:
         with _ATOMIC_LOCK:
-            return original(self)
+            answer = original(self)
+            # Under the lock: a save (which holds it) sees a write and its mark together.
+            if _WRITE_OBSERVERS:
+                params = self.body if isinstance(self.body, dict) else {}
+                for observe in list(_WRITE_OBSERVERS):
+                    observe("dynamodb", self._get_action(), params)
+            return answer
 
     call_action._serialised = True  # type: ignore[attr-defined]
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
+def _observe_stepfunctions_calls() -> None:
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    if getattr(StepFunctionResponse.call_action, "_observed", False):
+        return
+    original = StepFunctionResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        answer = original(self)
+        for observe in list(_WRITE_OBSERVERS):
+            observe("stepfunctions", self._get_action(), {})
+        return answer
+
+    call_action._observed = True  # type: ignore[attr-defined]
+    StepFunctionResponse.call_action = call_action  # type: ignore[method-assign]
 
 
 def _run_executions_on_versions() -> None:
@@ -429,7 +503,7 @@ def _scale_engine_retry_waits(scale: float) -> None:
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
     real_sleep = time.sleep
-    retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: real_sleep(seconds * scale))  # type: ignore[attr-defined]
+    retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: real_sleep(seconds * scale))  # type: ignore[assignment]
 
 
 def _quiet_engine_logs() -> None:

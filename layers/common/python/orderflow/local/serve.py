@@ -2,22 +2,35 @@
 
 With BIGCOMMERCE_API_URL set it talks to that store (BIGCOMMERCE_STORE_HASH and
 BIGCOMMERCE_ACCESS_TOKEN required); without it, it starts the loopback demo store and says where.
+Its state is kept in a state directory (default ``.local/state``) and restored on the next start.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime, RuntimeConfig
+from orderflow.local.runtime import LocalRuntime, RuntimeConfig, project_root
+from orderflow.local.state import StateError
 
 LOCAL_WEBHOOK_SECRET = "local-webhook-secret"  # only for 127.0.0.1; set WEBHOOK_SECRET to choose
 
 
-def serve_forever(port: int | None = None, stop: threading.Event | None = None) -> int:
+def default_state_dir() -> Path:
+    """``.local/state`` in the project (git ignores ``.local/``), wherever the command runs from."""
+    return project_root() / ".local" / "state"
+
+
+def serve_forever(
+    port: int | None = None, stop: threading.Event | None = None, state_dir: Path | None = None
+) -> int:
+    """Serve until Ctrl-C, SIGTERM or ``stop``; ``state_dir`` None keeps nothing after the stop."""
     port = port if port is not None else int(os.environ.get("PORT", "3000"))
     store: DemoStore | None = None
     api_url = os.environ.get("BIGCOMMERCE_API_URL")
@@ -46,18 +59,62 @@ def serve_forever(port: int | None = None, stop: threading.Event | None = None) 
         admin_token=admin,
         log_level=os.environ.get("LOG_LEVEL", "INFO"),
         port=port,
+        state_dir=state_dir,
     )
+    stop = stop or threading.Event()
     try:
-        with LocalRuntime(config) as runtime:
+        with LocalRuntime(config) as runtime, _stop_on_sigterm(stop):
             print(
                 f"Local API on {runtime.api_url} (admin routes {'need a bearer token' if admin else 'open'}):"
             )
             for route in runtime.template.routes:
                 print(f"  {route.method:<6} {route.path:<40} → {route.function}")
+            _say_state(runtime, demo_store=store is not None)
             print("Ctrl-C stops it.", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
-                (stop or threading.Event()).wait()
+                stop.wait()
+            if state_dir is not None:
+                print(f"Stopping: the state is saved in {state_dir} once running executions end.", flush=True)
+    except StateError as exc:
+        print(f"local state: {exc}", file=sys.stderr)
+        return 2
     finally:
         if store:
             store.stop()
     return 0
+
+
+def _say_state(runtime: LocalRuntime, *, demo_store: bool) -> None:
+    state = runtime.state
+    if state is None:
+        print("State: in memory only (--ephemeral): nothing is kept after the stop.")
+        return
+    if state.saved_at is None:
+        print(f"State: kept in {state.directory} (new; --ephemeral keeps nothing).")
+        return
+    items = sum(state.restored_items.values())
+    print(f"State: restored from {state.directory} (saved {state.saved_at}, {items} items).")
+    if demo_store and items:
+        print(
+            "  The demo store starts empty on every start, its order ids over again: orders imported from "
+            "an earlier\n  demo store are kept here under the same ids. Use --ephemeral to try the demo "
+            "store afresh."
+        )
+    if runtime.interrupted:
+        print(f"Running at the last stop, now interrupted ({len(runtime.interrupted)}); what to do for each:")
+        for run in runtime.interrupted:
+            where = f", step '{run.step}'" if run.step else ""
+            print(f"  {run.order_key or run.execution}  {run.flow}{where}  → {run.hint()}")
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM (``kill``, a process manager) stops like Ctrl-C, with the final save."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
