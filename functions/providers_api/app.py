@@ -1,13 +1,13 @@
 """Providers API function: operations against the BigCommerce store (connection, webhooks, sync,
-catalog items, shipments)."""
+catalog items, shipments) and operations (health, the sweep on demand)."""
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow.api import http, providers, shipments, sync
+from orderflow.api import health, http, providers, shipments, sync
 from orderflow.observability import logger
 
-app = http.resolver(providers.router, sync.router, shipments.router, admin=True)
+app = http.resolver(providers.router, sync.router, shipments.router, health.router, admin=True)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,11 +1,12 @@
-"""Auto-sync (EventBridge schedule): import the orders modified since the last checkpoint that
-webhooks missed. Answers the run's report (counts, the checkpoint before and after)."""
+"""The sweep (EventBridge schedule, one run at a time): pushes the statuses the store did not take,
+starts again the imports that stopped waiting for the store, and imports the orders webhooks missed
+since the last checkpoint. Answers the run's report."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import config, sync
+from orderflow import config, sweep, sync
 from orderflow.bigcommerce import connection
 from orderflow.observability import logger, metrics
 from orderflow.store import tables
@@ -15,12 +16,15 @@ from orderflow.store import tables
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     client = connection.client()
-    report = sync.reconcile(
-        client,
-        tables.orders(),
+    orders = tables.orders()
+    report = sweep.run(
+        orders,
         tables.settings(),
-        sync.intake_starter(client.store_hash, config.env("ORDER_INTAKE_STATE_MACHINE_ARN")),
+        client,
+        sync.intake_starter(client.store_hash, config.env("ORDER_INTAKE_STATE_MACHINE_ARN"), orders=orders),
+        reconcile_orders=bool((event or {}).get("reconcile", True)),
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000.0,
     )
-    metrics.add_metric(name="OrdersReconciled", unit="Count", value=report.totals.started)
+    if report.reconcile:
+        metrics.add_metric(name="OrdersReconciled", unit="Count", value=report.reconcile["started"])
     return report.to_dict()

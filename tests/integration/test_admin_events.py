@@ -32,8 +32,10 @@ def test_every_admin_sample_is_answered_by_the_function_serving_its_route(
         assert error["field"], body
 
 
-def test_the_schedule_sample_runs_a_reconciliation(runtime: LocalRuntime) -> None:
+def test_the_schedule_sample_runs_a_sweep_with_its_reconciliation(runtime: LocalRuntime) -> None:
     report = runtime.invoke("ReconcileOrdersFunction", load_event("schedule_reconcile_orders.json"))
 
-    assert report["complete"] is True and report["checkpoint"]
-    assert report["started"] == 0  # an empty store: nothing missed
+    assert report["ran"] is True and report["errors"] == []
+    assert report["reconcile"]["complete"] is True and report["reconcile"]["checkpoint"]
+    assert report["reconcile"]["started"] == 0  # an empty store: nothing missed
+    assert report["attention"]["pending_import"]["count"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -103,7 +104,8 @@ def test_a_2000_line_order_is_stored_as_lines_not_one_oversized_item(
     stored = orders.get(order.order_key)
 
     assert len(stored.lines) == 2000 and stored.lines[-1].quantity == 2000
-    assert writes == {"BatchWriteItem": 80, "PutItem": 1}  # 25 lines a batch, then the header
+    # the pending record (a conditional put), the import's claim on it, 25 lines a batch, the header
+    assert writes == {"PutItem": 2, "UpdateItem": 1, "BatchWriteItem": 80}
 
 
 def test_status_changes_are_kept_in_order_even_when_concurrent(runtime: LocalRuntime) -> None:
@@ -256,3 +258,53 @@ def test_a_step_result_with_fractional_details_is_stored_and_read_back(runtime: 
 
     [stored] = orders.step_results("BC-test-store-77")
     assert stored.details == {"distance_km": 12.75, "share": [0.5, 0.25]}
+
+
+def test_a_first_import_claims_the_order_so_a_racing_one_writes_nothing(runtime: LocalRuntime) -> None:
+    orders = tables.orders()
+    # Given an accepted order, whose import another run has claimed (and is writing)
+    accepted = _order(lines=0)
+    assert orders.record_pending(accepted)
+    orders.table.update_item(
+        Key={"pk": accepted.order_key, "sk": "ORDER"},
+        UpdateExpression="SET import_claim = :other, import_claimed_at = :now",
+        ExpressionAttributeValues={":other": "another-run", ":now": Decimal(str(time.time()))},
+    )
+
+    # When a second import of it comes along
+    raced = orders.create(_order(lines=3))
+
+    # Then it writes nothing: not a line, not the header
+    assert raced is False
+    stored = orders.find(accepted.order_key)
+    assert stored is not None and stored.status == OrderStatus.PENDING_IMPORT and stored.lines == []
+
+    # And once that claim is stale (the other run died), an import takes it over and completes
+    orders.table.update_item(
+        Key={"pk": accepted.order_key, "sk": "ORDER"},
+        UpdateExpression="SET import_claimed_at = :long_ago",
+        ExpressionAttributeValues={":long_ago": Decimal(str(time.time() - 3600))},
+    )
+    assert orders.create(_order(lines=3)) is True
+    imported = orders.get(accepted.order_key)
+    assert imported.status == OrderStatus.NEW and len(imported.lines) == 3
+    assert imported.received_at == stored.received_at  # when we accepted it, kept through the import
+    # and an imported order is never recorded as pending again
+    assert orders.record_pending(_order(lines=0)) is False
+
+
+def test_orders_needing_attention_are_counted_with_the_oldest_first(runtime: LocalRuntime) -> None:
+    orders = tables.orders()
+    for order_id in (301, 302):
+        assert orders.record_pending(_order(order_id, lines=0))
+    orders.create(_order(303))
+    orders.transition("BC-test-store-303", OrderStatus.ON_HOLD, reason="test: held")
+
+    summary = orders.attention_summary(["pending_import", "on_hold", "import_failed"])
+
+    assert summary["pending_import"]["count"] == 2
+    assert summary["pending_import"]["oldest_order_key"] == "BC-test-store-301"
+    assert summary["on_hold"]["count"] == 1 and summary["import_failed"]["count"] == 0
+    # leaving the hold leaves the index
+    orders.transition("BC-test-store-303", OrderStatus.VALIDATED, reason="test: released")
+    assert orders.attention_summary(["on_hold"])["on_hold"]["count"] == 0

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from orderflow.errors import TransientStepError
 from orderflow.local.demo_store import DemoStore, Fault
 from orderflow.local.runtime import LocalRuntime
 from orderflow.store import tables
@@ -82,26 +81,55 @@ def test_an_unmapped_order_fails_the_import_naming_every_value_and_maps_once_fix
     assert fixed.status == "new" and [h.status for h in fixed.history][-2:] == ["error", "new"]
 
 
-def test_an_order_the_store_does_not_have_fails_the_import_and_says_why(
+def test_an_order_the_store_does_not_have_is_kept_as_import_failed_and_not_retried(
     runtime: LocalRuntime, store: DemoStore
 ) -> None:
-    with pytest.raises(Exception, match="BigCommerce answered 404") as caught:
-        _import(runtime, store, 9999)
-    assert type(caught.value).__name__ == "BigCommerceNotFound"  # not retried: it will not pass
-    (result,) = tables.orders().step_results(f"BC-{store.store_hash}-9999")
-    assert result.status == "failed" and "404" in result.message
+    # When the store answers 404 for the order
+    answer = _import(runtime, store, 9999)
+
+    # Then the step failed at once (it will not pass), saying why, and the order is kept, visible
+    assert answer["status"] == "failed" and answer["retry_in"] == 0
+    key = f"BC-{store.store_hash}-9999"
+    (result,) = tables.orders().step_results(key)
+    assert (
+        result.status == "failed"
+        and "the store has no such order" in result.message
+        and "404" in result.message
+    )
+    order = tables.orders().get(key)
+    assert order.status == "import_failed" and "404" in order.import_error
+    assert len([r for r in store.requests if r.path.startswith("/v2/orders/9999")]) == 1
 
 
-def test_an_unreachable_store_is_a_transient_error_for_the_retrier(
-    runtime: LocalRuntime, store: DemoStore
+def test_an_unreachable_store_makes_the_import_wait_on_the_schedule(
+    runtime: LocalRuntime, store: DemoStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a store that answers 503 for a while, and the retry schedule 30 s, doubling, at most 5 min
+    monkeypatch.setenv("STORE_RETRY_FIRST_SECONDS", "30")
+    monkeypatch.setenv("STORE_RETRY_MAX_SECONDS", "300")
     order_id = store.sample_order()
-    store.inject("GET", rf"/v2/orders/{order_id}", *[Fault(503)] * 4)
+    key = f"BC-{store.store_hash}-{order_id}"
+    store.inject("GET", rf"/v2/orders/{order_id}", *[Fault(503)] * 20)
 
-    with pytest.raises(TransientStepError):
-        _import(runtime, store, order_id)
-    (result,) = tables.orders().step_results(f"BC-{store.store_hash}-{order_id}")
-    assert result.status == "failed" and result.message.startswith("will retry:")
+    # When the import runs, and runs again as the intake would after each wait
+    first = _import(runtime, store, order_id)
+    event = step_event(
+        "step_import_order.json",
+        order_key=key,
+        order_ref={"source": "bigcommerce", "store_hash": store.store_hash, "order_id": order_id},
+        previous={"step": "Import order", "status": "retrying", "succeeded": False, "attempt": 4},
+    )
+    fifth = runtime.invoke("ImportOrderFunction", event)
+
+    # Then each says when to try again (30 s, then … 300 s), and the order is kept as pending_import
+    # with the truth: attempts so far, the last error, the next try
+    assert (first["status"], first["retry_in"], first["attempt"]) == ("retrying", 30, 1)
+    assert (fifth["status"], fifth["retry_in"], fifth["attempt"]) == ("retrying", 300, 5)
+    (result,) = tables.orders().step_results(key)
+    assert result.status == "retrying" and result.attempts == 5 and "503" in result.message
+    assert result.details["next_attempt_at"] and "503" in result.details["last_error"]
+    order = tables.orders().get(key)
+    assert order.status == "pending_import" and order.import_attempts == 2 and order.next_attempt_at
 
 
 def test_validation_steps_answer_with_the_problems(runtime: LocalRuntime, store: DemoStore) -> None:

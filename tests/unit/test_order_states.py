@@ -93,8 +93,8 @@ def test_completed_and_cancelled_are_final() -> None:
         check_transition("BC-test-1", S.CANCELLED, S.VALIDATED)
 
 
-def test_every_status_can_be_reached_from_new() -> None:
-    reached, pending = {S.NEW}, [S.NEW]
+def test_every_status_can_be_reached_from_an_accepted_order() -> None:
+    reached, pending = {S.PENDING_IMPORT}, [S.PENDING_IMPORT]
     while pending:
         for target in ORDER_TRANSITIONS[pending.pop()]:
             if target not in reached:

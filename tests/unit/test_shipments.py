@@ -12,8 +12,8 @@ from orderflow.models import Order, OrderLine, OrderStatus
 from orderflow.shipments import (
     MAX_LINES_PER_SHIPMENT,
     bigcommerce_payload,
+    derived_shipment_id,
     find_ours,
-    marker,
     parse_request,
     plan,
     status_after,
@@ -238,7 +238,7 @@ def test_lines_without_a_shipping_address_do_not_hold_the_order_back() -> None:
 # -- what BigCommerce receives -------------------------------------------------------------------------
 
 
-def test_the_bigcommerce_payload_carries_the_address_the_products_and_our_reference() -> None:
+def test_the_bigcommerce_payload_carries_the_address_the_products_and_only_the_merchants_comments() -> None:
     order = _order(_line(1, "A", 2), _line(2, "B", 1))
     request = parse_request(
         {
@@ -253,25 +253,50 @@ def test_the_bigcommerce_payload_carries_the_address_the_products_and_our_refere
 
     payload = bigcommerce_payload(shipment, shipment.bigcommerce[0])
 
+    # nothing of ours in the comments: they can reach the customer's e-mail
     assert payload == {
         "order_address_id": ADDRESS,
         "items": [{"order_product_id": 101, "quantity": 2}, {"order_product_id": 102, "quantity": 1}],
         "shipping_provider": "usps",
         "tracking_number": "TN1",
-        "comments": "fragile\n[ref s-1]",
+        "comments": "fragile",
     }
     bare = plan(order, parse_request({"items": [{"line_number": 1, "quantity": 1}]}), "s-2")
-    assert bigcommerce_payload(bare, bare.bigcommerce[0])["comments"] == marker("s-2") == "[ref s-2]"
+    assert "comments" not in bigcommerce_payload(bare, bare.bigcommerce[0])
 
 
-def test_our_shipment_is_recognised_in_the_store_by_reference_and_address() -> None:
+def test_our_shipment_is_recognised_in_the_store_by_address_items_and_tracking_number() -> None:
+    # Given our shipment of 2 A + 1 B with tracking TN1, whose POST's answer was lost
+    order = _order(_line(1, "A", 2), _line(2, "B", 1))
+    items = [{"line_number": 1, "quantity": 2}, {"line_number": 2, "quantity": 1}]
+    ours = plan(order, parse_request({"items": items, "tracking_number": "TN1"}), "s-1")
+    group = ours.bigcommerce[0]
+    same_items = [{"order_product_id": 101, "quantity": 2}, {"order_product_id": 102, "quantity": 1}]
     listed = [
-        {"id": 1, "order_address_id": ADDRESS, "comments": "[ref s-10]"},
-        {"id": 2, "order_address_id": OTHER_ADDRESS, "comments": "[ref s-1]"},
-        {"id": 3, "order_address_id": ADDRESS, "comments": "by hand\n[ref s-1]"},
+        {"id": 1, "order_address_id": ADDRESS, "items": same_items[:1], "tracking_number": "TN1"},
+        {"id": 2, "order_address_id": OTHER_ADDRESS, "items": same_items, "tracking_number": "TN1"},
+        {"id": 3, "order_address_id": ADDRESS, "items": same_items, "tracking_number": "TN9"},
+        {"id": 4, "order_address_id": ADDRESS, "items": same_items, "tracking_number": "TN1"},
+        {"id": 5, "order_address_id": ADDRESS, "items": same_items, "tracking_number": "TN1"},
     ]
 
-    assert find_ours(listed, "s-1", ADDRESS) == 3
-    assert find_ours(listed, "s-1", OTHER_ADDRESS) == 2
-    assert find_ours(listed, "s-2", ADDRESS) is None
-    assert find_ours([], "s-1", ADDRESS) is None
+    # Then the first store shipment with the same address, items and tracking is ours, unless it is
+    # recorded as another of our shipments already
+    assert find_ours(listed, ours, group, known_ids=set()) == 4
+    assert find_ours(listed, ours, group, known_ids={4}) == 5
+    assert find_ours(listed[:3], ours, group, known_ids=set()) is None
+    assert find_ours([], ours, group, known_ids=set()) is None
+    # without a tracking number of ours, address and items decide
+    bare = plan(order, parse_request({"items": items}), "s-2")
+    assert find_ours(listed, bare, bare.bigcommerce[0], known_ids={4, 5}) == 3
+
+
+def test_a_shipment_sent_without_an_id_gets_one_from_its_contents() -> None:
+    first = parse_request({"items": [{"line_number": 1, "quantity": 1}], "tracking_number": "TN1"})
+    same = parse_request({"tracking_number": "TN1", "items": [{"line_number": 1, "quantity": 1}]})
+    other = parse_request({"items": [{"line_number": 1, "quantity": 1}], "tracking_number": "TN2"})
+
+    assert derived_shipment_id("BC-s-1", first) == derived_shipment_id("BC-s-1", same)
+    assert derived_shipment_id("BC-s-1", first) != derived_shipment_id("BC-s-1", other)
+    assert derived_shipment_id("BC-s-1", first) != derived_shipment_id("BC-s-2", first)
+    assert derived_shipment_id("BC-s-1", first).startswith("auto-")

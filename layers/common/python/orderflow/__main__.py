@@ -1,12 +1,14 @@
-"""Command line: ``python -m orderflow demo | serve | flows validate|generate|diagram|publish FILE...
-| bigcommerce test-connection|register-webhooks|list-webhooks|sync|items import``."""
+"""Command line: ``python -m orderflow demo | serve | sweep | health | flows validate|generate|diagram|
+publish FILE... | bigcommerce test-connection|register-webhooks|list-webhooks|sync|items import``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from orderflow.admin_client import AdminApi, ApiError, add_api_options
 from orderflow.bigcommerce import cli as bigcommerce_cli
 from orderflow.flows import cli
 
@@ -27,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     keep.add_argument(
         "--ephemeral", action="store_true", help="keep nothing: start empty, forget all at the stop"
     )
+    for name, help_text in (
+        ("sweep", "run the sweep once (pending pushes, stopped imports, orders webhooks missed)"),
+        ("health", "what needs attention: pending imports, failed imports, holds, pending pushes"),
+    ):
+        add_api_options(commands.add_parser(name, help=f"{help_text}, through the admin API"))
     cli.add_commands(commands.add_parser("flows", help="flows as code"))
     bigcommerce_cli.add_commands(
         commands.add_parser("bigcommerce", help="operations on the BigCommerce store (through the admin API)")
@@ -43,9 +50,22 @@ def main(argv: list[str] | None = None) -> int:
         return serve_forever(
             args.port, state_dir=None if args.ephemeral else args.state_dir or default_state_dir()
         )
+    if args.command in ("sweep", "health"):
+        return _operations(args)
     if args.command == "bigcommerce":
         return bigcommerce_cli.run(args)
     return cli.run(args)
+
+
+def _operations(args: argparse.Namespace) -> int:
+    api = AdminApi.from_args(args)
+    try:
+        answer = api.call("POST", "/sweep") if args.command == "sweep" else api.call("GET", "/health")
+    except ApiError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2))
+    return 0 if args.command == "sweep" or answer.get("status") == "ok" else 3
 
 
 if __name__ == "__main__":

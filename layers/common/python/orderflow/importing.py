@@ -11,23 +11,47 @@ The import rules merchants rely on:
 
 The step answers ``succeeded`` when the order was imported (now or again) and should go on to its
 flows, ``skipped`` when there was nothing to import, ``failed`` when values could not be mapped.
+
+An accepted order is stored as ``pending_import`` before its intake starts (intake.start_intake), so
+it is never lost while the store is down: a store that does not answer (connection errors, timeouts,
+429, 5xx) makes the step answer ``retrying`` with when to try again, and the intake waits (a Wait
+state costs nothing) on a capped exponential schedule for up to 24 h (retries.RetrySchedule); past
+that the order stays pending for the sweep. A store that refuses the order (401, 403, 404) marks it
+``import_failed`` with the cause, at once, for an operator to fix and resubmit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from requests import ConnectionError as RequestsConnectionError
+from requests import Timeout
+
 from orderflow import clock
-from orderflow.bigcommerce.client import BigCommerceClient
+from orderflow.bigcommerce.client import (
+    BigCommerceAuthError,
+    BigCommerceClient,
+    BigCommerceError,
+    BigCommerceNotFound,
+    BigCommerceUnavailable,
+)
 from orderflow.bigcommerce.orders import to_order
 from orderflow.bigcommerce.statuses import status_name
 from orderflow.customers import match_customer
 from orderflow.errors import InvalidInput
 from orderflow.intake import ORDER_STATUS_UPDATED, ORDER_UPDATED
 from orderflow.mapping import map_order
-from orderflow.models import BigCommerceSettings, Order, OrderStatus, StatusChange, order_key_for
+from orderflow.models import (
+    BigCommerceSettings,
+    Order,
+    OrderStatus,
+    StatusChange,
+    import_id_for,
+    order_key_for,
+)
 from orderflow.observability import metrics
 from orderflow.order_events import store_status_event
+from orderflow.retries import RetrySchedule
 from orderflow.status_push import push_store_status
 from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.customers import CustomerRepository
@@ -59,6 +83,8 @@ def import_order(
     new_status = config.new_order_status_id
 
     existing = orders.find(request.order_key)
+    if existing is not None and not existing.is_imported:
+        existing = None  # only accepted so far (or refused before): this is its first import
     if existing is not None and request.trigger not in STATUS_TRIGGERS:
         if existing.all_mapping_issues or existing.status == OrderStatus.ERROR:
             return _remap(existing, orders, mappings, config, bigcommerce)
@@ -69,7 +95,16 @@ def import_order(
             details=_summary(existing),
         )
 
-    raw = bigcommerce.get_order(ref.order_id)
+    try:
+        raw = bigcommerce.get_order(ref.order_id)
+    except (BigCommerceUnavailable, RequestsConnectionError, Timeout) as exc:
+        if existing is not None:
+            raise  # an imported order checked for a status reset: the step's own retries will do
+        return _store_unavailable(request, orders, exc)
+    except (BigCommerceAuthError, BigCommerceNotFound) as exc:
+        if existing is not None:
+            raise
+        return _store_refused(request, orders, exc)
     status = _int(raw.get("status_id"))
     if existing is not None:
         if status != new_status or existing.external_status_id == new_status:
@@ -88,6 +123,7 @@ def import_order(
                 details={**_summary(existing), "started": started},
             )
     elif status != new_status:
+        orders.forget_pending(request.order_key)  # not an order we import (yet): not listed either
         return StepOutcome(
             succeeded=True,
             skipped=True,
@@ -160,6 +196,69 @@ def _after_import(
             "message": f"{outcome.message}; {pushed.message.split('; ', 1)[-1]}",
             "details": {**outcome.details, "bigcommerce_status_id": target},
         }
+    )
+
+
+def _keep(request: StepRequest, orders: OrderRepository) -> None:
+    """The order stays on record while it cannot be imported (its intake normally recorded it)."""
+    ref = request.order_ref
+    assert ref is not None  # import_order checked it
+    orders.record_pending(
+        Order(
+            order_key=request.order_key,
+            store_hash=ref.store_hash,
+            external_id=ref.order_id,
+            import_id=import_id_for(ref.order_id),
+        )
+    )
+
+
+def _store_unavailable(request: StepRequest, orders: OrderRepository, exc: Exception) -> StepOutcome:
+    """Try again later, on the schedule; past its window, leave the order pending for the sweep."""
+    _keep(request, orders)
+    schedule = RetrySchedule.from_env()
+    previous = request.previous or {}
+    attempt = (int(previous.get("attempt") or 0) if previous.get("status") == "retrying" else 0) + 1
+    error = str(exc)
+    metrics.add_metric(name="ImportsWaitingForStore", unit="Count", value=1)
+    if schedule.gives_up(attempt):
+        orders.note_import_attempt(request.order_key, error=error, next_attempt_at=None, failed=False)
+        return StepOutcome(
+            succeeded=False,
+            attempt=attempt,
+            message=f"the store did not answer in {attempt} tries over {schedule.waited(attempt - 1) // 60} minutes: "
+            f"{error}; the order stays pending_import, and the sweep (or a resubmit) imports it once the store is back",
+            details={"attempts": attempt, "last_error": error, "next_attempt_at": None},
+        )
+    wait = schedule.wait(attempt)
+    next_at = RetrySchedule.at(wait)
+    orders.note_import_attempt(request.order_key, error=error, next_attempt_at=next_at, failed=False)
+    return StepOutcome(
+        succeeded=False,
+        retry_in=wait,
+        attempt=attempt,
+        message=f"the store did not answer (try {attempt}): {error}; next try at {next_at} (in {wait} s)",
+        details={"attempts": attempt, "last_error": error, "next_attempt_at": next_at},
+    )
+
+
+def _store_refused(request: StepRequest, orders: OrderRepository, exc: BigCommerceError) -> StepOutcome:
+    """401/403 (our token) or 404 (no such order): retrying cannot help; an operator must act."""
+    _keep(request, orders)
+    cause = (
+        "the store refused our access token"
+        if isinstance(exc, BigCommerceAuthError)
+        else "the store has no such order"
+    )
+    orders.note_import_attempt(request.order_key, error=f"{cause}: {exc}", next_attempt_at=None, failed=True)
+    metrics.add_metric(name="ImportsFailed", unit="Count", value=1)
+    return StepOutcome(
+        succeeded=False,
+        message=f"import_failed: {cause} ({exc}); fix it, then resubmit the order",
+        details={
+            "cause": "unauthorized" if isinstance(exc, BigCommerceAuthError) else "not_found",
+            "error": str(exc),
+        },
     )
 
 

@@ -19,9 +19,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
 from orderflow.errors import ConfigurationError, DomainError, InvalidInput, Unauthorized
-from orderflow.models import FlowRef, Order, order_key_for
+from orderflow.models import FlowRef, Order, import_id_for, order_key_for
 from orderflow.observability import logger
 from orderflow.order_events import emit, emitter, execution_input, store_status_event
 from orderflow.shipments import record_store_shipment
@@ -160,8 +161,17 @@ def triage(
     The import rules: an order is imported at the new-order status, once; changes made in
     BigCommerce after import are ignored unless the status is reset to the new-order status (then
     it is imported again as a new revision). When a webhook does not say the status, the intake
-    reads the order and decides; our own pushes are recognised before this (``accept``).
+    reads the order and decides; our own pushes are recognised before this (``accept``). An order
+    accepted but not imported yet is not imported: its import starts again, unless one is waiting
+    for the store already.
     """
+    if stored is not None and not stored.is_imported:
+        if stored.next_attempt_at and stored.next_attempt_at > clock.iso():
+            return (
+                False,
+                f"accepted before; its import waits for the store (next try at {stored.next_attempt_at})",
+            )
+        stored = None
     if scope == ORDER_CREATED:
         if stored is not None:
             return False, f"already imported as {stored.import_id}"
@@ -203,9 +213,20 @@ def start_intake(
     *,
     starter: ExecutionStarter,
     state_machine_arn: str,
+    orders: OrderRepository | None = None,
 ) -> tuple[str, bool]:
-    """Start the order's intake (import, then route); (execution name, False) when it already ran."""
-    name = intake_execution_name(order_key_for(store_hash, order_id), attempt)
+    """Start the order's intake (import, then route); (execution name, False) when it already ran.
+
+    The order is recorded as pending_import first (unless it is stored already), so from the moment
+    we answer, it is listed, fetchable and resubmittable, whatever the store does meanwhile."""
+    key = order_key_for(store_hash, order_id)
+    if orders is not None:
+        orders.record_pending(
+            Order(
+                order_key=key, store_hash=store_hash, external_id=order_id, import_id=import_id_for(order_id)
+            )
+        )
+    name = intake_execution_name(key, attempt)
     _, started = starter.start(
         state_machine_arn, name, execution_input(store_hash, order_id, INTAKE, trigger)
     )
@@ -262,6 +283,7 @@ def accept(
     merchant_change = (
         change is not None
         and stored is not None
+        and stored.is_imported
         and change.new not in (stored.external_status_id, new_order_status_id)
     )
     if merchant_change and change is not None:
@@ -283,6 +305,7 @@ def accept(
             payload.hash[:16],
             starter=starter,
             state_machine_arn=intake_state_machine_arn,
+            orders=orders,
         )
     except Exception:
         logger.exception("could not start the order intake; releasing the delivery", extra={"order_key": key})

@@ -18,6 +18,10 @@ IMPORT_SOURCE_CODE = "BC"
 class OrderStatus(StrEnum):
     """Internal order status; the status mapping in settings says what BigCommerce sees."""
 
+    # Accepted (a webhook, sync, reconciliation) but not imported yet: the store was not asked, or did
+    # not answer; import_failed: the store refused it for good (401/403/404) until an operator acts.
+    PENDING_IMPORT = "pending_import"
+    IMPORT_FAILED = "import_failed"
     NEW = "new"
     VALIDATED = "validated"
     ON_HOLD = "on_hold"
@@ -35,6 +39,7 @@ class StepStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    RETRYING = "retrying"  # waiting for a store or provider that did not answer; tried again later
 
 
 class MappingKind(StrEnum):
@@ -175,12 +180,22 @@ class Order(_Model):
     placed_at: str | None = None
     imported_at: str = ""
     updated_at: str = ""
+    received_at: str = ""  # when we accepted it (a webhook, sync, reconciliation), before its import
+    import_attempts: int = 0  # store reads that did not answer, while pending_import
+    import_error: str = ""  # the last one's cause, or why the store refused it (import_failed)
+    next_attempt_at: str | None = None
     history: list[StatusChange] = Field(default_factory=list)
     pushes: list[StatusPush] = Field(default_factory=list)  # the latest few, oldest first
     last_push_seq: int = 0
+    push_pending_seq: int | None = None  # a push the store did not take yet (see store/orders.py)
     import_as: str = ""
     lines: list[OrderLine] = Field(default_factory=list)
     record_version: int = 0  # bumped on every stored change; guards concurrent updates
+
+    @property
+    def is_imported(self) -> bool:
+        """False while only accepted (pending_import) or refused by the store (import_failed)."""
+        return self.status not in (OrderStatus.PENDING_IMPORT, OrderStatus.IMPORT_FAILED)
 
     @property
     def all_mapping_issues(self) -> list[MappingIssue]:
@@ -275,6 +290,8 @@ ImportAs = Literal["pending_cash_sale", "pending_sales_order", "pending_sales_in
 def default_status_mapping() -> dict[OrderStatus, int | None]:
     # None = "not assigned": nothing is pushed for that internal status.
     return {
+        OrderStatus.PENDING_IMPORT: None,
+        OrderStatus.IMPORT_FAILED: None,
         OrderStatus.NEW: None,
         OrderStatus.VALIDATED: 9,  # Awaiting Shipment: accepted and released onwards
         OrderStatus.ON_HOLD: 12,

@@ -1,6 +1,7 @@
 """The order status state machine: which status may follow which (pure; enforced by
 ``OrderRepository.transition``), and the shipping state of a line, derived from its quantities.
 
+Before it: pending_import (accepted, the store not read yet) and import_failed (the store refused it).
 The happy path is new → validated → sourced → in fulfillment → partially shipped → shipped →
 invoiced → completed; on hold and error are detours an order comes back from; cancelled and
 completed are final. A re-import (the store's status reset to the new-order status) is not a
@@ -23,6 +24,9 @@ _SHIPPING = {S.PARTIALLY_SHIPPED, S.SHIPPED}
 _DETOURS = {S.ON_HOLD, S.ERROR, S.CANCELLED}
 
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    # Accepted, not imported yet: an import makes it new (or error, when values have no mapping).
+    S.PENDING_IMPORT: frozenset({S.NEW, S.ERROR, S.IMPORT_FAILED}),
+    S.IMPORT_FAILED: frozenset({S.PENDING_IMPORT, S.NEW, S.ERROR}),
     S.NEW: frozenset({S.VALIDATED, S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, *_DETOURS}),
     S.VALIDATED: frozenset({S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, *_DETOURS}),
     S.SOURCED: frozenset({S.IN_FULFILLMENT, *_SHIPPING, *_DETOURS}),

@@ -1,9 +1,10 @@
 """Shipments: what was shipped is checked against the order's lines, recorded, created in BigCommerce
 (one BigCommerce shipment per order address) and moves the order to Partially Shipped or Shipped.
 
-A request may carry its own ``shipment_id``: repeating it answers the same shipment and never records
-or posts it twice. A POST whose answer was lost is looked for in the store (by the reference this puts
-in ``comments``) before it is ever sent again, so retries cannot duplicate a shipment in the store.
+A request may carry its own ``shipment_id`` (without one, an id is derived from the request): repeating
+it answers the same shipment and never records or posts it twice. A POST whose answer was lost is
+looked for in the store (the same address, items and tracking number, not yet one of ours) before it is
+ever sent again, so retries cannot duplicate a shipment in the store.
 
 A shipment a merchant creates by hand in the control panel reaches us as a ``store/shipment/created``
 webhook (as ours do): it is recorded once, without being posted, and moves the order the same way.
@@ -11,9 +12,10 @@ webhook (as ours do): it is recorded once, without being posted, and moves the o
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -264,9 +266,14 @@ def status_after(order: Order, shipments: list[Shipment]) -> OrderStatus | None:
     return OrderStatus.PARTIALLY_SHIPPED
 
 
-def marker(shipment_id: str) -> str:
-    """The reference put in the BigCommerce shipment's comments; how a shipment is found again."""
-    return f"[ref {shipment_id}]"
+def derived_shipment_id(order_key: str, request: ShipmentRequest) -> str:
+    """The id of a shipment sent without one: the same request again (a retry after a lost answer)
+    finds the shipment it made, and never ships twice. To ship the same items twice without ids,
+    tell them apart (a tracking number, a comment)."""
+    canonical = json.dumps(
+        {"order_key": order_key, **request.model_dump(mode="json", exclude={"shipment_id"})}, sort_keys=True
+    )
+    return "auto-" + hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
 def bigcommerce_payload(shipment: Shipment, group: BigCommerceShipment) -> dict[str, Any]:
@@ -278,10 +285,9 @@ def bigcommerce_payload(shipment: Shipment, group: BigCommerceShipment) -> dict[
             for line in shipment.lines_to(group.order_address_id)
         ],
         "shipping_provider": shipment.carrier,
-        "comments": f"{shipment.comments}\n{marker(shipment.id)}"
-        if shipment.comments
-        else marker(shipment.id),
     }
+    if shipment.comments:  # the merchant's words only: comments can reach the customer's e-mail
+        payload["comments"] = shipment.comments
     if shipment.tracking_number:
         payload["tracking_number"] = shipment.tracking_number
     if shipment.tracking_link:
@@ -289,18 +295,33 @@ def bigcommerce_payload(shipment: Shipment, group: BigCommerceShipment) -> dict[
     return payload
 
 
-def find_ours(store_shipments: list[Any], shipment_id: str, order_address_id: int) -> int | None:
-    """The id of the store's shipment that is ours (our reference, the same address), if any."""
-    reference = marker(shipment_id)
+def find_ours(
+    store_shipments: list[Any], shipment: Shipment, group: BigCommerceShipment, known_ids: set[int]
+) -> int | None:
+    """The id of the store's shipment that is this part of ours, after its POST's answer was lost:
+    one we have not recorded under another shipment, to the same address, with the same items and
+    quantities, and the same tracking number (when ours has one). No marker is written into the
+    shipment for this: its comments can reach the customer."""
+    wanted: Counter[int] = Counter()
+    for line in shipment.lines_to(group.order_address_id):
+        wanted[line.order_product_id] += line.quantity
     for candidate in store_shipments:
+        if not isinstance(candidate, dict) or candidate.get("id") in known_ids:
+            continue
+        if candidate.get("order_address_id") != group.order_address_id or _store_items(candidate) != wanted:
+            continue
         if (
-            isinstance(candidate, dict)
-            and candidate.get("order_address_id") == order_address_id
-            and reference in str(candidate.get("comments") or "")
+            shipment.tracking_number
+            and str(candidate.get("tracking_number") or "") != shipment.tracking_number
         ):
-            found = candidate.get("id")
-            return found if isinstance(found, int) else None
+            continue
+        found = candidate.get("id")
+        return found if isinstance(found, int) else None
     return None
+
+
+def _known_ids(shipments: list[Shipment]) -> set[int]:
+    return {group.id for shipment in shipments for group in shipment.bigcommerce if group.id is not None}
 
 
 def render(shipment: Shipment) -> dict[str, Any]:
@@ -412,7 +433,7 @@ def ship(
         existing = shipments.find(order_key, request.shipment_id)
         if existing is not None:
             return ShipmentResult(_resume(existing, request, context), created=False)
-    shipment_id = request.shipment_id or uuid.uuid4().hex
+    shipment_id = request.shipment_id or derived_shipment_id(order_key, request)
     raced = False
     for _ in range(3):
         order = orders.get(order_key)
@@ -499,7 +520,7 @@ def _look_for(shipment: Shipment, index: int, order_id: int, context: _Context) 
         raise ShipmentPending(
             shipment, f"checking the store failed: {exc}", _RETRY_SECONDS, unknown=True
         ) from None
-    found = find_ours(existing, shipment.id, group.order_address_id)
+    found = find_ours(existing, shipment, group, _known_ids(context.shipments.for_order(shipment.order_key)))
     if found is None:
         return shipment
     logger.info(
@@ -867,8 +888,8 @@ def _read_store_shipment(
 
 
 def _ours_in_store(known: list[Shipment], found: dict[str, Any]) -> Shipment | None:
-    """Our shipment that the store's one is, when the id BigCommerce gave it is not recorded yet: the
-    reference our POST put in its comments, or a part we sent to that address with the same items."""
+    """Our shipment that the store's one is, when the id BigCommerce gave it is not recorded yet: a
+    part we sent (its answer not back yet) to that address with the same items."""
     address = found.get("order_address_id")
     items = _store_items(found)
     for shipment in known:
@@ -877,8 +898,6 @@ def _ours_in_store(known: list[Shipment], found: dict[str, Any]) -> Shipment | N
         for group in shipment.bigcommerce:
             if group.order_address_id != address:
                 continue
-            if find_ours([found], shipment.id, group.order_address_id) is not None:
-                return shipment
             if group.state in _IN_FLIGHT and group.id is None and items is not None:
                 sent: Counter[int] = Counter()
                 for line in shipment.lines_to(group.order_address_id):

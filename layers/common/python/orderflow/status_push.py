@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orderflow import clock
-from orderflow.bigcommerce.client import BigCommerceClient
+from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceUnavailable
 from orderflow.bigcommerce.statuses import status_name
 from orderflow.errors import Conflict, InvalidInput, NotFound
 from orderflow.models import SOURCE_BIGCOMMERCE, BigCommerceSettings, Order, OrderStatus, StatusPush
+from orderflow.observability import logger, metrics
 from orderflow.order_states import check_transition
 from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.orders import OrderRepository
@@ -139,8 +140,23 @@ def push_store_status(
             message=f"status {label}; not pushed: a newer status of this order was pushed already",
             details={**details, "superseded": True},
         )
-    bigcommerce.update_order_status(order.external_id, target)
+    try:
+        bigcommerce.update_order_status(order.external_id, target)
+    except BigCommerceUnavailable as exc:
+        # Kept, not dropped: the sweep pushes the order's latest status once the store answers
+        # (a PUT of a status is safe to repeat; an older one is never pushed over a newer).
+        orders.mark_push_pending(order.order_key, push, str(exc))
+        metrics.add_metric(name="StatusPushesPending", unit="Count", value=1)
+        logger.warning("status push pending: the store did not answer", extra={"status_id": target})
+        return StepOutcome(
+            succeeded=True,
+            message=f"status {label}; BigCommerce did not answer ({exc}): the push of {target} "
+            f"{status_name(target)} is pending and will be retried",
+            details={**details, "pushed": False, "pending": True},
+        )
     orders.confirm_push(order.order_key, push)
+    if order.push_pending_seq is not None:
+        orders.clear_push_pending(order.order_key, push.seq)
     return StepOutcome(
         succeeded=True,
         message=f"status {label}; BigCommerce status set to {target} {status_name(target)}",
@@ -219,3 +235,23 @@ def moving(
         )
 
     return run
+
+
+def push_pending(order_key: str, orders: OrderRepository, bigcommerce: BigCommerceClient) -> str:
+    """Push the order's latest claimed status again, the store having not taken it (the sweep)."""
+    order = header(orders, order_key)
+    latest = max(order.pushes, key=lambda p: p.seq, default=None)
+    if latest is None or latest.seq < order.last_push_seq:
+        orders.clear_push_pending(order_key, order.last_push_seq)
+        return "nothing to push: the latest push is not on record"
+    if order.external_status_id == latest.to_status_id:
+        orders.clear_push_pending(order_key, latest.seq)
+        return f"BigCommerce shows {latest.to_status_id} {status_name(latest.to_status_id)} already"
+    try:
+        bigcommerce.update_order_status(order.external_id, latest.to_status_id)
+    except BigCommerceUnavailable as exc:
+        orders.mark_push_pending(order_key, latest, str(exc))
+        return f"still pending: {exc}"
+    orders.confirm_push(order_key, latest)
+    orders.clear_push_pending(order_key, latest.seq)
+    return f"BigCommerce status set to {latest.to_status_id} {status_name(latest.to_status_id)}"

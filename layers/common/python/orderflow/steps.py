@@ -54,6 +54,7 @@ class StepRequest(BaseModel):
     execution_policies: list[dict[str, Any]] = Field(default_factory=list)
     # the generated steps: a hold gets the failed step's $.last; a merge its branches and their results
     failed: dict[str, Any] | None = None
+    previous: dict[str, Any] | None = None  # $.last before this step: a retried import's attempt count
     branches: list[dict[str, Any]] = Field(default_factory=list)
     results: list[Any] = Field(default_factory=list)
     # set here, not by the state machine: the lines a line filter policy selected (None = all)
@@ -65,12 +66,17 @@ class StepOutcome(BaseModel):
     message: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
     skipped: bool = False
+    # the store or provider did not answer: try again in this many seconds (the machine waits)
+    retry_in: int = 0
+    attempt: int = 0
 
     @property
     def status(self) -> StepStatus:
         if self.skipped:
             return StepStatus.SKIPPED
-        return StepStatus.SUCCEEDED if self.succeeded else StepStatus.FAILED
+        if self.succeeded:
+            return StepStatus.SUCCEEDED
+        return StepStatus.RETRYING if self.retry_in > 0 else StepStatus.FAILED
 
 
 class StepStore(Protocol):
@@ -105,16 +111,18 @@ def run_step(
             raise TransientStepError(str(exc)) from exc
         raise
     _record(orders, request, outcome, started)
-    if not outcome.succeeded:
+    if outcome.status == StepStatus.FAILED:
         metrics.add_metric(name="StepsFailed", unit="Count", value=1)
     logger.info("step finished", extra={"status": outcome.status.value})
-    if not outcome.succeeded and request.stop_on_failure:
+    if outcome.status == StepStatus.FAILED and request.stop_on_failure:
         raise StepFailed(failure_cause(request.step, outcome.message))
     return {
         "step": request.step,
         "status": outcome.status.value,
         "succeeded": outcome.succeeded,
         "message": outcome.message,
+        "retry_in": outcome.retry_in,
+        "attempt": outcome.attempt,
     }
 
 
@@ -182,6 +190,7 @@ def _record(recorder: StepStore, request: StepRequest, outcome: StepOutcome, sta
             details=outcome.details,
             started_at=started,
             finished_at=clock.iso(),
+            attempts=max(1, outcome.attempt),
             execution=request.execution,
         )
     )

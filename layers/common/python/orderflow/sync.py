@@ -59,13 +59,23 @@ class IntakeStarter(Protocol):
 
 
 def intake_starter(
-    store_hash: str, state_machine_arn: str, starter: ExecutionStarter | None = None
+    store_hash: str,
+    state_machine_arn: str,
+    starter: ExecutionStarter | None = None,
+    orders: OrderRepository | None = None,
 ) -> IntakeStarter:
+    """Starts intakes, recording each order as pending_import first when ``orders`` is given."""
     executions = starter or ExecutionStarter()
 
     def start(order_id: int, trigger: str, attempt: str) -> tuple[str, bool]:
         return start_intake(
-            store_hash, order_id, trigger, attempt, starter=executions, state_machine_arn=state_machine_arn
+            store_hash,
+            order_id,
+            trigger,
+            attempt,
+            starter=executions,
+            state_machine_arn=state_machine_arn,
+            orders=orders,
         )
 
     return start

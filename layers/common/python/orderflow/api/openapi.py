@@ -19,6 +19,7 @@ def openapi() -> dict[str, Any]:
         flows,
         fulfillment_events,
         fulfillment_sources,
+        health,
         mappings,
         orders,
         policies,
@@ -45,6 +46,7 @@ def openapi() -> dict[str, Any]:
         shipments,
         fulfillment_events,
         fulfillment_sources,
+        health,
     ):
         everything.include_router(module.router)
     everything.include_router(router)

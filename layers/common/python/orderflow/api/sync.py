@@ -81,7 +81,9 @@ def sync_orders(body: Annotated[SyncRequest | None, Body()] = None) -> Any:
             client,
             tables.orders(),
             tables.settings().bigcommerce().new_order_status_id,
-            sync.intake_starter(client.store_hash, config.env("ORDER_INTAKE_STATE_MACHINE_ARN")),
+            sync.intake_starter(
+                client.store_hash, config.env("ORDER_INTAKE_STATE_MACHINE_ARN"), orders=tables.orders()
+            ),
             status_id=request.status_id,
             order_ids=request.order_ids,
             start_page=request.start_page,

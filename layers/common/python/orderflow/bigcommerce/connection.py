@@ -4,6 +4,7 @@ secret's two accepted forms; and the connection test behind ``POST /providers/bi
 from __future__ import annotations
 
 import functools
+import os
 import string
 import unicodedata
 from dataclasses import dataclass, field
@@ -103,16 +104,44 @@ def credentials() -> Credentials:
 
 def client(*, time_budget: float | None = None) -> BigCommerceClient:
     """``time_budget`` bounds each call (attempts and waits together) for callers that must answer
-    within a limit of their own, e.g. an API Gateway request."""
-    return _client(config.bigcommerce_api_url(), config.store_hash(), credentials().access_token, time_budget)
+    within a limit of their own, e.g. an API Gateway request. ``BIGCOMMERCE_READ_TIMEOUT_SECONDS``
+    and ``BIGCOMMERCE_MAX_ATTEMPTS`` tune a call (tests that simulate outages shorten them)."""
+    return _client(
+        config.bigcommerce_api_url(),
+        config.store_hash(),
+        credentials().access_token,
+        time_budget,
+        _number("BIGCOMMERCE_READ_TIMEOUT_SECONDS", 10.0),
+        int(_number("BIGCOMMERCE_MAX_ATTEMPTS", 4)),
+    )
+
+
+def _number(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 @functools.lru_cache(maxsize=8)
 def _client(
-    api_url: str, store_hash: str, access_token: str, time_budget: float | None = None
+    api_url: str,
+    store_hash: str,
+    access_token: str,
+    time_budget: float | None = None,
+    read_timeout: float = 10.0,
+    max_attempts: int = 4,
 ) -> BigCommerceClient:
     # Keyed by its settings: a rotated token or another store gets a fresh session.
-    return BigCommerceClient(api_url, store_hash, access_token, time_budget=time_budget)
+    return BigCommerceClient(
+        api_url,
+        store_hash,
+        access_token,
+        time_budget=time_budget,
+        timeout=(3.05, read_timeout),
+        max_attempts=max_attempts,
+    )
 
 
 # -- connection test -------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ IMPORT_STEP = "Import order"
 ROUTE_STEP = "Route to flows"
 IMPORTED_CHOICE = "Imported?"
 NOT_ROUTED = "Nothing to route"
+STORE_WAIT = "Wait for the store"
 # A resubmit starts a new execution of the same machine at the failed step (see orderflow/resubmit.py).
 RESUME_FIELD = "resume_at"
 RESUME_ENTRY = "Start or resume"
@@ -116,22 +117,41 @@ def intake_asl() -> dict[str, Any]:
     Only an order imported by this run (or imported again, or mapped now) goes on to its flows: a
     skipped import (not at the new-order status, already imported) ends here, and so does a failed
     one (values without a mapping: the order waits for an operator, the store shows the
-    import-error status). No Catch: an order that cannot be imported fails its intake execution
-    visibly (and redrivably).
+    import-error status). A store that does not answer makes the import answer ``retrying`` with
+    how long to wait: the machine waits (free on Standard workflows) and imports again, on the
+    schedule the import function reads from its environment. No Catch: an order that cannot be
+    imported fails its intake execution visibly; it stays pending_import for the sweep.
     """
     states = _States()
-    states.add(
+    import_task = _task(
         IMPORT_STEP,
-        _task(IMPORT_STEP, "import_order", payload_extra={"order_ref.$": "$.order_ref", "trigger.$": "$.trigger"},
-              next_state=IMPORTED_CHOICE),
-    )  # fmt: skip
+        "import_order",
+        payload_extra={"order_ref.$": "$.order_ref", "trigger.$": "$.trigger", "previous.$": "$.last"},
+        next_state=IMPORTED_CHOICE,
+    )
+    import_task["ResultSelector"].update(
+        {"retry_in.$": "$.Payload.retry_in", "attempt.$": "$.Payload.attempt"}
+    )
+    states.add(IMPORT_STEP, import_task)
     states.add(
         IMPORTED_CHOICE,
         {
             "Type": "Choice",
-            "Comment": "route only what this run imported",
-            "Choices": [{"Variable": "$.last.status", "StringEquals": "succeeded", "Next": ROUTE_STEP}],
+            "Comment": "route only what this run imported; wait for a store that did not answer",
+            "Choices": [
+                {"Variable": "$.last.status", "StringEquals": "succeeded", "Next": ROUTE_STEP},
+                {"Variable": "$.last.status", "StringEquals": "retrying", "Next": STORE_WAIT},
+            ],
             "Default": NOT_ROUTED,
+        },
+    )
+    states.add(
+        STORE_WAIT,
+        {
+            "Type": "Wait",
+            "Comment": "the import said how long (capped exponential, within the retry window)",
+            "SecondsPath": "$.last.retry_in",
+            "Next": IMPORT_STEP,
         },
     )
     states.add(

@@ -86,8 +86,13 @@ class ActionStep(_Strict):
             raise ValueError("a custom action's endpoint must be https://")
         if self.action == "update_order_status":
             status = self.params.get("status")
-            if status not in {s.value for s in OrderStatus}:
-                known = ", ".join(s.value for s in OrderStatus)
+            settable = [
+                s.value
+                for s in OrderStatus
+                if s not in (OrderStatus.PENDING_IMPORT, OrderStatus.IMPORT_FAILED)
+            ]
+            if status not in settable:
+                known = ", ".join(settable)
                 raise ValueError(f"params.status must be one of: {known} (got {status!r})")
         return self
 

@@ -188,6 +188,7 @@ class DemoStore:
         }
         self._requests: list[RecordedRequest] = []
         self._faults: list[tuple[str, re.Pattern[str], Fault]] = []
+        self._outages: list[tuple[str, re.Pattern[str], Fault, float]] = []
         self._quota: int | None = None
         self._window_ms = 0
         self._window_start: float | None = None
@@ -655,9 +656,22 @@ class DemoStore:
         with self._lock:
             self._faults.extend((method.upper(), pattern, response) for response in responses)
 
+    def outage(self, method: str, path_pattern: str, fault: Fault, seconds: float) -> None:
+        """Answer every matching request with ``fault`` for ``seconds`` from now (a store that is down,
+        hangs or throttles for a while), whatever the queued faults say."""
+        with self._lock:
+            self._outages.append(
+                (method.upper(), re.compile(path_pattern), fault, time.monotonic() + seconds)
+            )
+
+    def end_outages(self) -> None:
+        with self._lock:
+            self._outages.clear()
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._outages.clear()
 
     def rate_limit(self, quota: int, window_ms: int) -> None:
         """Enforce a fixed-window quota (BigCommerce: 150 per 30000 ms); responses then carry the
@@ -823,6 +837,10 @@ class DemoStore:
         raise _ApiError(404, NOT_FOUND)
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
+        now = time.monotonic()
+        for fault_method, pattern, fault, until in self._outages:
+            if now < until and fault_method in ("*", method) and pattern.fullmatch(path):
+                return fault
         for index, (fault_method, pattern, fault) in enumerate(self._faults):
             if fault_method in ("*", method) and pattern.fullmatch(path):
                 del self._faults[index]

@@ -70,7 +70,11 @@ def serve_forever(
             for route in runtime.template.routes:
                 print(f"  {route.method:<6} {route.path:<40} → {route.function}")
             _say_state(runtime, demo_store=store is not None)
-            print("Ctrl-C stops it.", flush=True)
+            interval = float(os.environ.get("SWEEP_INTERVAL_SECONDS") or 60)
+            threading.Thread(target=_sweep_every, args=(runtime, interval, stop), daemon=True).start()
+            print(
+                f"The sweep runs every {interval:g} s (SWEEP_INTERVAL_SECONDS). Ctrl-C stops it.", flush=True
+            )
             with contextlib.suppress(KeyboardInterrupt):
                 stop.wait()
             if state_dir is not None:
@@ -118,3 +122,21 @@ def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _sweep_every(runtime: LocalRuntime, interval: float, stop: threading.Event) -> None:
+    """What the stack's schedule does on AWS: pending pushes, stopped imports, missed orders."""
+    while not stop.wait(interval):
+        try:
+            report = runtime.invoke("ReconcileOrdersFunction", {"source": "local schedule"})
+        except Exception as exc:  # the next run tries again; the serve goes on
+            print(f"sweep: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            continue
+        done = len(report.get("pushes") or {}) + len(report.get("restarted") or [])
+        started = (report.get("reconcile") or {}).get("started") or 0
+        if done or started:
+            print(
+                f"sweep: {len(report.get('pushes') or {})} status push(es), "
+                f"{len(report.get('restarted') or [])} import(s) started again, {started} missed order(s) imported",
+                flush=True,
+            )

@@ -5,14 +5,19 @@ Items of an order (partition key ``pk`` = order key):
   ``sk = "ORDER"``          the header; also indexed by ``ByImportedAt`` for listing
   ``sk = "STEP#<flow>#<version>#<execution>#<step>"`` one per executed step
   ``sk = "REVISION#0001"`` … a revision a re-import replaced (compressed, whole)
-so one Query returns an order with its step results.
+  ``sk = "PUSH#PENDING"``   a status push the store did not take yet (retried by the sweep)
+so one Query returns an order with its step results. Orders that need attention (pending import,
+import failed, error, on hold, a push pending) are also in the sparse ``NeedsAttention`` index,
+oldest first, for the sweep and ``GET /health``.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 import zlib
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -38,8 +43,19 @@ LINE_PREFIX = "LINE#"
 STEP_PREFIX = "STEP#"
 LIST_INDEX = "ByImportedAt"
 REVISION_PREFIX = "REVISION#"
+PENDING_PUSH = "PUSH#PENDING"
 BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
 ORDER_ENTITY = "ORDER"
+ATTENTION_INDEX = "NeedsAttention"
+PUSH_PENDING = "push_pending"  # the attention value of a pending push
+# Statuses an operator (or the sweep) must see: each is indexed by the time the order got there.
+ATTENTION_STATUSES = frozenset(
+    {OrderStatus.PENDING_IMPORT, OrderStatus.IMPORT_FAILED, OrderStatus.ERROR, OrderStatus.ON_HOLD}
+)
+# A claim on a first import older than this is taken to be from an import that died (the import
+# function's timeout is 60 s): another import may take it over.
+STALE_CLAIM_SECONDS = 300
+_UNIMPORTED = [OrderStatus.PENDING_IMPORT.value, OrderStatus.IMPORT_FAILED.value]
 
 
 def _line_sk(line: OrderLine) -> str:
@@ -54,27 +70,113 @@ def step_sk(result: StepResult) -> str:
 
 class OrderRepository(TableRepository):
     # -- writing -------------------------------------------------------------------------------
-    def create(self, order: Order) -> bool:
-        """Store a newly imported order; False (and nothing changed) when it is already stored.
+    def record_pending(self, order: Order) -> bool:
+        """An accepted order, before its import: listed, fetchable and resubmittable while the store
+        is not read yet. False (nothing written) when the order is stored already, in any state."""
+        pending = order.model_copy(
+            update={"status": OrderStatus.PENDING_IMPORT, "received_at": order.received_at or clock.iso()}
+        )
+        try:
+            self.table.put_item(Item=self._header_item(pending), ConditionExpression=Attr("pk").not_exists())
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
-        Lines go first and the header last, conditionally: readers only see an order once it is
-        whole, and two concurrent imports of one order write identical lines and one header.
+    def create(self, order: Order) -> bool:
+        """Store a newly imported order; False (and nothing written) when another import has it.
+
+        Claim, then write: the first import claims the order's pending record (made here if no
+        webhook made it), then writes its lines, then the header under its claim. A concurrent
+        import loses the claim and writes nothing, so it can never overwrite what the winner (or a
+        shipment recorded meanwhile) wrote. A claim older than STALE_CLAIM_SECONDS is taken over.
         """
+        self.record_pending(order.model_copy(update={"lines": []}))
+        token = uuid.uuid4().hex
+        now = time.time()
+        try:
+            claimed = self.table.update_item(
+                Key={"pk": order.order_key, "sk": HEADER},
+                UpdateExpression="SET import_claim = :token, import_claimed_at = :now",
+                ReturnValues="ALL_NEW",
+                ConditionExpression=Attr("status").is_in(_UNIMPORTED)
+                & (
+                    Attr("import_claim").not_exists()
+                    | Attr("import_claimed_at").lt(Decimal(str(now - STALE_CLAIM_SECONDS)))
+                ),
+                ExpressionAttributeValues={":token": token, ":now": Decimal(str(now))},
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
         with self.table.batch_writer() as batch:
             for line in order.lines:
                 batch.put_item(
                     Item={"pk": order.order_key, "sk": _line_sk(line), **line.model_dump(mode="json")}
                 )
+        received = str(claimed.get("Attributes", {}).get("received_at") or order.received_at)
+        header = order.model_copy(update={"received_at": received})
         try:
             self.table.put_item(
-                Item=self._header_item(order),
-                ConditionExpression=Attr("pk").not_exists(),
+                Item=self._header_item(header), ConditionExpression=Attr("import_claim").eq(token)
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                return False  # our claim went stale and was taken over: that import wins
+            raise
+        return True
+
+    def forget_pending(self, order_key: str) -> bool:
+        """Drop a pending record the import found nothing to import for (the store shows another
+        status: an Incomplete order, say); True when one was dropped."""
+        try:
+            self.table.delete_item(
+                Key={"pk": order_key, "sk": HEADER},
+                ConditionExpression=Attr("status").eq(OrderStatus.PENDING_IMPORT.value)
+                & Attr("import_claim").not_exists(),
             )
         except Exception as exc:
             if is_conditional_failure(exc):
                 return False
             raise
         return True
+
+    def note_import_attempt(
+        self, order_key: str, *, error: str, next_attempt_at: str | None, failed: bool
+    ) -> None:
+        """The store did not answer (pending_import: when the next try is), or refused the order for
+        good (import_failed); only for an order not imported yet."""
+        status = OrderStatus.IMPORT_FAILED if failed else OrderStatus.PENDING_IMPORT
+        expression = (
+            "SET #status = :status, import_error = :error, next_attempt_at = :next, updated_at = :at, "
+            "import_attempts = if_not_exists(import_attempts, :zero) + :one, attention = :status, "
+            "attention_since = if_not_exists(attention_since, :at)"
+        )
+        values: dict[str, Any] = {
+            ":status": status.value,
+            ":error": error,
+            ":next": next_attempt_at,
+            ":at": clock.iso(),
+            ":zero": 0,
+            ":one": 1,
+        }
+        if failed:
+            expression = expression.replace(
+                "attention_since = if_not_exists(attention_since, :at)", "attention_since = :at"
+            )
+        try:
+            self.table.update_item(
+                Key={"pk": order_key, "sk": HEADER},
+                UpdateExpression=expression,
+                ConditionExpression=Attr("status").is_in(_UNIMPORTED),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except Exception as exc:
+            if not is_conditional_failure(exc):
+                raise
 
     def replace_revision(self, current: Order, revision: Order) -> None:
         """Store a re-import as the order's next revision, keeping the one it replaces.
@@ -146,11 +248,13 @@ class OrderRepository(TableRepository):
                 raise
             at = clock.iso()
             history = [*order.history, StatusChange(status=status, at=at, reason=reason)]
+            attention = "attention = :status, attention_since = :at" if status in ATTENTION_STATUSES else None
             try:
                 self.table.update_item(
                     Key={"pk": order_key, "sk": HEADER},
                     UpdateExpression="SET #status = :status, history = :history, updated_at = :at, "
-                    "record_version = record_version + :one",
+                    "record_version = record_version + :one"
+                    + (f", {attention}" if attention else " REMOVE attention, attention_since"),
                     ConditionExpression=Attr("record_version").eq(order.record_version),
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues={
@@ -272,6 +376,91 @@ class OrderRepository(TableRepository):
             if not is_conditional_failure(exc):
                 raise
 
+    def mark_push_pending(self, order_key: str, push: StatusPush, error: str) -> None:
+        """The store did not take a push (it was down): keep it for the sweep, with why; the header
+        says so too, so that a later push knows there is something to clear."""
+        self.table.update_item(
+            Key={"pk": order_key, "sk": HEADER},
+            UpdateExpression="SET push_pending_seq = :seq",
+            ConditionExpression=Attr("pk").exists(),
+            ExpressionAttributeValues={":seq": push.seq},
+        )
+        self.table.update_item(
+            Key={"pk": order_key, "sk": PENDING_PUSH},
+            UpdateExpression="SET attention = :kind, attention_since = if_not_exists(attention_since, :at), "
+            "seq = :seq, to_status_id = :to, #error = :error, updated_at = :at, "
+            "attempts = if_not_exists(attempts, :zero) + :one",
+            ExpressionAttributeNames={"#error": "error"},
+            ExpressionAttributeValues={
+                ":kind": PUSH_PENDING,
+                ":at": clock.iso(),
+                ":seq": push.seq,
+                ":to": push.to_status_id,
+                ":error": error,
+                ":zero": 0,
+                ":one": 1,
+            },
+        )
+
+    def clear_push_pending(self, order_key: str, seq: int) -> None:
+        """The push of ``seq`` (or a newer one) reached the store: nothing is pending up to it."""
+        try:
+            self.table.delete_item(
+                Key={"pk": order_key, "sk": PENDING_PUSH}, ConditionExpression=Attr("seq").lte(seq)
+            )
+            self.table.update_item(
+                Key={"pk": order_key, "sk": HEADER},
+                UpdateExpression="REMOVE push_pending_seq",
+                ConditionExpression=Attr("push_pending_seq").lte(seq),
+            )
+        except Exception as exc:
+            if not is_conditional_failure(exc):
+                raise
+
+    def needing_attention(self, kind: str, limit: int = 100) -> list[tuple[str, str]]:
+        """(order key, since when) of the orders in ``kind`` (a status, or ``push_pending``), oldest first."""
+        found: list[tuple[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": ATTENTION_INDEX,
+            "KeyConditionExpression": Key("attention").eq(kind),
+            "ScanIndexForward": True,
+            "Limit": limit,
+        }
+        while len(found) < limit:
+            page = self.table.query(**kwargs)
+            found.extend((item["pk"], item.get("attention_since", "")) for item in page.get("Items", []))
+            if not page.get("LastEvaluatedKey"):
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
+
+    def attention_summary(self, kinds: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """For each kind: how many orders, and since when the oldest has waited (one count Query and
+        one oldest-item Query per kind, whatever the number of orders)."""
+        summary: dict[str, dict[str, Any]] = {}
+        for kind in kinds:
+            count, kwargs = (
+                0,
+                {
+                    "IndexName": ATTENTION_INDEX,
+                    "KeyConditionExpression": Key("attention").eq(kind),
+                    "Select": "COUNT",
+                },
+            )
+            while True:
+                page = self.table.query(**kwargs)
+                count += int(page.get("Count", 0))
+                if not page.get("LastEvaluatedKey"):
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            oldest = self.needing_attention(kind, limit=1)
+            summary[kind] = {
+                "count": count,
+                "oldest_order_key": oldest[0][0] if oldest else None,
+                "oldest_since": oldest[0][1] if oldest else None,
+            }
+        return summary
+
     def recognise_echo(self, order_key: str, previous_status_id: int | None, new_status_id: int) -> bool:
         """True when a status change the store reports is one we pushed (and mark it seen, once)."""
         order = self.find_header(order_key)
@@ -308,20 +497,26 @@ class OrderRepository(TableRepository):
 
     def known_store_statuses(self, order_keys: Iterable[str]) -> dict[str, int | None]:
         """Which of these orders are imported, with the store status we last knew of each: one
-        BatchGetItem per 100 orders, headers only, two attributes each."""
+        BatchGetItem per 100 orders, headers only, a few attributes each. An order accepted but not
+        imported yet counts as imported only while its import waits for the store (so a sync does
+        not start a second one); otherwise it is left out, to be imported."""
         keys = list(dict.fromkeys(order_keys))
         found: dict[str, int | None] = {}
         for start in range(0, len(keys), BATCH_GET_KEYS):
             request: dict[str, Any] = {
                 self.table_name: {
                     "Keys": [{"pk": key, "sk": HEADER} for key in keys[start : start + BATCH_GET_KEYS]],
-                    "ProjectionExpression": "pk, external_status_id",
+                    "ProjectionExpression": "pk, external_status_id, #status, next_attempt_at",
+                    "ExpressionAttributeNames": {"#status": "status"},
                     "ConsistentRead": True,  # an import may have finished a moment ago
                 }
             }
+            now = clock.iso()
             for attempt in range(8):
                 answer = resource().batch_get_item(RequestItems=request)
                 for item in answer.get("Responses", {}).get(self.table_name, []):
+                    if item.get("status") in _UNIMPORTED and not (item.get("next_attempt_at") or "") > now:
+                        continue
                     status = item.get("external_status_id")
                     found[item["pk"]] = int(status) if status is not None else None
                 request = answer.get("UnprocessedKeys") or {}
@@ -391,15 +586,22 @@ class OrderRepository(TableRepository):
     @staticmethod
     def _header_item(order: Order) -> dict[str, Any]:
         body = order.model_dump(mode="json", exclude={"lines", "record_version"})
-        return {
+        item = {
             "pk": order.order_key,
             "sk": HEADER,
             "entity": ORDER_ENTITY,
-            "imported_sort": f"{order.imported_at}#{order.order_key}",
+            # an order pending import is listed by when we accepted it
+            "imported_sort": f"{order.imported_at or order.received_at}#{order.order_key}",
             "line_count": len(order.lines),
             "record_version": 1,
             **body,
         }
+        if order.status in ATTENTION_STATUSES:
+            item["attention"] = order.status.value
+            item["attention_since"] = (
+                order.updated_at or order.received_at or order.imported_at or clock.iso()
+            )
+        return item
 
 
 def _header(item: dict[str, Any]) -> Order:

@@ -6,6 +6,8 @@ settings never touches it and a checkpoint write never clobbers the settings.
 
 from __future__ import annotations
 
+import time
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -82,3 +84,31 @@ class SettingsRepository(TableRepository):
                 return False
             raise
         return True
+
+    # -- one run at a time -------------------------------------------------------------------------
+    def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold ``name`` for ``seconds`` (or until released); False while another holder has it.
+        A run that dies lets its lease run out rather than blocking the next one for ever."""
+        now = time.time()
+        try:
+            self.table.put_item(
+                Item={"pk": f"lease#{name}", "holder": holder, "expires_at": Decimal(str(now + seconds))},
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR holder = :holder",
+                ExpressionAttributeValues={":now": Decimal(str(now)), ":holder": holder},
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        try:
+            self.table.delete_item(
+                Key={"pk": f"lease#{name}"},
+                ConditionExpression="holder = :holder",
+                ExpressionAttributeValues={":holder": holder},
+            )
+        except Exception as exc:
+            if not is_conditional_failure(exc):
+                raise
