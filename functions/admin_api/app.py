@@ -4,7 +4,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow.api import customers, fulfillment_sources, http, mappings, openapi, orders, settings
-from orderflow.observability import logger
+from orderflow.observability import logger, tracer
 
 app = http.resolver(
     orders.router,
@@ -18,5 +18,6 @@ app = http.resolver(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -11,7 +11,7 @@ from orderflow import config, order_events, status_push, steps, transient
 from orderflow.bigcommerce import connection
 from orderflow.errors import InvalidInput
 from orderflow.fulfillment import actions, providers
-from orderflow.observability import logger, metrics
+from orderflow.observability import logger, metrics, tracer
 from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.invoices import InvoiceRepository
@@ -51,6 +51,7 @@ def perform(request: steps.StepRequest, mover: status_push.StatusMover) -> steps
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     mover = status_push.StatusMover(tables.orders(), tables.settings().bigcommerce, connection.client)
     return steps.run_step(

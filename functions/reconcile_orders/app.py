@@ -8,12 +8,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow import config, sweep, sync
 from orderflow.bigcommerce import connection
-from orderflow.observability import logger, metrics
+from orderflow.observability import logger, metrics, tracer
 from orderflow.store import tables
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     client = connection.client()
     orders = tables.orders()

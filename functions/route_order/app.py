@@ -3,7 +3,7 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow import routing, steps, transient
-from orderflow.observability import logger, metrics
+from orderflow.observability import logger, metrics, tracer
 from orderflow.order_events import DefaultFlow
 from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
@@ -11,6 +11,7 @@ from orderflow.store.executions import ExecutionStarter
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
     return steps.run_step(
         event,

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from orderflow import status_push, steps, transient
 from orderflow.bigcommerce import connection
 from orderflow.fulfillment import sourcing
-from orderflow.observability import logger, metrics
+from orderflow.observability import logger, metrics, tracer
 from orderflow.store import tables
 
 ACTIONS = {
@@ -31,6 +31,7 @@ def _perform(request: steps.StepRequest) -> steps.StepOutcome:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
     mover = status_push.StatusMover(tables.orders(), tables.settings().bigcommerce, connection.client)
     return steps.run_step(event, status_push.moving(_perform, mover), tables.orders(), transient.is_transient)

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from orderflow import flow_control, status_push, steps, transient
 from orderflow.bigcommerce import connection
 from orderflow.errors import InvalidInput
-from orderflow.observability import logger, metrics
+from orderflow.observability import logger, metrics, tracer
 from orderflow.store import tables
 
 
@@ -23,5 +23,6 @@ def perform(request: steps.StepRequest) -> steps.StepOutcome:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
     return steps.run_step(event, perform, tables.orders(), transient.is_transient)

@@ -3,12 +3,13 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow import steps, transient, validation
-from orderflow.observability import logger, metrics
+from orderflow.observability import logger, metrics, tracer
 from orderflow.store import tables
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
     return steps.run_step(
         event,

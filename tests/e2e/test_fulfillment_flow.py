@@ -13,7 +13,7 @@ import requests
 from orderflow.flows.files import load_flow
 from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime
-from tests.conftest import ROOT, Api, post_webhook, webhook_body
+from tests.conftest import ROOT, Api, local_runtime, post_webhook, webhook_body
 from tests.e2e.test_flows_end_to_end import action, flow, publish
 from tests.provider_server import ProviderServer
 
@@ -134,9 +134,22 @@ def test_an_order_is_sourced_sent_shipped_then_invoiced_and_its_shipment_reaches
     assert (stock["Accu Scale"]["on_hand"], stock["Accu Scale"]["reserved"]) == (4, 0)
 
 
-def test_a_provider_down_for_good_fails_the_step_and_a_resubmit_later_runs_only_from_there(
-    runtime: LocalRuntime, store: DemoStore, api: Api, provider: ProviderServer
+@pytest.fixture
+def short_waits(store: DemoStore) -> Iterator[LocalRuntime]:
+    """A provider is waited for 3 seconds in all (1 s between tries), not 24 hours."""
+    window = {
+        "STORE_RETRY_FIRST_SECONDS": "1",
+        "STORE_RETRY_MAX_SECONDS": "1",
+        "STORE_RETRY_WINDOW_SECONDS": "3",
+    }
+    with local_runtime(store, **window, PROVIDER_BACKOFF_SECONDS="0.01") as runtime:
+        yield runtime
+
+
+def test_a_provider_down_beyond_the_window_holds_the_order_and_a_resubmit_later_runs_only_from_there(
+    short_waits: LocalRuntime, store: DemoStore, provider: ProviderServer
 ) -> None:
+    runtime, api = short_waits, Api(short_waits.api_url)
     api.seed_demo_mappings()
     _stock(api, "WH-AUS", 30.27, -97.74, Accu_Scale=5, Scale_Calibration_Weights=5)
     publish(
@@ -156,12 +169,15 @@ def test_a_provider_down_for_good_fails_the_step_and_a_resubmit_later_runs_only_
     key = post_webhook(runtime, webhook_body(store, order_id)).json()["order_key"]
     runtime.wait_for_all()
 
-    # The warehouse system is down: the step tried, then failed with the provider's message
+    # The warehouse system is down: the step tried on the schedule (a first try and 3 more, 2 requests
+    # each), then gave up and held the order with the provider's message
     results = api.get(f"/orders/{key}/step-results").json()["step_results"]
     [send] = [r for r in results if r["step"] == "Send to the warehouse"]
     assert send["status"] == "failed" and "down for maintenance" in send["message"]
+    assert send["message"].startswith("gave up after its retries")
     tried = len(provider.requests)
-    assert tried == 2
+    assert tried == 2 * 4
+    assert api.get(f"/orders/{key}").json()["status"] == "on_hold"
 
     # When it is back, a resubmit runs the order from that step only
     provider.always_fail = False

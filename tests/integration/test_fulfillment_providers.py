@@ -14,6 +14,7 @@ import boto3
 import pytest
 import requests
 
+from orderflow.errors import ProviderUnavailable
 from orderflow.fulfillment.models import FulfillmentOrder, FulfillmentOrderLine, FulfillmentOrderStatus
 from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime
@@ -131,20 +132,22 @@ def test_a_provider_down_then_up_is_retried_within_the_step(
     assert _statuses(order_key) == ["sent", "sent"]
 
 
-def test_a_provider_down_for_good_fails_the_step_with_its_message(
+def test_a_provider_that_does_not_answer_makes_the_step_wait_for_it_not_fail(
     runtime: LocalRuntime, store: DemoStore, api: Api, provider: ProviderServer
 ) -> None:
     _, order_key = _imported(runtime, store, api)
     provider.always_fail = True
 
-    result = _step(runtime, order_key, "send_to_fulfillment", params=_https(provider, attempts=2))
+    # When the provider keeps answering 503 through the step's own attempts
+    with pytest.raises(ProviderUnavailable, match="warehouse system is down for maintenance"):
+        _step(runtime, order_key, "send_to_fulfillment", params=_https(provider, attempts=2))
 
-    assert result["status"] == "failed" and not result["succeeded"]
-    assert "warehouse system is down for maintenance" in result["message"]
-    # Still created: a resubmit sends them once the provider is back
+    # Then the step raised the error the machine retries on its long schedule, and says it will retry;
+    # the fulfillment orders are still created, for the next try
     assert _statuses(order_key) == ["created", "created"]
     recorded = tables.orders().step_results(order_key)[-1]
-    assert recorded.step == "Send to fulfillment" and "HTTP 503" in recorded.message
+    assert recorded.step == "Send to fulfillment" and recorded.status == "retrying"
+    assert recorded.message.startswith("will retry: ") and "HTTP 503" in recorded.message
 
     provider.always_fail = False
     assert _step(runtime, order_key, "send_to_fulfillment", params=_https(provider))["succeeded"]

@@ -65,3 +65,10 @@ class StepFailed(Exception):
 
     The generated ASL catches this error name, so the class name is part of the contract.
     """
+
+
+class ProviderUnavailable(Exception):
+    """A fulfillment or invoice provider could not be reached (or kept failing) within the step's own
+    attempts: the generated ASL retries the step on the stack's long schedule (retries.RetrySchedule)
+    rather than holding the order after a minute. The class name is part of the ASL contract.
+    """

@@ -77,7 +77,7 @@ def _failure_of(request: StepRequest, orders: OrderRepository, step: str, error:
     ]
     latest = results[-1] if results else None
     if latest is not None and latest.status == StepStatus.FAILED and not latest.message.startswith(RETRYING):
-        return latest.message
+        return latest.message  # the function said why (a business failure); nothing more to record
     if latest is not None and latest.message.startswith(RETRYING):
         message = f"gave up after its retries: {latest.message.removeprefix(RETRYING)}"
     else:

@@ -23,7 +23,7 @@ from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
 from orderflow.errors import ConfigurationError, DomainError, InvalidInput, Unauthorized
 from orderflow.models import FlowRef, Order, import_id_for, order_key_for
-from orderflow.observability import logger
+from orderflow.observability import logger, trace_order
 from orderflow.order_events import emit, emitter, execution_input, store_status_event
 from orderflow.shipments import record_store_shipment
 from orderflow.store.deliveries import DeliveryLedger
@@ -268,6 +268,7 @@ def accept(
     order_id = payload.data.id
     key = order_key_for(store_hash, order_id)
     logger.set_correlation_id(key)
+    trace_order(key)
     receipt = {"scope": payload.scope, "order_key": key, "created_at_store": payload.created_at}
     if not ledger.claim(payload.hash, event_key(payload), receipt):
         logger.info("duplicate webhook", extra={"order_key": key, "scope": payload.scope})

@@ -17,6 +17,7 @@ from orderflow.errors import Conflict, InvalidInput
 from orderflow.flows.asl import generate_asl, limit_problems, structural_problems, substitute, to_json
 from orderflow.flows.model import Flow, FlowError, check_policies, parse_flow, policy_references
 from orderflow.policies.model import Policy, parse_policy
+from orderflow.retries import RetrySchedule
 from orderflow.store.flows import (
     FlowRecord,
     FlowRepository,
@@ -92,7 +93,7 @@ def publish_flow(
     policies = policies_by_name(repo)
     flow = validate(record.flow().model_dump(mode="json"), policies, to_publish=True)
     used = used_policies(flow, policies)
-    asl = generate_asl(flow, used)
+    asl = generate_asl(flow, used, RetrySchedule.from_env())
     problems = structural_problems(asl)
     if problems:  # the generator's promise; a failure here is our bug, not the merchant's
         raise RuntimeError(f"generated state machine for {flow_id} is unsound: {problems}")

@@ -32,7 +32,7 @@ class RetrySchedule:
 
     def wait(self, attempt: int) -> int:
         """Whole seconds to wait after the ``attempt``-th failed try (1-based), at least 1."""
-        seconds = min(self.max_seconds, self.first_seconds * 2 ** max(0, attempt - 1))
+        seconds = min(self.max_seconds, self.first_seconds * 2 ** min(max(0, attempt - 1), 40))
         return max(1, round(seconds))
 
     def waited(self, attempts: int) -> int:

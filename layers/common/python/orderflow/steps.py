@@ -18,9 +18,9 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow import clock
-from orderflow.errors import DomainError, StepFailed, TransientStepError
+from orderflow.errors import DomainError, ProviderUnavailable, StepFailed, TransientStepError
 from orderflow.models import FlowRef, Order, StepResult, StepStatus
-from orderflow.observability import logger, metrics
+from orderflow.observability import logger, metrics, trace_order
 from orderflow.policies.evaluate import check_execution_policies, decide_filters
 from orderflow.policies.model import parse_policy
 
@@ -96,18 +96,23 @@ def run_step(
     request = StepRequest.model_validate(event)
     logger.set_correlation_id(request.order_key)
     logger.append_keys(order_key=request.order_key, step=request.step, flow=request.flow.id)
+    trace_order(request.order_key)
     started = clock.iso()
     try:
         outcome = _for_event(request) or _with_policies(request, orders, perform)
     except DomainError as exc:
         outcome = StepOutcome(succeeded=False, message=exc.message, details={"error": exc.code})
     except Exception as exc:
-        transient = isinstance(exc, TransientStepError) or is_transient(exc)
+        waits = isinstance(exc, ProviderUnavailable)
+        transient = waits or isinstance(exc, TransientStepError) or is_transient(exc)
         message = f"{'will retry: ' if transient else ''}{exc}"
-        _record(orders, request, StepOutcome(succeeded=False, message=message), started)
+        # retry_in marks it retrying (the machine's Retry decides when), not failed: nothing to resubmit yet
+        _record(
+            orders, request, StepOutcome(succeeded=False, message=message, retry_in=int(transient)), started
+        )
         metrics.add_metric(name="StepErrors", unit="Count", value=1)
         logger.warning("step raised", extra={"error": type(exc).__name__, "transient": transient})
-        if transient and not isinstance(exc, TransientStepError):
+        if transient and not waits and not isinstance(exc, TransientStepError):
             raise TransientStepError(str(exc)) from exc
         raise
     _record(orders, request, outcome, started)

@@ -31,6 +31,7 @@ from orderflow.flows.model import (
     Flow,
     SplitterStep,
 )
+from orderflow.retries import RetrySchedule
 
 IMPORT_STEP = "Import order"
 ROUTE_STEP = "Route to flows"
@@ -77,6 +78,8 @@ TRANSIENT_ERRORS = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
+# Actions handing documents to a fulfillment or invoice provider, which may be down for hours.
+PROVIDER_ACTIONS = frozenset({"send_to_fulfillment", "send_to_invoice", "cancel_order"})
 RETRY = {
     "ErrorEquals": TRANSIENT_ERRORS,
     "IntervalSeconds": 2,
@@ -96,12 +99,22 @@ class _States(dict[str, Any]):
         self[name] = state
 
 
-def generate_asl(flow: Flow, policies: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def generate_asl(
+    flow: Flow, policies: Mapping[str, dict[str, Any]] | None = None, waits: RetrySchedule | None = None
+) -> dict[str, Any]:
     """The state machine of a validated flow. ``policies`` (name → definition) are the policies the
-    flow names, embedded in each step's payload so a published version never changes underneath."""
+    flow names, embedded in each step's payload so a published version never changes underneath.
+    ``waits`` is how long a step waits for a provider that does not answer (publishing passes the
+    stack's schedule; the default is 24 hours)."""
     names = StateNames(step_names(flow.steps))
     states = _States()
-    path = _Path(kind="hold", states=states, names=names, hold_name=HOLD_STATE)
+    path = _Path(
+        kind="hold",
+        states=states,
+        names=names,
+        hold_name=HOLD_STATE,
+        provider_retry=_provider_retry(waits or RetrySchedule()),
+    )
     _sequence(list(flow.steps), None, None, path, policies or {})
     path.finish()
     resumable = [step.name for step in flow.steps if not isinstance(step, ConditionStep)]
@@ -163,6 +176,21 @@ def intake_asl() -> dict[str, Any]:
     return {
         "Comment": "Order intake: import each order once, then start the published flows that apply to it",
         **_with_resume_entry(states, IMPORT_STEP, [IMPORT_STEP, ROUTE_STEP]),
+    }
+
+
+def _provider_retry(waits: RetrySchedule) -> dict[str, Any]:
+    """A provider that does not answer is asked again on the stack's schedule: capped exponential
+    waits for as many tries as fit in the window (Standard workflows wait for free)."""
+    attempts = 1
+    while not waits.gives_up(attempts) and attempts < 1000:
+        attempts += 1
+    return {
+        "ErrorEquals": ["ProviderUnavailable"],
+        "IntervalSeconds": waits.wait(1),
+        "MaxAttempts": attempts,
+        "BackoffRate": 2.0,
+        "MaxDelaySeconds": round(waits.max_seconds),
     }
 
 
@@ -296,6 +324,7 @@ class _Path:
     states: _States
     names: StateNames
     hold_name: str
+    provider_retry: dict[str, Any]
     hold: str | None = None
 
     def hold_state(self) -> str:
@@ -384,6 +413,8 @@ def _action(
         # Through our own function, which calls the target and records its answer as the step result.
         extra["target"] = step.target
     state = _task(step.name, step.action, payload_extra=extra, next_state=on_success)
+    if step.action in PROVIDER_ACTIONS:
+        state["Retry"].append(dict(path.provider_retry))
     path.states.add(step.name, state)
     _on_failure(step.name, state, next_state, condition_follows, path)
 
@@ -489,6 +520,7 @@ def _splitter(
             states=branch_states,
             names=path.names,
             hold_name=f"{branch.name} {HOLD_SUFFIX}",
+            provider_retry=path.provider_retry,
         )
         _sequence(list(branch.steps), None, None, branch_path, policies, branch=branch)
         branch_path.finish()

@@ -17,7 +17,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
 from orderflow import clock
-from orderflow.errors import InvalidInput
+from orderflow.errors import InvalidInput, ProviderUnavailable
 from orderflow.fulfillment.models import FulfillmentOrder, FulfillmentOrderStatus, Invoice
 from orderflow.fulfillment.providers import (
     SECRET_HEADER,
@@ -95,6 +95,7 @@ def send_to_fulfillment(
     sent: list[str] = []
     refused: list[str] = []
     problems: list[str] = []
+    unreachable: list[str] = []
     for fulfillment_order in everything:
         if fulfillment_order.status != FulfillmentOrderStatus.CREATED:
             continue
@@ -104,6 +105,9 @@ def send_to_fulfillment(
         try:
             reference = provider.send(document)
         except ProviderError as exc:
+            if not exc.permanent:
+                unreachable.append(exc.message)
+                continue
             problems.append(exc.message)
             if exc.permanent:  # gives its reserved stock back (the repository does, with the status)
                 fulfillment_orders.update_status(
@@ -131,6 +135,9 @@ def send_to_fulfillment(
     failed = [fo.id for fo in everything if fo.status == FulfillmentOrderStatus.FAILED] + refused
     if emit is not None and failed:
         details["executions"] = [name for fo_id in failed for name in emit("fulfillment_failed", fo_id)]
+    if unreachable:
+        # Sent what could be sent; the rest waits for the provider on the long schedule.
+        raise ProviderUnavailable("; ".join(unreachable))
     if problems:
         return StepOutcome(succeeded=False, message="; ".join(problems), details=details)
     if failed:
@@ -214,6 +221,8 @@ def cancel_order(
             try:
                 provider.send(_cancellation(fulfillment_order))
             except ProviderError as exc:
+                if not exc.permanent:
+                    raise ProviderUnavailable(exc.message) from exc  # asked again on the long schedule
                 # Kept sent, stock and all: the provider may still ship it.
                 problems.append(exc.message)
                 continue
@@ -315,6 +324,8 @@ def send_to_invoice(
     try:
         reference = provider.send(Document("invoice", invoice.number, request.order_key, body))
     except ProviderError as exc:
+        if not exc.permanent:
+            raise ProviderUnavailable(exc.message) from exc  # sent again on the long schedule
         return StepOutcome(succeeded=False, message=exc.message, details=details)
     invoices.mark_sent(invoice, reference)
     return StepOutcome(

@@ -111,7 +111,7 @@ def load_template(path: Path, parameters: dict[str, str]) -> LocalTemplate:
     document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
     resources: dict[str, Any] = document.get("Resources", {})
     values = _parameter_values(document.get("Parameters", {}), parameters)
-    resolver = _Resolver(resources, values)
+    resolver = _Resolver(resources, values, document.get("Conditions", {}))
     root = path.parent
 
     tables = {
@@ -222,9 +222,31 @@ def _create_table_args(logical: str, props: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Resolver:
-    def __init__(self, resources: dict[str, Any], parameters: dict[str, str]) -> None:
+    def __init__(
+        self, resources: dict[str, Any], parameters: dict[str, str], conditions: dict[str, Any] | None = None
+    ) -> None:
         self.resources = resources
         self.parameters = parameters
+        self.conditions = conditions or {}
+
+    def holds(self, condition: Any) -> bool:
+        """A template condition (by name, or Fn::Equals / Fn::Not / Fn::And / Fn::Or) with the parameters given."""
+        if isinstance(condition, str):
+            if condition not in self.conditions:
+                raise TemplateError(f"no condition named {condition}")
+            return self.holds(self.conditions[condition])
+        ((key, arg),) = condition.items()
+        if key == "Fn::Equals":
+            return str(self.resolve(arg[0])) == str(self.resolve(arg[1]))
+        if key == "Fn::Not":
+            return not self.holds(arg[0])
+        if key == "Fn::And":
+            return all(self.holds(c) for c in arg)
+        if key == "Fn::Or":
+            return any(self.holds(c) for c in arg)
+        if key == "Condition":
+            return self.holds(arg)
+        raise TemplateError(f"the local runtime does not evaluate {key} in a condition")
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -239,6 +261,8 @@ class _Resolver:
                 return self.get_att(*arg)
             if key == "Fn::Sub":
                 return self.sub(arg)
+            if key == "Fn::If":
+                return self.resolve(arg[1] if self.holds(arg[0]) else arg[2])
             if key.startswith("Fn::"):
                 raise TemplateError(f"the local runtime does not resolve {key} (used with {arg!r})")
         return {k: self.resolve(v) for k, v in value.items()}

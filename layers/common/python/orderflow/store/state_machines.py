@@ -3,6 +3,8 @@ version per published flow version."""
 
 from __future__ import annotations
 
+import os
+
 from orderflow.store.clients import stepfunctions
 
 
@@ -28,7 +30,8 @@ class StateMachineRepository:
                 type="STANDARD",
                 publish=True,
                 versionDescription=description[:256],
-                tracingConfiguration={"enabled": True},
+                # the stack's TracingMode (X-Ray), as its own machines
+                tracingConfiguration={"enabled": os.environ.get("FLOW_TRACING", "true") != "false"},
             )
             return answer["stateMachineArn"], answer["stateMachineVersionArn"]
         answer = client.update_state_machine(
