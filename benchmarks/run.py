@@ -7,6 +7,8 @@
   and state transitions per order for the documentation's sample flow (an order released, an
   order held) against its actions
 - merge: the largest state payload after a 20-branch splitter-merge of a 2,000-line order
+- outage: 50 orders through webhooks while the store answers 500: orders lost (must be 0), the time
+  from the store's recovery to the last import, store requests per order
 - mappings: DynamoDB requests and time to map orders of 1, 100 and 1,000 lines, and to import
   (and export) a 10,000-row mappings CSV through the admin API
 - sync: orders per second pulled by ``POST /providers/bigcommerce/sync`` from a store holding
@@ -36,7 +38,7 @@ sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
 from orderflow.flows.asl import generate_asl, limit_problems, to_json  # noqa: E402
 from orderflow.flows.model import Flow, parse_flow  # noqa: E402
 from orderflow.local.demo import DEMO_MAPPINGS  # noqa: E402
-from orderflow.local.demo_store import DemoStore  # noqa: E402
+from orderflow.local.demo_store import DemoStore, Fault  # noqa: E402
 from orderflow.local.runtime import LocalRuntime, RuntimeConfig  # noqa: E402
 from orderflow.mapping import PROVIDER_FIELD, PROVIDER_VALUE, map_order  # noqa: E402
 from orderflow.mapping_csv import parse_csv  # noqa: E402
@@ -73,7 +75,7 @@ def cold_imports(repeats: int = 5) -> None:
         print(f"  {app.parent.name:<18} {statistics.median(times) * 1000:7.0f} ms")
 
 
-def _runtime(store: DemoStore) -> LocalRuntime:
+def _runtime(store: DemoStore, env: dict[str, str] | None = None) -> LocalRuntime:
     return LocalRuntime(
         RuntimeConfig(
             bigcommerce_api_url=store.url,
@@ -81,6 +83,7 @@ def _runtime(store: DemoStore) -> LocalRuntime:
             access_token=store.access_token,
             webhook_secret=SECRET,
             admin_token=ADMIN,
+            extra_env=env or {},
         )
     )
 
@@ -227,6 +230,45 @@ def sample_flow_transitions() -> None:
             "  (on AWS Standard workflows bill per state transition; the intake adds 4 per order: resume entry, import, "
             "imported?, route; the merge is a step of its own: +1 per splitter-merge; a failed path adds 2: "
             "'<step> (failed)' and 'On hold')"
+        )
+
+
+def outage(orders: int = 50, down_seconds: float = 20.0) -> None:
+    print(
+        f"Store outage: {orders} orders through webhooks while the store answers 500 for {down_seconds:.0f} s"
+    )
+    print("  (retry schedule scaled to seconds: first wait 1 s, at most 4 s; on AWS 30 s … 30 min for 24 h)")
+    env = {"STORE_RETRY_FIRST_SECONDS": "1", "STORE_RETRY_MAX_SECONDS": "4", "BIGCOMMERCE_MAX_ATTEMPTS": "2"}
+    with DemoStore() as store, _runtime(store, env) as runtime:
+        _seed(runtime)
+        ids = [store.add_order() for _ in range(orders)]
+        store.outage("GET", r"/v2/orders/\d+", Fault(500), seconds=3600)
+        started = time.perf_counter()
+        for order_id in ids:
+            _deliver(runtime, store, order_id)
+        time.sleep(max(0.0, down_seconds - (time.perf_counter() - started)))
+        recovered_at, before = time.perf_counter(), len(store.requests)
+        store.end_outages()
+        executions = runtime.wait_for_all(timeout=600)
+        done = time.perf_counter()
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        statuses = Counter(
+            requests.get(f"{runtime.api_url}/orders/{key}", headers=admin, timeout=10).json().get("status")
+            for key in (f"BC-{store.store_hash}-{order_id}" for order_id in ids)
+        )
+        gets = [r for r in store.requests if r.method == "GET" and r.path.startswith("/v2/orders/")]
+        after = [r for r in store.requests[before:] if r.method == "GET" and r.path.startswith("/v2/orders/")]
+        lost = orders - statuses.get("validated", 0)
+        print(f"  Orders lost             {lost}  (statuses: {dict(statuses)})")
+        print(
+            f"  Recovery → last import  {done - recovered_at:.1f} s  (the longest wait in the schedule bounds it)"
+        )
+        print(
+            f"  Store GETs per order    {len(gets) / orders:.1f} in all, {len(after) / orders:.1f} after the recovery"
+        )
+        print(f"  Status pushes per order {sum(len(store.status_updates(i)) for i in ids) / orders:.1f}")
+        print(
+            f"  Executions              {len(executions)}, {dict(Counter(e['status'] for e in executions))}"
         )
 
 
@@ -490,6 +532,7 @@ if __name__ == "__main__":
         "flows": flow_generation,
         "transitions": sample_flow_transitions,
         "merge": merge_payload,
+        "outage": outage,
         "mappings": mappings,
         "sync": sync_throughput,
         "dom": dom_bench,

@@ -146,7 +146,7 @@ def test_a_provider_that_does_not_answer_makes_the_step_wait_for_it_not_fail(
     # the fulfillment orders are still created, for the next try
     assert _statuses(order_key) == ["created", "created"]
     recorded = tables.orders().step_results(order_key)[-1]
-    assert recorded.step == "Send to fulfillment" and recorded.status == "retrying"
+    assert recorded.step == "Send to fulfillment" and recorded.status == "failed"
     assert recorded.message.startswith("will retry: ") and "HTTP 503" in recorded.message
 
     provider.always_fail = False

@@ -105,11 +105,10 @@ def run_step(
     except Exception as exc:
         waits = isinstance(exc, ProviderUnavailable)
         transient = waits or isinstance(exc, TransientStepError) or is_transient(exc)
+        # Recorded as failed, saying it will retry: when the machine's Retry gives up, whatever comes
+        # next (a hold, a merge, a Condition's path) finds the step failed, as it then is.
         message = f"{'will retry: ' if transient else ''}{exc}"
-        # retry_in marks it retrying (the machine's Retry decides when), not failed: nothing to resubmit yet
-        _record(
-            orders, request, StepOutcome(succeeded=False, message=message, retry_in=int(transient)), started
-        )
+        _record(orders, request, StepOutcome(succeeded=False, message=message), started)
         metrics.add_metric(name="StepErrors", unit="Count", value=1)
         logger.warning("step raised", extra={"error": type(exc).__name__, "transient": transient})
         if transient and not waits and not isinstance(exc, TransientStepError):
