@@ -261,7 +261,7 @@ def outage(orders: int = 50, down_seconds: float = 20.0) -> None:
         lost = orders - statuses.get("validated", 0)
         print(f"  Orders lost             {lost}  (statuses: {dict(statuses)})")
         print(
-            f"  Recovery → last import  {done - recovered_at:.1f} s  (the longest wait in the schedule bounds it)"
+            f"  Recovery → last import  {done - recovered_at:.1f} s  (waits of at most 4 s, then the local engine's pace)"
         )
         print(
             f"  Store GETs per order    {len(gets) / orders:.1f} in all, {len(after) / orders:.1f} after the recovery"
