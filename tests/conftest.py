@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ def local_runtime(store: DemoStore, **extra_env: str) -> LocalRuntime:
         webhook_secret=WEBHOOK_SECRET,
         admin_token=ADMIN_TOKEN,
         extra_env=extra_env,
+        # `make test` runs the suite at DEBUG, so that every log line is executed.
+        log_level=os.environ.get("LOG_LEVEL", "WARNING"),
         retry_wait_scale=0.0,  # a Task's retries follow at once (their count and order are what matter)
     )
     return LocalRuntime(config)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+import io
+import json
+import logging
+from typing import Any, cast
 
 import pytest
 import requests
 
+from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime
 from orderflow.local.server import api_gateway_event
 from orderflow.mapping_csv import BOM
-from tests.conftest import ADMIN_TOKEN, Api
+from orderflow.observability import logger
+from tests.conftest import ADMIN_TOKEN, Api, local_runtime
 
 HEADER = "mapping_group,account,product,external_field_name,external_field_value"
 CSV = {"Content-Type": "text/csv"}
@@ -63,6 +68,29 @@ def test_good_rows_are_stored_and_bad_rows_reported_with_row_and_column(api: Api
         ("Default Mapping Group", "TestBCAccount", "ABS"): "Accu Scale (trade)",
         ("Wholesale", None, "SCW"): "Scale Calibration Weights",
     }
+
+
+def test_the_import_answers_with_its_counts_when_every_log_line_is_written(store: DemoStore) -> None:
+    # Given the runtime at DEBUG, whatever level the suite runs at, and its JSON log lines kept
+    handler = cast(logging.StreamHandler, logger.registered_handler)
+    written = io.StringIO()
+    previous = handler.setStream(written)
+    try:
+        with local_runtime(store, LOG_LEVEL="DEBUG") as runtime:
+            assert logger.log_level == logging.DEBUG
+
+            # When a file mixing good and bad rows is imported
+            answer = _import(Api(runtime.api_url), MIXED)
+    finally:
+        handler.setStream(previous)
+
+    # Then the rows are saved and the answer has the counts (the line logging them cannot fail it)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["created"], answer.json()["rejected"]) == (3, 3)
+    lines = [json.loads(line) for line in written.getvalue().splitlines()]
+    (imported,) = [line for line in lines if line["message"] == "mappings imported"]
+    assert (imported["kind"], imported["created_count"], imported["rejected_count"]) == ("products", 3, 3)
+    assert imported["function_name"] == "AdminApiFunction"
 
 
 def test_importing_the_same_file_again_changes_nothing(api: Api) -> None:

@@ -95,7 +95,7 @@ def run_step(
 ) -> dict[str, Any]:
     request = StepRequest.model_validate(event)
     logger.set_correlation_id(request.order_key)
-    logger.append_keys(order_key=request.order_key, step=request.step, flow=request.flow.id)
+    logger.thread_safe_append_keys(order_key=request.order_key, step=request.step, flow=request.flow.id)
     trace_order(request.order_key)
     started = clock.iso()
     try:

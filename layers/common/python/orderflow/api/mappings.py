@@ -159,9 +159,17 @@ def import_mappings(
         mapping_kind, text, tables.mappings(), replace=on_existing == "update", dry_run=dry_run
     )
     body = report.to_body()
+    # Named keys, not the body's: "created" is a LogRecord attribute, which no log key may be.
     logger.info(
         "mappings imported",
-        extra={"kind": mapping_kind.value, **{k: v for k, v in body.items() if k != "errors"}},
+        extra={
+            "kind": mapping_kind.value,
+            "created_count": report.created,
+            "updated_count": report.updated,
+            "unchanged_count": report.unchanged,
+            "rejected_count": report.rejected,
+            "dry_run": report.dry_run,
+        },
     )
     return body
 

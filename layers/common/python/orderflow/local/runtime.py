@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib.util
 import io
 import json
@@ -30,6 +31,7 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 import boto3
+from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 from moto import mock_aws
@@ -119,6 +121,7 @@ class LocalRuntime:
         self.invocations: list[tuple[str, float]] = []  # (function, seconds), for benchmarks
         self._invocations_lock = threading.Lock()
         self._saved_env: dict[str, str] | None = None
+        self._saved_log_level: int | None = None
         self._mock: Any = None
         self.server: LocalApiServer | None = None
         self.state: LocalState | None = None
@@ -161,6 +164,7 @@ class LocalRuntime:
         _run_executions_on_versions()
         _reuse_engine_lambda_client()
         _scale_engine_retry_waits(self.config.retry_wait_scale)
+        self._saved_log_level = logger.log_level
         logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))  # the logger was made before the env was set
         _forget_cached_clients()
         boto3.setup_default_session(region_name=REGION)
@@ -198,6 +202,9 @@ class LocalRuntime:
             self._mock.stop()
             self._mock = None
         _forget_cached_clients()
+        if self._saved_log_level is not None:
+            logger.setLevel(self._saved_log_level)
+            self._saved_log_level = None
         if self._saved_env is not None:
             os.environ.clear()
             os.environ.update(self._saved_env)
@@ -231,7 +238,9 @@ class LocalRuntime:
         handler = self.handlers[function]
         started = time.perf_counter()
         try:
-            return handler(event, LocalContext(spec.logical_id, spec.timeout))
+            # In a copy of this thread's context: the invocation's log keys are its own and end with it
+            # (a function invoked from another one, on its thread, leaves the caller's keys as they were).
+            return contextvars.copy_context().run(_call_with_own_log_keys, handler, event, spec)
         finally:
             with self._invocations_lock:
                 self.invocations.append((function, time.perf_counter() - started))
@@ -398,6 +407,19 @@ class LocalRuntime:
                 roleArn=f"arn:aws:iam::123456789012:role/{machine.logical_id}Role",
                 type="STANDARD",
             )
+
+
+def _call_with_own_log_keys(
+    handler: Callable[[dict[str, Any], Any], Any], event: dict[str, Any], spec: FunctionSpec
+) -> Any:
+    """Call a handler with log keys of its own. Powertools' inject_lambda_context appends the function's
+    name and request id for the whole process, and here several functions run at once on threads:
+    this thread's keys, which win over the process's, name this invocation. The correlation id starts
+    empty, not another invocation's; the handler sets it (orderflow's logger keeps it per thread)."""
+    context = LocalContext(spec.logical_id, spec.timeout)
+    logger.thread_safe_clear_keys()
+    logger.thread_safe_append_keys(**vars(build_lambda_context_model(context)), correlation_id=None)
+    return handler(event, context)
 
 
 def _load_module(name: str, path: Path) -> ModuleType:
