@@ -21,16 +21,19 @@ demo: $(STAMP)  ## one BigCommerce order end to end, locally
 serve: $(STAMP)  ## the local API on 127.0.0.1:$${PORT:-3000}; ARGS=--ephemeral keeps no state
 	$(PY) -m orderflow serve $(ARGS)
 
+# The suite runs at DEBUG, so that every log line runs in it (a bad one fails a test, not a request).
 test: $(STAMP) check-generated  ## lint, types, generated state machines, then the whole suite
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest -q -n auto
+	$(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
+	LOG_LEVEL=DEBUG $(PY) -m pytest -q -n auto
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, mypy, and template.yaml against AWS's serverless rules (cfn-lint)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
 
 format: $(STAMP)
 	$(PY) -m ruff format .

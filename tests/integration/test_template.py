@@ -7,20 +7,104 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+import yaml
+from moto import mock_aws
 
 from orderflow.flows.asl import substitute
-from orderflow.local.template import TemplateError, load_template
+from orderflow.local.template import TemplateError, _CfnLoader, load_template
+from orderflow.store import clients
+from orderflow.store.state_machines import StateMachineRepository
 from tests.conftest import ROOT
 
 PARAMETERS = {"BigCommerceStoreHash": "abc", "BigCommerceAccessToken": "t", "WebhookSecret": "s" * 16}
+# Tables holding a merchant's data outlive the stack; the webhook ledger only de-duplicates (72 h TTL).
+MERCHANT_DATA = {
+    "OrdersTable",
+    "MappingsTable",
+    "CustomersTable",
+    "ItemsTable",
+    "SettingsTable",
+    "FlowsTable",
+    "FulfillmentTable",
+    "WebhookSecretValue",
+    "ProviderSecretValue",
+    "BigCommerceAccessTokenValue",
+}
 
 
 def _sam() -> str | None:
     local = Path(sys.executable).parent / "sam"
     return str(local) if local.exists() else shutil.which("sam")
+
+
+def _tool_or_skip(name: str, why: str) -> str:
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is a dev dependency: `make test` installs it, so CI must have it")
+        pytest.skip(f"{name} is not installed here ({why})")
+    return found
+
+
+def _document() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    return document
+
+
+def _of_type(document: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in document["Resources"].items() if res["Type"] == kind}
+
+
+def _sam_policy_templates() -> dict[str, Any]:
+    """SAM's policy templates (DynamoDBCrudPolicy…) as the SAM translator expands them."""
+    try:
+        import samtranslator
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("aws-sam-cli (and its translator) is a dev dependency, so CI must have it")
+        pytest.skip("the SAM translator is not installed here (run through `make test` to get it)")
+    path = Path(samtranslator.__file__).parent / "policy_templates_data" / "policy_templates.json"
+    templates: dict[str, Any] = json.loads(path.read_text())["Templates"]
+    return templates
+
+
+def _statements(document: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(where, statement) for every policy statement the template writes or asks SAM for: the
+    functions' and state machines' Policies, the roles' inline policies, the resource policies."""
+    sam_templates = _sam_policy_templates()
+    for name, resource in document["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] in {"AWS::Serverless::Function", "AWS::Serverless::StateMachine"}:
+            for index, policy in enumerate(props.get("Policies", [])):
+                where = f"{name}.Policies[{index}]"
+                assert isinstance(policy, dict), f"{where}: a managed policy's actions cannot be checked here"
+                if "Statement" in policy:
+                    for statement in policy["Statement"]:
+                        yield where, statement
+                    continue
+                ((template_name, _),) = policy.items()
+                assert not template_name.startswith("DynamoDB"), (
+                    f"{where}: {template_name} grants more than a function uses; write the actions out"
+                )
+                for statement in sam_templates[template_name]["Definition"]["Statement"]:
+                    yield f"{where} ({template_name})", statement
+        elif resource["Type"] == "AWS::IAM::Role":
+            assert "ManagedPolicyArns" not in props, (
+                f"{name}: a managed policy's actions cannot be checked here"
+            )
+            for policy in props.get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    yield f"{name}.{policy['PolicyName']}", statement
+        elif "PolicyDocument" in props:  # queue and topic policies
+            for statement in props["PolicyDocument"]["Statement"]:
+                yield name, statement
 
 
 def test_sam_validate_lint_passes() -> None:
@@ -92,3 +176,187 @@ def test_the_layer_build_leaves_the_local_runtime_out(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     package = tmp_path / "python" / "orderflow"
     assert (package / "intake.py").is_file() and not (package / "local").exists()
+
+
+def test_cfn_lint_with_aws_serverless_rules_reports_nothing() -> None:
+    cfn_lint = _tool_or_skip("cfn-lint", "run through `make test` to get it")
+    try:
+        import cfn_lint_serverless  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail(
+                "cfn-lint-serverless is a dev dependency: `make test` installs it, so CI must have it"
+            )
+        pytest.skip("cfn-lint-serverless is not installed here (run through `make test` to get it)")
+    result = subprocess.run(
+        [cfn_lint, str(ROOT / "template.yaml"), "-a", "cfn_lint_serverless.rules"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+
+
+def test_the_only_lint_checks_silenced_are_the_two_the_rules_cannot_see_through() -> None:
+    # Given the template
+    document = _document()
+
+    # When its cfn-lint directives are collected
+    silenced = {"template": document["Metadata"]["cfn-lint"]["config"]["ignore_checks"]}
+    for name, resource in document["Resources"].items():
+        checks = resource.get("Metadata", {}).get("cfn-lint", {}).get("config", {}).get("ignore_checks")
+        if checks:
+            silenced[name] = checks
+
+    # Then only these: tracing follows TracingMode (WS1000 reads no parameter), and the queue that is
+    # the dead-letter queue of the scheduler, EventBridge and SNS (ES6000 only sees SQS redrives)
+    assert silenced == {"template": ["WS1000"], "UndeliveredEventsQueue": ["ES6000"]}
+    functions = _of_type(document, "AWS::Serverless::Function")
+    assert document["Globals"]["Function"]["Tracing"] == {"Ref": "TracingMode"}
+    assert document["Parameters"]["TracingMode"]["Default"] == "Active"
+    assert not [name for name, fn in functions.items() if "Tracing" in fn["Properties"]]
+    assert "RedrivePolicy" not in document["Resources"]["UndeliveredEventsQueue"]["Properties"]
+
+
+def test_no_policy_grants_a_wildcard_action() -> None:
+    # Given every policy statement of the functions, state machines and roles (SAM's policy templates
+    # expanded as SAM expands them), and the queue and topic policies
+    statements = list(_statements(_document()))
+    assert len(statements) > 20
+
+    # Then each names its actions: no "*", no "service:*", no "service:Prefix*", no NotAction
+    # (a Resource of "*" stays allowed where AWS takes no other: X-Ray, log delivery, listing)
+    wildcards = []
+    for where, statement in statements:
+        assert "NotAction" not in statement, f"{where}: NotAction grants everything else"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            assert isinstance(action, str), (
+                f"{where}: an action must be written out, not computed: {action!r}"
+            )
+            if "*" in action:
+                wildcards.append((where, statement.get("Sid"), action))
+    assert wildcards == []
+
+
+def test_every_function_and_state_machine_logs_to_a_group_kept_log_retention_days() -> None:
+    document = _document()
+    resources = document["Resources"]
+    log_groups = _of_type(document, "AWS::Logs::LogGroup")
+    assert document["Parameters"]["LogRetentionDays"]["Default"] == 30
+    assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in log_groups.values())
+    by_name = {str(g["Properties"]["LogGroupName"]): name for name, g in log_groups.items()}
+
+    # Every function: the group Lambda writes to, /aws/lambda/<function>
+    for function in _of_type(document, "AWS::Serverless::Function"):
+        assert str({"Fn::Sub": f"/aws/lambda/${{{function}}}"}) in by_name, function
+
+    # Every state machine: errors only, without execution data (orders, customers), to its own group
+    for name, machine in _of_type(document, "AWS::Serverless::StateMachine").items():
+        logging = machine["Properties"]["Logging"]
+        assert logging["Level"] == "ERROR" and logging["IncludeExecutionData"] is False, name
+        ((destination,),) = [logging["Destinations"]]
+        group, attribute = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"]
+        assert attribute == "Arn" and group in log_groups, name
+
+    # The flows published through the API: the flow log group, and their role may deliver to it
+    flows_api = resources["FlowsApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert flows_api["FLOW_LOG_GROUP_ARN"] == {"Fn::GetAtt": ["FlowLogGroup", "Arn"]}
+    role = resources["FlowExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert any("logs:CreateLogDelivery" in statement["Action"] for statement in role)
+
+    # The API's access log
+    access = resources["Api"]["Properties"]["AccessLogSettings"]
+    assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert "$context.requestId" in json.loads(access["Format"])["requestId"]
+
+
+def test_the_api_is_throttled_and_undelivered_messages_are_kept() -> None:
+    document = _document()
+    resources = document["Resources"]
+
+    throttling = resources["Api"]["Properties"]["DefaultRouteSettings"]
+    assert throttling == {
+        "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
+    }
+    # The fulfillment queue's dead-letter queue, the sweep's schedule, the execution failures' rule and
+    # the alarm e-mails all keep what they could not deliver.
+    redrive = resources["FulfillmentQueue"]["Properties"]["RedrivePolicy"]["Fn::Sub"]
+    assert json.loads(redrive[0])["maxReceiveCount"] == 5
+    assert redrive[1]["DeadLetterQueueArn"] == {"Fn::GetAtt": ["FulfillmentDeadLetterQueue", "Arn"]}
+    undelivered = {"Fn::GetAtt": ["UndeliveredEventsQueue", "Arn"]}
+    schedule = resources["ReconcileOrdersFunction"]["Properties"]["Events"]["AutoSync"]["Properties"]
+    assert schedule["DeadLetterConfig"] == {"Arn": undelivered}
+    assert all(
+        t["DeadLetterConfig"] == {"Arn": undelivered}
+        for t in resources["ExecutionFailuresRule"]["Properties"]["Targets"]
+    )
+    assert resources["AlarmEmailSubscription"]["Properties"]["RedrivePolicy"] == {
+        "deadLetterTargetArn": undelivered
+    }
+
+
+def test_merchant_data_outlives_the_stack() -> None:
+    resources = _document()["Resources"]
+    kept = {
+        name
+        for name, resource in resources.items()
+        if resource.get("DeletionPolicy") == "Retain" and resource.get("UpdateReplacePolicy") == "Retain"
+    }
+    stateful = {
+        name
+        for name, resource in resources.items()
+        if resource["Type"] in {"AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"}
+    }
+
+    assert kept == MERCHANT_DATA
+    assert stateful - kept == {"WebhookDeliveriesTable"}
+    assert resources["WebhookDeliveriesTable"]["DeletionPolicy"] == "Delete"
+
+
+def test_the_local_runtime_resolves_log_groups_and_declares_the_dead_letter_queues() -> None:
+    template = load_template(ROOT / "template.yaml", PARAMETERS)
+
+    assert template.functions["FlowsApiFunction"].environment["FLOW_LOG_GROUP_ARN"] == (
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/orderflow-local-flows:*"
+    )
+    assert set(template.queues) == {
+        "FulfillmentQueue",
+        "FulfillmentDeadLetterQueue",
+        "UndeliveredEventsQueue",
+    }
+
+
+def test_published_flows_log_their_errors_like_the_stack_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the flow log group the template hands the flows API
+    log_group = (
+        load_template(ROOT / "template.yaml", PARAMETERS)
+        .functions["FlowsApiFunction"]
+        .environment["FLOW_LOG_GROUP_ARN"]
+    )
+    monkeypatch.setenv("FLOW_LOG_GROUP_ARN", log_group)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+    expected = {
+        "level": "ERROR",
+        "includeExecutionData": False,
+        "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": log_group}}],
+    }
+    with mock_aws():
+        clients.reset()
+        try:
+            repository = StateMachineRepository(
+                "stack-flow", "arn:aws:iam::123456789012:role/FlowExecutionRole"
+            )
+
+            # When a flow is published, then published again (an update)
+            created, _ = repository.publish("f1", definition, "v1")
+            boto3.client("stepfunctions").update_state_machine(
+                stateMachineArn=created, loggingConfiguration={"level": "OFF"}
+            )
+            repository.publish("f1", definition, "v2")
+
+            # Then its machine logs errors only, without execution data, to that group
+            described = boto3.client("stepfunctions").describe_state_machine(stateMachineArn=created)
+            assert described["loggingConfiguration"] == expected
+        finally:
+            clients.reset()

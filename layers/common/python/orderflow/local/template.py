@@ -285,6 +285,8 @@ class _Resolver:
             return name
         if kind == "AWS::SQS::Queue":
             return queue_url(_queue_name(name, self.resources[name]))
+        if kind == "AWS::Logs::LogGroup":
+            return self._log_group_name(name)
         if kind is not None:
             return name
         raise TemplateError(f"!Ref {name}: no such parameter or resource")
@@ -305,7 +307,14 @@ class _Resolver:
             return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{_queue_name(name, self.resources[name])}"
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{self.ref(name)}"
+        if kind == "AWS::Logs::LogGroup" and attribute == "Arn":
+            # As CloudFormation gives it (with the trailing ":*" Step Functions' logging asks for);
+            # nothing is logged there locally.
+            return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{self._log_group_name(name)}:*"
         raise TemplateError(f"!GetAtt {name}.{attribute}: not resolvable locally")
+
+    def _log_group_name(self, name: str) -> str:
+        return str(self.resolve(self.resources[name].get("Properties", {}).get("LogGroupName", name)))
 
     def sub(self, arg: Any) -> str:
         text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])

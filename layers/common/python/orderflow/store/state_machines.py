@@ -4,6 +4,7 @@ version per published flow version."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from orderflow.store.clients import stepfunctions
 
@@ -22,6 +23,7 @@ class StateMachineRepository:
         client = stepfunctions()
         name = self.name_for(flow_id)
         existing = self._arn_of(name)
+        log_config = _logging_configuration()
         if existing is None:
             answer = client.create_state_machine(
                 name=name,
@@ -32,6 +34,7 @@ class StateMachineRepository:
                 versionDescription=description[:256],
                 # the stack's TracingMode (X-Ray), as its own machines
                 tracingConfiguration={"enabled": os.environ.get("FLOW_TRACING", "true") != "false"},
+                **log_config,
             )
             return answer["stateMachineArn"], answer["stateMachineVersionArn"]
         answer = client.update_state_machine(
@@ -39,6 +42,8 @@ class StateMachineRepository:
             definition=definition,
             publish=True,
             versionDescription=description[:256],
+            # a flow first published before its stack had the log group gets it now
+            **log_config,
         )
         return existing, answer["stateMachineVersionArn"]
 
@@ -48,3 +53,18 @@ class StateMachineRepository:
                 if machine["name"] == name:
                     return str(machine["stateMachineArn"])
         return None
+
+
+def _logging_configuration() -> dict[str, Any]:
+    """As the stack's own machines log: errors only, without execution data (orders, customers),
+    to the stack's log group for flows (FLOW_LOG_GROUP_ARN); nothing when it is not set."""
+    log_group_arn = os.environ.get("FLOW_LOG_GROUP_ARN")
+    if not log_group_arn:
+        return {}
+    return {
+        "loggingConfiguration": {
+            "level": "ERROR",
+            "includeExecutionData": False,
+            "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": log_group_arn}}],
+        }
+    }
