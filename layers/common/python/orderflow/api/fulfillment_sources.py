@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -129,7 +128,6 @@ def put_inventory(
     body: Annotated[dict[str, Any], Body(description='{"on_hand": 40}')],
 ) -> dict[str, Any]:
     # Powertools matches routes on the raw path: a product like "Accu Scale" arrives percent-encoded.
-    source_id, product = unquote(source_id), unquote(product)
     on_hand = body.get("on_hand") if isinstance(body, dict) else None
     if isinstance(on_hand, bool) or not isinstance(on_hand, int) or on_hand < 0:
         raise InvalidInput("on_hand must be a whole number, 0 or more", field="on_hand")

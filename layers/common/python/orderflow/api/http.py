@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hmac
+import json
 import os
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow.errors import DomainError, Unauthorized
+from orderflow.errors import DomainError
 from orderflow.observability import logger
 
 API_TITLE = "Order orchestration for BigCommerce"
@@ -26,12 +29,27 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     )
 
 
-def resolver(*routers: APIGatewayHttpRouter, admin: bool) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+class Resolver(APIGatewayHttpResolver):
+    """The event handler, with the admin token checked before anything else is read: a request
+    without it gets 401 whatever its query or body (validation would otherwise answer first)."""
+
+    def __init__(self, *, admin: bool) -> None:
+        super().__init__(enable_validation=True)
+        self.admin = admin
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if self.admin:
+            refused = _admin_refusal(event)
+            if refused is not None:
+                return refused
+        return super().resolve(event, context)
+
+
+def resolver(*routers: APIGatewayHttpRouter, admin: bool) -> Resolver:
+    app = Resolver(admin=admin)
     for router in routers:
         app.include_router(router)
-    if admin:
-        app.use(middlewares=[_require_admin_token])
+    app.use(middlewares=[_decoded_path_parameters])
 
     @app.exception_handler(DomainError)
     def _domain(exc: DomainError) -> Response:
@@ -64,18 +82,37 @@ def resolver(*routers: APIGatewayHttpRouter, admin: bool) -> APIGatewayHttpResol
     return app
 
 
-def _require_admin_token(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    # On AWS the admin routes sit behind IAM auth (template.yaml); locally, and wherever
-    # ADMIN_API_TOKEN is set, a bearer token is required too.
+def _admin_refusal(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """401 unless the request carries ``Authorization: Bearer <ADMIN_API_TOKEN>`` exactly (no other
+    spacing), where that token is set: locally. On AWS the admin routes sit behind IAM auth
+    (template.yaml), which API Gateway checks before the function runs."""
     expected = os.environ.get("ADMIN_API_TOKEN")
-    if expected:
-        header = app.current_event.headers.get("authorization") or ""
-        given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            exc = Unauthorized(
-                "missing or wrong bearer token (Authorization: Bearer …)", field="Authorization"
-            )
-            return error_response(exc.status, exc.code, exc.message, exc.field)
+    if not expected:
+        return None
+    headers = event.get("headers") or {}
+    given = next((v for k, v in headers.items() if str(k).lower() == "authorization"), None)
+    if isinstance(given, str) and hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+        return None
+    body = {
+        "error": {
+            "code": "unauthorized",
+            "message": "missing or wrong bearer token (Authorization: Bearer …)",
+            "field": "Authorization",
+        }
+    }
+    return {
+        "statusCode": 401,
+        "headers": {"Content-Type": "application/json", "WWW-Authenticate": "Bearer"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def _decoded_path_parameters(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    # API Gateway hands path parameters over percent-encoded ("Accu%20Scale"): every route gets them
+    # decoded, here, once.
+    arguments = app.context.get("_route_args") or {}
+    app.append_context(_route_args={k: unquote(v) if isinstance(v, str) else v for k, v in arguments.items()})
     return next_middleware(app)
 
 
