@@ -9,15 +9,27 @@ work answers 5xx (and releases the delivery's claim so the retry is not taken fo
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
@@ -42,31 +54,95 @@ HANDLED_SCOPES = {ORDER_CREATED, ORDER_UPDATED, ORDER_STATUS_UPDATED, SHIPMENT_C
 SECRET_HEADER = "x-webhook-secret"
 
 
+# BigCommerce's ids are 32-bit signed integers; anything else is not an order of a store.
+PositiveId = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+# Unix seconds from 2000 to 2100: BigCommerce's clock, not milliseconds or a float overflow.
+UnixTime = Annotated[StrictInt, Field(ge=946_684_800, le=4_102_444_800)]
+# The delivery's id, a DynamoDB key of ours: BigCommerce sends 40 hex digits; a bound keeps the key
+# well inside DynamoDB's limit and keeps spaces and control characters out of it.
+HASH_PATTERN = r"^[0-9A-Za-z_-]{1,128}$"
+STORE_HASH_PATTERN = r"[0-9A-Za-z_-]{1,64}"
+# Lambda refuses a larger request (6 MB) before it reaches us; the local API does the same.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+# A webhook and a fulfillment event are three levels deep: a deeper document is neither, and each
+# level costs the parser and the validators a stack frame.
+MAX_JSON_DEPTH = 32
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class PayloadTooLarge(DomainError):
+    """A body larger than a function can be given (Lambda's limit), refused unread."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+# The data.type each family of scopes carries (store/order/*, store/shipment/*).
+_DATA_TYPES = {"order": "order", "shipment": "shipment"}
+
+
+def _refuse(loc: tuple[str, ...], given: Any, message: str) -> None:
+    raise ValidationError.from_exception_data(
+        "WebhookData",
+        [InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=given)],
+    )
+
+
 class WebhookData(BaseModel):
+    """``data`` of an order or shipment webhook: ``{"type": "order", "id": 250}``, a shipment's
+    ``{"type": "shipment", "id": 12, "orderId": 251}``; ``statusUpdated`` may add ``status``."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    type: str = Field(min_length=1)
-    id: int
-    order_id: int | None = Field(default=None, alias="orderId")
+    type: str = Field(min_length=1, max_length=64)
+    id: PositiveId
+    order_id: PositiveId | None = Field(default=None, alias="orderId")
     status: dict[str, Any] | None = None
 
 
 class WebhookPayload(BaseModel):
-    """A BigCommerce webhook callback; lenient where BigCommerce itself varies."""
+    """A BigCommerce webhook callback: strict where we read it (ids, hash, producer, the data of order
+    and shipment scopes), lenient where BigCommerce itself varies (``store_id`` a string or a number,
+    ``created_at`` and ``producer`` absent in older payloads, extra fields)."""
 
     model_config = ConfigDict(extra="allow")
 
-    scope: str = Field(pattern=r"^store/[A-Za-z/]+$")
-    store_id: str  # a string today, a number in older payloads
+    scope: str = Field(pattern=r"^store(/[A-Za-z]+){1,6}$", max_length=100)
+    store_id: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$")  # a string today, a number before
     data: WebhookData
-    hash: str = Field(min_length=1)
-    created_at: int | None = None  # absent in older payloads
-    producer: str | None = None
+    hash: str = Field(pattern=HASH_PATTERN)
+    created_at: UnixTime | None = None  # absent in older payloads
+    # "stores/{store_hash}": the store the event belongs to (accept ignores another store's)
+    producer: str | None = Field(default=None, pattern=f"^stores/{STORE_HASH_PATTERN}$")
 
     @field_validator("store_id", mode="before")
     @classmethod
     def _store_id_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("data", mode="wrap")
+    @classmethod
+    def _data_of_its_scope(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        scope = info.data.get("scope")  # absent when the scope itself was refused
+        kind = _DATA_TYPES.get(scope.split("/")[1]) if isinstance(scope, str) else None
+        if scope is not None and kind is None:
+            # A scope we register no hook for (a cart's id is a UUID, an app's data has no id):
+            # accept answers it "ignored" without reading its data, so only its shape is checked
+            # and nothing of it is kept (id 0 is no order).
+            if not isinstance(value, dict):
+                raise PydanticCustomError("dict_type", "Input should be a valid dictionary")
+            return WebhookData.model_construct(type=str(value.get("type") or ""), id=0)
+        data: WebhookData = handler(value)
+        if kind is None:
+            return data
+        if data.type != kind:
+            _refuse(("type",), data.type, f"a {scope} webhook has data.type {kind!r}")
+        if kind == "order" and data.order_id not in (None, data.id):
+            # the order is data.id; event_key would take this one for it
+            _refuse(("orderId",), data.order_id, "an order webhook names its order in data.id only")
+        return data
 
     @property
     def store_hash(self) -> str | None:
@@ -93,20 +169,104 @@ class IntakeResult:
         return body
 
 
-def authenticate(headers: dict[str, str], expected_secret: str) -> None:
-    given = next((v for k, v in headers.items() if k.lower() == SECRET_HEADER), None)
+def authenticate(headers: Mapping[str, str], expected_secret: str, header: str = SECRET_HEADER) -> None:
+    """The shared secret of a callback (``X-Webhook-Secret``; the providers' ``X-Provider-Secret``),
+    checked before anything of the request is read."""
+    if not expected_secret:
+        # compare_digest("", "") holds: an empty secret would let every caller in.
+        raise ConfigurationError(f"the secret for {header} is empty")
+    given = next((v for k, v in headers.items() if k.lower() == header), None)
     # compare_digest takes the same time wherever the strings differ: no guessing by timing.
-    if given is None or not hmac.compare_digest(given.encode(), expected_secret.encode()):
-        raise Unauthorized(f"missing or wrong {SECRET_HEADER} header", field=SECRET_HEADER)
+    if not isinstance(given, str) or not hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected_secret.encode("utf-8", "surrogatepass")
+    ):
+        raise Unauthorized(f"missing or wrong {header} header", field=header)
+
+
+def request_body(body: str | None, is_base64_encoded: bool | None) -> bytes:
+    """The request's bytes as API Gateway passes them (base64 for binary content types); a base64
+    body above Lambda's limit is refused before it is decoded (json_document checks the others)."""
+    if not body:
+        return b""
+    if not is_base64_encoded:
+        # API Gateway passes text as UTF-8; "surrogatepass" keeps what is not for json_document to refuse
+        return body.encode("utf-8", "surrogatepass")
+    if len(body) // 4 * 3 > MAX_BODY_BYTES:  # 4 characters of base64 for 3 bytes
+        raise _too_large()
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("the request body is not valid base64", field="body") from None
+
+
+def json_document(body: str | bytes | None, expected: str) -> Any:
+    """The body parsed as JSON, or InvalidInput (field ``body``) for what is not JSON we can read:
+    empty, larger than Lambda takes, not UTF-8, not JSON (NaN and Infinity are not), nested deeper
+    than ``MAX_JSON_DEPTH``, or with a lone UTF-16 surrogate (nothing can store or send one)."""
+    if body is not None and len(body) > MAX_BODY_BYTES:
+        raise _too_large()
+    if body is None or not body.strip():
+        raise InvalidInput(f"the request body is empty; expected {expected} (JSON)", field="body")
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"the request body is not UTF-8 text (byte {exc.start}); expected {expected} (JSON)",
+                field="body",
+            ) from None
+    try:
+        document = json.loads(body, parse_constant=_not_json)
+    except RecursionError:
+        # the parser recurses once per level: a deep document ends here before the depth check
+        raise _too_deep() from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer of more than 4300 digits
+        raise InvalidInput(f"the request body is not valid JSON: {exc}", field="body") from None
+    _check_values(document)
+    return document
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB", field="body"
+    )
+
+
+def _too_deep() -> InvalidInput:
+    return InvalidInput(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels", field="body")
+
+
+def _check_values(document: Any) -> None:
+    # Iterative, so that the check itself cannot run out of stack.
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            _check_text(value)
+            continue
+        if isinstance(value, dict):
+            for key in value:
+                _check_text(key)
+            value = list(value.values())
+        if isinstance(value, list):
+            if depth > MAX_JSON_DEPTH:
+                raise _too_deep()
+            pending.extend((item, depth + 1) for item in value)
+
+
+def _check_text(text: str) -> None:
+    if _LONE_SURROGATE.search(text):
+        raise InvalidInput(
+            "the request body has a lone UTF-16 surrogate (\\ud800-\\udfff) in a string", field="body"
+        )
 
 
 def parse_webhook(body: str | bytes | None) -> WebhookPayload:
-    if body is None or (isinstance(body, str | bytes) and not body.strip()):
-        raise InvalidInput("the request body is empty; expected a BigCommerce webhook (JSON)", field="body")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc}", field="body") from None
+    data = json_document(body, "a BigCommerce webhook")
     if not isinstance(data, dict):
         raise InvalidInput(
             "the request body is not a BigCommerce webhook (expected a JSON object)", field="body"

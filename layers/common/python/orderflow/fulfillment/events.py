@@ -8,15 +8,16 @@ order once none of its fulfillment orders is left. An event handled once answers
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
+import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
-from orderflow import shipments
+from orderflow import intake, shipments
 from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
-from orderflow.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from orderflow.errors import Conflict, InvalidInput, NotFound
 from orderflow.fulfillment.models import FulfillmentOrder, FulfillmentOrderStatus
 from orderflow.models import BigCommerceSettings, OrderStatus
 from orderflow.observability import logger
@@ -27,18 +28,19 @@ from orderflow.status_push import push_status
 from orderflow.store.fulfillment import FulfillmentOrderRepository
 from orderflow.store.fulfillment_index import FulfillmentEventStore, order_key_of
 from orderflow.store.orders import OrderRepository
-from orderflow.store.shipments import ShipmentRepository
+from orderflow.store.shipments import MAX_LINES_PER_SHIPMENT, ShipmentRepository
 
 SECRET_HEADER = "x-provider-secret"
 _SHIPMENT_ID_LIMIT = 64
 _DIGEST = 16
+_CARRIER_LIMIT = 64
+# "{order key}-FO{n}": printable ASCII, well within DynamoDB's key size.
+_ID = re.compile(r"[\x21-\x7e]{1,256}")
 
 
-def authenticate(headers: dict[str, str], expected_secret: str) -> None:
-    given = next((v for k, v in headers.items() if k.lower() == SECRET_HEADER), None)
-    # compare_digest takes the same time wherever the strings differ: no guessing by timing.
-    if given is None or not hmac.compare_digest(given.encode(), expected_secret.encode()):
-        raise Unauthorized(f"missing or wrong {SECRET_HEADER} header", field=SECRET_HEADER)
+def authenticate(headers: Mapping[str, str], expected_secret: str) -> None:
+    """The providers' shared secret (``X-Provider-Secret``), checked before the body is read."""
+    intake.authenticate(headers, expected_secret, header=SECRET_HEADER)
 
 
 class EventLine(BaseModel):
@@ -48,14 +50,19 @@ class EventLine(BaseModel):
     quantity: Annotated[StrictInt, Field(ge=1)]
 
 
+# One shipment takes at most this many lines (a DynamoDB transaction): the event cannot ship more.
+EventLines = Annotated[list[EventLine], Field(min_length=1, max_length=MAX_LINES_PER_SHIPMENT)]
+
+
 class FulfillmentEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     event_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")] | None = None
     type: Literal["shipped", "cancelled"]
-    lines: Annotated[list[EventLine], Field(min_length=1)] | None = None  # None: every line
+    lines: EventLines | None = None  # None: every line
     tracking_number: Annotated[str, Field(max_length=shipments.TRACKING_NUMBER_MAX)] = ""
-    carrier: str = ""
+    # A BigCommerce shipping_provider ("ups", "carrier_12"); the shipment checks the name itself
+    carrier: Annotated[str, Field(max_length=_CARRIER_LIMIT)] = ""
 
     @field_validator("tracking_number", "carrier", mode="before")
     @classmethod
@@ -71,13 +78,14 @@ class FulfillmentEvent(BaseModel):
 
 
 def parse_event(body: Any) -> FulfillmentEvent:
-    if body is None or body == "":
-        raise InvalidInput("the request body is empty; expected a fulfillment event (JSON)", field="body")
-    if isinstance(body, str | bytes):
-        try:
-            body = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"the request body is not valid JSON: {exc}", field="body") from None
+    """The event from the request body (bytes or text, or already parsed), or InvalidInput."""
+    if body is None or isinstance(body, str | bytes):
+        body = intake.json_document(body, "a fulfillment event")
+    if not isinstance(body, dict):
+        raise InvalidInput(
+            'the request body is not a fulfillment event (expected a JSON object: {"type": "shipped"})',
+            field="body",
+        )
     try:
         return FulfillmentEvent.model_validate(body)
     except ValidationError as exc:
@@ -106,7 +114,8 @@ def handle(
 
     A shipment starts the flows of ``order_shipped`` / ``order_partially_shipped``; a cancelled
     fulfillment order those of ``fulfillment_failed`` (given ``flows`` and ``starter``)."""
-    order_key = order_key_of(fulfillment_order_id)
+    # An id no fulfillment order can have is unknown without a read (nor a key too long to read).
+    order_key = order_key_of(fulfillment_order_id) if _ID.fullmatch(fulfillment_order_id) else None
     events = FulfillmentEventStore(orders.table_name)
     fulfillment_order = (
         events.find_fulfillment_order(order_key, fulfillment_order_id) if order_key is not None else None
