@@ -426,7 +426,7 @@ def test_the_reference_interpreter_reads_the_rule_as_written_on_the_key_cases(
 
 
 @settings(
-    max_examples=25,
+    max_examples=18,  # about 2 s each on the engine: bounded for a 2-core CI
     deadline=None,
     derandomize=True,
     database=None,
