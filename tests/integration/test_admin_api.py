@@ -126,3 +126,67 @@ def test_the_openapi_document_covers_exactly_the_routes_the_template_deploys(api
 
     assert document["openapi"].startswith("3.")
     assert documented == deployed
+
+
+def test_the_openapi_document_declares_security_and_every_answer_in_the_error_shape(api: Api) -> None:
+    document = api.get("/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    error = document["components"]["schemas"]["Error"]
+    operations = {(m, path): op for path, item in document["paths"].items() for m, op in item.items()}
+    own = {
+        ("post", "/webhooks/bigcommerce"): "webhookSecret",
+        ("post", "/fulfillment/{fulfillment_order_id}/events"): "providerSecret",
+    }
+
+    def codes(method: str, path: str) -> set[str]:
+        return set(operations[(method, path)]["responses"])
+
+    # SigV4 on AWS, the bearer token locally; each secret header on its own route
+    expected = {
+        "sigv4": {"type": "apiKey", "in": "header", "name": "Authorization"},
+        "bearer": {"type": "http", "scheme": "bearer"},
+        "webhookSecret": {"type": "apiKey", "in": "header", "name": "X-Webhook-Secret"},
+        "providerSecret": {"type": "apiKey", "in": "header", "name": "X-Provider-Secret"},
+    }
+    for scheme, fields in expected.items():
+        assert fields.items() <= schemes[scheme].items(), scheme
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    # the contract's error shape, and no trace of Powertools' 422
+    assert error["required"] == ["error"]
+    assert set(error["properties"]["error"]["properties"]) == {"code", "message", "field", "problems"}
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for (method, path), operation in operations.items():
+        name, responses = f"{method.upper()} {path}", operation["responses"]
+        if (method, path) in own:
+            assert operation["security"] == [{own[(method, path)]: []}], name
+        else:
+            assert operation["security"] == [{"sigv4": []}, {"bearer": []}], name
+            assert "401" in responses, name
+        assert "422" not in responses and "500" in responses, name
+        where = {parameter["in"] for parameter in operation.get("parameters", [])}
+        if "query" in where or operation.get("requestBody"):
+            assert "400" in responses, name
+        if "path" in where:
+            assert "404" in responses or path.startswith("/mappings/{kind}"), name  # 400 for a kind
+        if operation.get("requestBody"):
+            assert "413" in responses, name
+        for code, answer in responses.items():
+            assert answer["content"], f"{name} {code}"
+            if int(code) >= 400:
+                assert answer["content"] == {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                }
+
+    # the success codes the routes really answer
+    for path in ("/flows", "/policies", "/mappings/{kind}", "/fulfillment-sources"):
+        assert "201" in codes("post", path) and "200" not in codes("post", path), path
+    assert {"200", "201", "400", "404", "409", "502", "503"} <= codes("post", "/orders/{order_key}/shipments")
+    assert {"202", "404", "409"} <= codes("post", "/orders/{order_key}/resubmit")
+    assert codes("post", "/webhooks/bigcommerce") == {"200", "400", "401", "413", "500", "503"}
+    for path in ("/providers/bigcommerce/sync", "/providers/bigcommerce/items/import"):
+        body = operations[("post", path)]["requestBody"]
+        assert not body.get("required") and "anyOf" not in body["content"]["application/json"]["schema"]
+        assert {"400", "502", "503"} <= codes("post", path)
+    asl = operations[("get", "/flows/{flow_id}/asl")]["responses"]["200"]["content"]
+    diagram = operations[("get", "/flows/{flow_id}/diagram")]["responses"]["200"]["content"]
+    assert asl == {"application/json": {"schema": {"type": "object"}}} and list(diagram) == ["text/plain"]

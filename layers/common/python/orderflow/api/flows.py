@@ -97,7 +97,17 @@ def unpublish_flow(flow_id: str) -> dict[str, Any]:
     return render(tables.flows().unpublish(flow_id))
 
 
-@router.get("/flows/<flow_id>/asl", summary="The generated state machine (ASL)", tags=["flows"])
+@router.get(
+    "/flows/<flow_id>/asl",
+    summary="The generated state machine (ASL)",
+    tags=["flows"],
+    responses={
+        200: {
+            "description": "The Amazon States Language document",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 def get_asl(
     flow_id: str, version: Annotated[int | None, Query(ge=1, description="a published version")] = None
 ) -> Response[str]:
@@ -110,7 +120,17 @@ def get_asl(
     return Response(status_code=200, content_type="application/json", body=text)
 
 
-@router.get("/flows/<flow_id>/diagram", summary="A Mermaid flowchart of the flow", tags=["flows"])
+@router.get(
+    "/flows/<flow_id>/diagram",
+    summary="A Mermaid flowchart of the flow",
+    tags=["flows"],
+    responses={
+        200: {
+            "description": "The flowchart: Mermaid, or Markdown around it",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def get_diagram(
     flow_id: str,
     format: Annotated[

@@ -22,6 +22,9 @@ from orderflow.store import tables
 
 router = APIGatewayHttpRouter()
 CSV_COLUMNS = ("source_id", "product", "on_hand")
+PRODUCT_MAX = 200  # characters, as a products mapping's product (what inventory is kept by)
+SOURCE_ID_MAX = 64  # characters, FulfillmentSource.id's limit
+ON_HAND_DIGITS = 38  # DynamoDB's precision
 SOURCE_BODY = Body(
     description='e.g. {"id": "WH-TX", "name": "Austin warehouse", "kind": "warehouse", "priority": 10, '
     '"active": true, "max_lines_per_day": 5000, "address": {"city": "Austin", "zip": "78701", '
@@ -88,8 +91,15 @@ def list_inventory(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
+    # Nothing is kept under an empty or overlong name, and DynamoDB refuses such a key to look it up.
+    if not (_can_exist(source_id, SOURCE_ID_MAX) and _can_exist(product, PRODUCT_MAX)):
+        return {"inventory": [], "next_cursor": None}
     levels, next_cursor = tables.inventory().search(source_id, product, limit=limit, cursor=cursor)
     return {"inventory": [render_level(level) for level in levels], "next_cursor": next_cursor}
+
+
+def _can_exist(name: str | None, limit: int) -> bool:
+    return name is None or 0 < len(name) <= limit
 
 
 # Registered before /inventory/<source_id>/<product> for the same reason as the mappings export.
@@ -131,6 +141,8 @@ def put_inventory(
     on_hand = body.get("on_hand") if isinstance(body, dict) else None
     if isinstance(on_hand, bool) or not isinstance(on_hand, int) or on_hand < 0:
         raise InvalidInput("on_hand must be a whole number, 0 or more", field="on_hand")
+    if len(product) > PRODUCT_MAX:
+        raise InvalidInput(f"product is longer than {PRODUCT_MAX} characters", field="product")
     tables.sources().get(source_id)  # 404 naming source_id for an unknown source
     return render_level(tables.inventory().set_on_hand(source_id, product, on_hand))
 
@@ -217,10 +229,17 @@ def _row(
         errors.append(RowError(number, "source_id", f"no fulfillment source with id {source_id}"))
     if not product:
         errors.append(RowError(number, "product", "product is empty"))
-    if not on_hand.isdigit():
+    elif len(product) > PRODUCT_MAX:
+        errors.append(RowError(number, "product", f"product is longer than {PRODUCT_MAX} characters"))
+    # ASCII digits only: str.isdigit() takes "²" and "١٢" too, which int() refuses or reads otherwise.
+    digits = on_hand.lstrip("0") or "0"
+    if not (on_hand.isascii() and on_hand.isdigit()):
+        shown = on_hand if len(on_hand) <= 40 else f"{on_hand[:40]}…"
         errors.append(
-            RowError(number, "on_hand", f"on_hand must be a whole number, 0 or more (got '{on_hand}')")
+            RowError(number, "on_hand", f"on_hand must be a whole number, 0 or more (got '{shown}')")
         )
+    elif len(digits) > ON_HAND_DIGITS:
+        errors.append(RowError(number, "on_hand", f"on_hand has more than {ON_HAND_DIGITS} digits"))
     if len(errors) > before:
         return None
-    return InventoryRow(number, source_id, product, int(on_hand))
+    return InventoryRow(number, source_id, product, int(digits))
