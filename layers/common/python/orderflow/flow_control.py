@@ -15,6 +15,7 @@ from typing import Any
 
 from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
+from orderflow.flows.model import merge_message
 from orderflow.models import BigCommerceSettings, OrderStatus, StepResult, StepStatus
 from orderflow.observability import logger, metrics
 from orderflow.order_states import can_transition
@@ -123,19 +124,9 @@ def merge_branches(request: StepRequest, orders: OrderRepository) -> StepOutcome
     if failed:
         _fill_messages(request, orders, failed)
     details = {"ran": ran + [f["branch"] for f in failed], "skipped": skipped, "failed": failed}
-    parts = [f"{len(request.branches)} branches"]
-    if ran:
-        parts.append(f"succeeded: {', '.join(ran)}")
-    if skipped:
-        parts.append(f"skipped: {', '.join(skipped)}")
-    if failed:
-        parts.append(
-            "failed: "
-            + "; ".join(f"{f['branch']} at '{f['step']}': {_short(str(f['message']))}" for f in failed)
-        )
-    elif not ran:
-        parts.append("no branch applied to this order")
-    return StepOutcome(succeeded=not failed, message="; ".join(parts), details=details)
+    shown = [{**f, "message": _short(str(f["message"]))} for f in failed]
+    message = merge_message(len(request.branches), ran, skipped, shown)
+    return StepOutcome(succeeded=not failed, message=message, details=details)
 
 
 def _fill_messages(request: StepRequest, orders: OrderRepository, failed: list[dict[str, Any]]) -> None:

@@ -14,7 +14,7 @@ from orderflow.errors import InvalidInput
 
 # The state machine's own naming, so that the hold states a dry run shows are the ones it would run.
 from orderflow.flows.asl import HOLD_STATE, HOLD_SUFFIX, StateNames, step_names
-from orderflow.flows.model import ActionStep, Branch, ConditionStep, Flow, SplitterStep
+from orderflow.flows.model import ActionStep, Branch, ConditionStep, Flow, SplitterStep, merge_message
 from orderflow.mapping import map_order
 from orderflow.models import BigCommerceSettings, MappingKey, Order, OrderStatus, StepStatus
 from orderflow.models import Mapping as MappingRecord
@@ -242,19 +242,8 @@ class _Walk:
                 ran.append(branch.name)
             else:
                 failed.append({"branch": branch.name, "step": last.step, "message": last.message})
-        parts = [f"{len(ended)} branches"]
-        if ran:
-            parts.append(f"succeeded: {', '.join(ran)}")
-        if skipped:
-            parts.append(f"skipped: {', '.join(skipped)}")
-        if failed:
-            parts.append(
-                "failed: " + "; ".join(f"{f['branch']} at '{f['step']}': {f['message']}" for f in failed)
-            )
-        elif not ran:
-            parts.append("no branch applied to this order")
         status = StepStatus.FAILED if failed else StepStatus.SUCCEEDED
-        message = "; ".join(parts)
+        message = merge_message(len(ended), ran, skipped, failed)
         entry = self.record(
             step.name,
             "merge",

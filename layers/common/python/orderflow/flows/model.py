@@ -121,6 +121,22 @@ class SplitterStep(_Strict):
     branches: list[Branch] = Field(min_length=1)
 
 
+def merge_message(branches: int, ran: list[str], skipped: list[str], failed: list[dict[str, Any]]) -> str:
+    """How a splitter-merge's result reads, in a run (flow_control) and in a dry run alike."""
+    parts = [f"{branches} branches"]
+    if ran:
+        parts.append(f"succeeded: {', '.join(ran)}")
+    if skipped:
+        parts.append(f"skipped: {', '.join(skipped)}")
+    if failed:
+        parts.append(
+            "failed: " + "; ".join(f"{f['branch']} at '{f['step']}': {f['message']}" for f in failed)
+        )
+    elif not ran:
+        parts.append("no branch applied to this order")
+    return "; ".join(parts)
+
+
 def _step_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         if "action" in value:
