@@ -15,6 +15,7 @@ import pytest
 
 from orderflow.local.demo_store import DemoStore, Fault
 from orderflow.local.runtime import LocalRuntime
+from orderflow.store import tables
 from tests.conftest import Api, local_runtime, post_webhook, webhook_body
 from tests.e2e.test_flows_end_to_end import flow, publish, release
 
@@ -205,3 +206,34 @@ def test_status_pushes_the_store_did_not_take_are_pushed_later_in_order(
     assert store.status_updates(order_id) == [MANUAL_VERIFICATION]
     order = ready.get(f"/orders/{key}").json()
     assert order["status"] == "on_hold" and order["external_status_id"] == MANUAL_VERIFICATION
+
+
+def test_a_second_sweep_while_one_runs_does_nothing_and_the_next_runs(
+    outage_runtime: LocalRuntime, ready: Api
+) -> None:
+    # Given a sweep holding its lease (a run started by the schedule, say)
+    settings = tables.settings()
+    assert settings.take_lease("sweep", "the-running-sweep", 60)
+
+    # When another one is started by hand
+    second = outage_runtime.invoke(SWEEP, {"reconcile": False})
+
+    # Then it stops at once; once the lease is given back, a sweep runs
+    assert second["ran"] is False and second["restarted"] == [] and second["attention"] == {}
+    settings.release_lease("sweep", "the-running-sweep")
+    assert outage_runtime.invoke(SWEEP, {"reconcile": False})["ran"] is True
+
+
+def test_an_order_the_store_shows_as_incomplete_is_not_kept_as_pending(
+    outage_runtime: LocalRuntime, store: DemoStore, ready: Api
+) -> None:
+    # Given an order created Incomplete (a payment that has not gone through)
+    order_id = store.add_order(status_id=0)
+
+    # When its created webhook is accepted and its intake reads it
+    key = _deliver_all(outage_runtime, store, [order_id])[order_id]
+    outage_runtime.wait_for_all()
+
+    # Then nothing is imported, and its pending record is gone: not listed, nothing waits on it
+    assert ready.get(f"/orders/{key}").status_code == 404
+    assert ready.get("/health").json()["attention"]["pending_import"]["count"] == 0

@@ -55,122 +55,6 @@ class OrderflowLogger(Logger):
     def _keys(self, extra: Mapping[str, object] | None, kwargs: Mapping[str, object]) -> dict[str, object]:
         return log_keys({**self.thread_safe_get_current_keys(), **(extra or {}), **kwargs})
 
-    # Each method adds one frame between the caller and the standard library: ``stacklevel + 1`` keeps
-    # the line's location on the caller.
-    def debug(
-        self,
-        msg: object,
-        *args: object,
-        exc_info: logging._ExcInfoType | None = None,
-        stack_info: bool = False,
-        stacklevel: int = 2,
-        extra: Mapping[str, object] | None = None,
-        **kwargs: object,
-    ) -> None:
-        super().debug(
-            msg,
-            *args,
-            exc_info=exc_info,
-            stack_info=stack_info,
-            stacklevel=stacklevel + 1,
-            extra=self._keys(extra, kwargs),
-        )
-
-    def info(
-        self,
-        msg: object,
-        *args: object,
-        exc_info: logging._ExcInfoType | None = None,
-        stack_info: bool = False,
-        stacklevel: int = 2,
-        extra: Mapping[str, object] | None = None,
-        **kwargs: object,
-    ) -> None:
-        super().info(
-            msg,
-            *args,
-            exc_info=exc_info,
-            stack_info=stack_info,
-            stacklevel=stacklevel + 1,
-            extra=self._keys(extra, kwargs),
-        )
-
-    def warning(
-        self,
-        msg: object,
-        *args: object,
-        exc_info: logging._ExcInfoType | None = None,
-        stack_info: bool = False,
-        stacklevel: int = 2,
-        extra: Mapping[str, object] | None = None,
-        **kwargs: object,
-    ) -> None:
-        super().warning(
-            msg,
-            *args,
-            exc_info=exc_info,
-            stack_info=stack_info,
-            stacklevel=stacklevel + 1,
-            extra=self._keys(extra, kwargs),
-        )
-
-    def error(
-        self,
-        msg: object,
-        *args: object,
-        exc_info: logging._ExcInfoType | None = None,
-        stack_info: bool = False,
-        stacklevel: int = 2,
-        extra: Mapping[str, object] | None = None,
-        **kwargs: object,
-    ) -> None:
-        super().error(
-            msg,
-            *args,
-            exc_info=exc_info,
-            stack_info=stack_info,
-            stacklevel=stacklevel + 1,
-            extra=self._keys(extra, kwargs),
-        )
-
-    def critical(
-        self,
-        msg: object,
-        *args: object,
-        exc_info: logging._ExcInfoType | None = None,
-        stack_info: bool = False,
-        stacklevel: int = 2,
-        extra: Mapping[str, object] | None = None,
-        **kwargs: object,
-    ) -> None:
-        super().critical(
-            msg,
-            *args,
-            exc_info=exc_info,
-            stack_info=stack_info,
-            stacklevel=stacklevel + 1,
-            extra=self._keys(extra, kwargs),
-        )
-
-    def exception(
-        self,
-        msg: object,
-        *args: object,
-        exc_info: logging._ExcInfoType = True,
-        stack_info: bool = False,
-        stacklevel: int = 2,
-        extra: Mapping[str, object] | None = None,
-        **kwargs: object,
-    ) -> None:
-        super().exception(
-            msg,
-            *args,
-            exc_info=exc_info,
-            stack_info=stack_info,
-            stacklevel=stacklevel + 1,
-            extra=self._keys(extra, kwargs),
-        )
-
     def set_correlation_id(self, value: str | None) -> None:
         # inject_lambda_context calls this too (API functions: the request id), so it must be per thread.
         self.thread_safe_append_keys(correlation_id=value)
@@ -181,6 +65,40 @@ class OrderflowLogger(Logger):
             value = keys["correlation_id"]
             return None if value is None else str(value)
         return super().get_correlation_id()
+
+
+def _with_safe_keys(level: str) -> Callable[..., None]:
+    """``OrderflowLogger.<level>``: Powertools' method, its structured keys through ``_keys``. It adds
+    one frame between the caller and the standard library: ``stacklevel + 1`` keeps the line's
+    location on the caller."""
+    powertools_method = getattr(Logger, level)
+
+    def method(
+        self: OrderflowLogger,
+        msg: object,
+        *args: object,
+        exc_info: Any = level == "exception",
+        stack_info: bool = False,
+        stacklevel: int = 2,
+        extra: Mapping[str, object] | None = None,
+        **kwargs: object,
+    ) -> None:
+        powertools_method(
+            self,
+            msg,
+            *args,
+            exc_info=exc_info or None,
+            stack_info=stack_info,
+            stacklevel=stacklevel + 1,
+            extra=self._keys(extra, kwargs),
+        )
+
+    method.__name__ = level
+    return method
+
+
+for _level in ("debug", "info", "warning", "error", "critical", "exception"):
+    setattr(OrderflowLogger, _level, _with_safe_keys(_level))
 
 
 # -- no customer data in any log line ----------------------------------------------------------------

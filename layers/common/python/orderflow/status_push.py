@@ -81,12 +81,14 @@ def push_status(
     bigcommerce: BigCommerceClient | Callable[[], BigCommerceClient],
     *,
     fallback_store_status: int | None = None,
+    current: Order | None = None,
 ) -> StepOutcome:
     """Set the internal status (once: a retry does not add it to the history twice) and push its
     mapped BigCommerce status, unless pushing is off, the status is not assigned (then
     ``fallback_store_status``, if given, is pushed), the store shows it already, or a newer status
-    change has been pushed meanwhile."""
-    order = header(orders, order_key)
+    change has been pushed meanwhile. ``current``: the order's header, when the caller has just read
+    it (one read fewer; a status change reads it again under its lock, so nothing stale is written)."""
+    order = current or header(orders, order_key)
     if order.status != status:
         order = orders.transition(order_key, status, reason=reason)
     target = config.status_mapping.get(status)
@@ -204,10 +206,13 @@ class StatusMover:
     bigcommerce: Callable[[], BigCommerceClient]
 
     def move(self, order_key: str, target: OrderStatus, reason: str) -> StepOutcome:
-        stay = plan_move(header(self.orders, order_key), target)
+        order = header(self.orders, order_key)
+        stay = plan_move(order, target)
         if stay is not None:
             return StepOutcome(succeeded=True, message=stay, details={"status_unchanged": True})
-        return push_status(order_key, target, reason, self.orders, self.settings(), self.bigcommerce)
+        return push_status(
+            order_key, target, reason, self.orders, self.settings(), self.bigcommerce, current=order
+        )
 
 
 def moving(
