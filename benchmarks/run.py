@@ -35,15 +35,15 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
 
-from orderflow.flows.asl import generate_asl, limit_problems, to_json  # noqa: E402
-from orderflow.flows.model import Flow, parse_flow  # noqa: E402
-from orderflow.local.demo import DEMO_MAPPINGS  # noqa: E402
-from orderflow.local.demo_store import DemoStore, Fault  # noqa: E402
-from orderflow.local.runtime import LocalRuntime, RuntimeConfig  # noqa: E402
-from orderflow.mapping import PROVIDER_FIELD, PROVIDER_VALUE, map_order  # noqa: E402
-from orderflow.mapping_csv import parse_csv  # noqa: E402
-from orderflow.models import MappingInput, MappingKind, Order, OrderLine  # noqa: E402
-from orderflow.store import dynamo, tables  # noqa: E402
+from orderflow.flows.asl import generate_asl, limit_problems, to_json
+from orderflow.local.demo import DEMO_MAPPINGS
+from orderflow.local.demo_store import DemoStore, Fault
+from orderflow.local.runtime import LocalRuntime, RuntimeConfig
+from orderflow.mapping import PROVIDER_FIELD, PROVIDER_VALUE, map_order
+from orderflow.mapping_csv import parse_csv
+from orderflow.models.flow import Flow, parse_flow
+from orderflow.models.order import MappingInput, MappingKind, Order, OrderLine
+from orderflow.store import dynamo, tables
 
 SECRET = "bench-webhook-secret-0123456789"
 ADMIN = "bench-admin-token"
@@ -449,8 +449,8 @@ def dom_bench(orders: int = 100, units: int = 50, threads: int = 16) -> None:
 
     from orderflow.fulfillment.dom import DomLine, DomSource, plan
     from orderflow.fulfillment.geo import locate
-    from orderflow.fulfillment.models import DomSettings, FulfillmentSource, GeoPoint, SourceAddress
-    from orderflow.models import Address
+    from orderflow.models.fulfillment import DomSettings, FulfillmentSource, GeoPoint, SourceAddress
+    from orderflow.models.order import Address
 
     print(
         "DOM (pure): plan time by order size, sources stocking a random quarter of the catalogue (median of 5)"

@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from orderflow.flows.files import load_flow
-from orderflow.fulfillment.models import FulfillmentOrderStatus
 from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime
+from orderflow.models.fulfillment import FulfillmentOrderStatus
 from orderflow.store import tables
 from tests.conftest import ROOT, Api, post_webhook, step_event, webhook_body
 from tests.e2e.test_flows_end_to_end import action, flow, publish

@@ -10,8 +10,9 @@ import pytest
 
 from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime
-from orderflow.models import Address, Customer, Order, OrderLine, order_key_for
-from orderflow.order_events import OrderEvent, start_flows
+from orderflow.models.event import OrderEvent
+from orderflow.models.order import Address, Customer, Order, OrderLine, order_key_for
+from orderflow.order_events import start_flows
 from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
 from tests.conftest import Api

@@ -23,9 +23,9 @@ import boto3
 import pytest
 import requests
 
-from orderflow.fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
 from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime
+from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderLine
 from orderflow.store import tables
 from orderflow.store.fulfillment_index import FulfillmentEventStore
 from tests.conftest import WEBHOOK_SECRET, Api, load_event, local_runtime, post_webhook, webhook_body

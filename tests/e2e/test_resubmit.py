@@ -11,8 +11,8 @@ import pytest
 from orderflow.errors import Conflict
 from orderflow.local.demo_store import DemoStore, Fault
 from orderflow.local.runtime import LocalRuntime
-from orderflow.models import OrderStatus
-from orderflow.order_states import IllegalTransition
+from orderflow.models.order import OrderStatus
+from orderflow.models.transitions import IllegalTransition
 from orderflow.store import tables
 from tests.conftest import Api, post_webhook, webhook_body
 from tests.e2e.test_flows_end_to_end import LINES, action, flow, publish, release

@@ -14,7 +14,8 @@ import pytest
 from orderflow.bigcommerce import connection
 from orderflow.local.demo_store import DemoStore, Fault
 from orderflow.local.runtime import LocalRuntime
-from orderflow.store.shipments import Shipment, ShipmentRepository
+from orderflow.models.shipment import Shipment
+from orderflow.store.shipments import ShipmentRepository
 from tests.conftest import Api, local_runtime, post_webhook, webhook_body
 from tests.e2e.test_flows_end_to_end import action, flow, publish, release
 

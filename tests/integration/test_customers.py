@@ -9,7 +9,7 @@ from typing import Any
 
 from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime
-from orderflow.models import CustomerRecord
+from orderflow.models.order import CustomerRecord
 from orderflow.store import tables
 from tests.conftest import Api, post_webhook, webhook_body
 

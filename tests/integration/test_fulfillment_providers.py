@@ -15,9 +15,9 @@ import pytest
 import requests
 
 from orderflow.errors import ProviderUnavailable
-from orderflow.fulfillment.models import FulfillmentOrder, FulfillmentOrderLine, FulfillmentOrderStatus
 from orderflow.local.demo_store import DemoStore
 from orderflow.local.runtime import LocalRuntime
+from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderLine, FulfillmentOrderStatus
 from orderflow.store import tables
 from orderflow.store.fulfillment import FulfillmentOrderRepository
 from orderflow.store.fulfillment_index import FulfillmentEventStore

@@ -12,7 +12,7 @@ from orderflow.__main__ import main
 from orderflow.bigcommerce import connection
 from orderflow.local.demo_store import DemoStore, Fault
 from orderflow.local.runtime import LocalRuntime
-from orderflow.models import DEFAULT_MAPPING_GROUP, Item, MappingKey, MappingKind
+from orderflow.models.order import DEFAULT_MAPPING_GROUP, Item, MappingKey, MappingKind
 from orderflow.store import tables
 from tests.conftest import ADMIN_TOKEN, Api
 

@@ -12,7 +12,7 @@ import pytest
 
 from orderflow.local.runtime import LocalRuntime
 from orderflow.mapping import PROVIDER_FIELD, PROVIDER_VALUE, header_keys, line_keys, map_order
-from orderflow.models import Address, Customer, MappingInput, MappingKind, Order, OrderLine
+from orderflow.models.order import Address, Customer, MappingInput, MappingKind, Order, OrderLine
 from orderflow.store import dynamo, tables
 from orderflow.store.mappings import BATCH_LIMIT
 

@@ -14,7 +14,7 @@ import pytest
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
 from orderflow.local.runtime import LocalRuntime
-from orderflow.models import (
+from orderflow.models.order import (
     Address,
     Customer,
     MappingInput,

@@ -8,14 +8,9 @@ from typing import Any
 import pytest
 
 from orderflow.errors import TransientStepError
-from orderflow.fulfillment.models import (
-    FulfillmentOrderStatus,
-    FulfillmentSource,
-    GeoPoint,
-    SourceAddress,
-)
 from orderflow.local.runtime import LocalRuntime
-from orderflow.models import Address, Order, OrderLine
+from orderflow.models.fulfillment import FulfillmentOrderStatus, FulfillmentSource, GeoPoint, SourceAddress
+from orderflow.models.order import Address, Order, OrderLine
 from orderflow.store import tables
 from tests.conftest import step_event
 

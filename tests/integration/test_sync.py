@@ -16,7 +16,7 @@ from orderflow.__main__ import main
 from orderflow.bigcommerce import connection
 from orderflow.local.demo_store import DemoStore, Fault
 from orderflow.local.runtime import LocalRuntime
-from orderflow.models import Order, order_key_for
+from orderflow.models.order import Order, order_key_for
 from orderflow.store import tables
 from tests.conftest import ADMIN_TOKEN, Api, post_webhook, webhook_body
 

@@ -13,7 +13,7 @@ import pytest
 from orderflow.flows.asl import generate_asl
 from orderflow.flows.diagram import START_LABEL, escape_label, to_markdown, to_mermaid
 from orderflow.flows.files import load_flow
-from orderflow.flows.model import ConditionStep, Flow, SplitterStep, parse_flow
+from orderflow.models.flow import ConditionStep, Flow, SplitterStep, parse_flow
 from tests.conftest import ROOT
 
 DEFAULT_FLOW = ROOT / "flows" / "default.yaml"

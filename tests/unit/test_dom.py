@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from orderflow.fulfillment.dom import DomLine, DomSource, plan
 from orderflow.fulfillment.geo import haversine_km, locate
-from orderflow.fulfillment.models import DomSettings, GeoPoint, Objective
+from orderflow.models.fulfillment import DomSettings, GeoPoint, Objective
 
 AUSTIN = locate("78701", "US")  # the ship-to, estimated from its ZIP prefix
 COORDS = {

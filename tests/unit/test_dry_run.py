@@ -10,9 +10,9 @@ import pytest
 from orderflow.errors import InvalidInput
 from orderflow.flows.asl import generate_asl
 from orderflow.flows.dry_run import DryRun, dry_run, sample_event
-from orderflow.flows.model import Flow, parse_flow
-from orderflow.models import Address, BigCommerceSettings, Customer, Order, OrderLine, OrderStatus
-from orderflow.policies.model import Policy, parse_policy
+from orderflow.models.flow import Flow, parse_flow
+from orderflow.models.order import Address, BigCommerceSettings, Customer, Order, OrderLine, OrderStatus
+from orderflow.models.policy import Policy, parse_policy
 
 BIGCOMMERCE_FILTER = "Filter Policy \u2013 BigCommerce"  # the product documentation's names, en dash and all
 ORDERFUL_FILTER = "Filter Policy \u2013 Orderful"

@@ -12,7 +12,7 @@ import yaml
 
 from orderflow.flows.asl import generate_asl, intake_asl, structural_problems, to_json
 from orderflow.flows.files import asl_file_name, load_flow, parse_yaml
-from orderflow.flows.model import FlowError, parse_flow
+from orderflow.models.flow import FlowError, parse_flow
 from tests.conftest import ROOT
 
 DEFAULT_FLOW = ROOT / "flows" / "default.yaml"

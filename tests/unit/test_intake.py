@@ -23,7 +23,7 @@ from orderflow.intake import (
     status_change,
     triage,
 )
-from orderflow.models import FlowRef, Order
+from orderflow.models.order import FlowRef, Order
 from orderflow.order_events import execution_name
 from tests.conftest import load_event
 

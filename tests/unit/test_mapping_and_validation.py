@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from orderflow.mapping import map_order
-from orderflow.models import Address, Customer, Mapping, MappingKey, MappingKind, Order, OrderLine
+from orderflow.models.order import Address, Customer, Mapping, MappingKey, MappingKind, Order, OrderLine
 from orderflow.validation import check_header, check_lines
 
 GROUP = "Default Mapping Group"

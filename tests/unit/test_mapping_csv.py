@@ -23,7 +23,7 @@ from orderflow.mapping_csv import (
     render_csv,
     unescape_cell,
 )
-from orderflow.models import DEFAULT_MAPPING_GROUP, Mapping, MappingInput, MappingKind
+from orderflow.models.order import DEFAULT_MAPPING_GROUP, Mapping, MappingInput, MappingKind
 from orderflow.store.mappings import item_key, key_of
 
 PRODUCTS = MappingKind.PRODUCTS

@@ -7,8 +7,8 @@ from itertools import pairwise
 import pytest
 
 from orderflow.errors import Conflict
-from orderflow.models import OrderLine, OrderStatus
-from orderflow.order_states import (
+from orderflow.models.order import OrderLine, OrderStatus
+from orderflow.models.transitions import (
     ORDER_TRANSITIONS,
     IllegalTransition,
     LineStatus,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from orderflow.models import Address, Customer, Order, OrderLine
+from orderflow.models.order import Address, Customer, Order, OrderLine
 from orderflow.policies import (
     Policy,
     PolicyError,

@@ -11,8 +11,8 @@ from orderflow.flows.asl import (
     resume_point,
     structural_problems,
 )
-from orderflow.flows.model import parse_flow
-from orderflow.models import StepResult, StepStatus
+from orderflow.models.flow import parse_flow
+from orderflow.models.order import StepResult, StepStatus
 from orderflow.resubmit import latest_failure, resubmit_name
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from orderflow.errors import Conflict, InvalidInput
-from orderflow.models import Order, OrderLine, OrderStatus
+from orderflow.models.order import Order, OrderLine, OrderStatus
+from orderflow.models.shipment import BigCommerceShipment, GroupState, Shipment, ShipmentLine
 from orderflow.shipments import (
     MAX_LINES_PER_SHIPMENT,
     bigcommerce_payload,
@@ -18,7 +19,6 @@ from orderflow.shipments import (
     plan,
     status_after,
 )
-from orderflow.store.shipments import BigCommerceShipment, GroupState, Shipment, ShipmentLine
 
 ADDRESS = 7
 OTHER_ADDRESS = 8

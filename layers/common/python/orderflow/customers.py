@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orderflow import clock
-from orderflow.models import CustomerRecord, Order
+from orderflow.models.order import CustomerRecord, Order
 from orderflow.store.customers import CustomerRepository, new_customer_id, normal_email
 
 FindCustomers = Callable[..., list[dict[str, Any]]]

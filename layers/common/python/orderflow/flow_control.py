@@ -15,12 +15,12 @@ from typing import Any
 
 from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
-from orderflow.flows.model import merge_message
-from orderflow.models import BigCommerceSettings, OrderStatus, StepResult, StepStatus
+from orderflow.models.flow import merge_message
+from orderflow.models.order import BigCommerceSettings, OrderStatus, StepResult, StepStatus
+from orderflow.models.step import StepOutcome, StepRequest
+from orderflow.models.transitions import can_transition
 from orderflow.observability import logger, metrics
-from orderflow.order_states import can_transition
 from orderflow.status_push import header, push_status
-from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.orders import OrderRepository
 
 RETRYING = "will retry: "

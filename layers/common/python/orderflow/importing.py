@@ -41,7 +41,8 @@ from orderflow.customers import match_customer
 from orderflow.errors import InvalidInput
 from orderflow.intake import ORDER_STATUS_UPDATED, ORDER_UPDATED
 from orderflow.mapping import map_order
-from orderflow.models import (
+from orderflow.models.event import store_status_event
+from orderflow.models.order import (
     BigCommerceSettings,
     Order,
     OrderStatus,
@@ -49,11 +50,10 @@ from orderflow.models import (
     import_id_for,
     order_key_for,
 )
+from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.observability import metrics
-from orderflow.order_events import store_status_event
 from orderflow.retries import RetrySchedule
 from orderflow.status_push import push_store_status
-from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.customers import CustomerRepository
 from orderflow.store.mappings import MappingRepository
 from orderflow.store.orders import OrderRepository

@@ -34,9 +34,10 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
 from orderflow.errors import ConfigurationError, DomainError, InvalidInput, Unauthorized
-from orderflow.models import FlowRef, Order, import_id_for, order_key_for
+from orderflow.models.event import store_status_event
+from orderflow.models.order import FlowRef, Order, import_id_for, order_key_for
 from orderflow.observability import logger, trace_order
-from orderflow.order_events import emit, emitter, execution_input, store_status_event
+from orderflow.order_events import emit, emitter, execution_input
 from orderflow.shipments import record_store_shipment
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.executions import ExecutionStarter

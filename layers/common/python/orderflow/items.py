@@ -15,7 +15,7 @@ from typing import Any, Literal
 from orderflow.bigcommerce.catalog import Skipped, read_page, to_items
 from orderflow.bigcommerce.client import BigCommerceClient
 from orderflow.errors import Conflict, InvalidInput
-from orderflow.models import DEFAULT_UNIT, Item, MappingInput, MappingKey, MappingKind
+from orderflow.models.order import DEFAULT_UNIT, Item, MappingInput, MappingKey, MappingKind
 from orderflow.observability import logger
 from orderflow.store.items import ItemRepository
 from orderflow.store.mappings import MappingRepository, UpsertCounts

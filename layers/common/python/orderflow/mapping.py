@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from orderflow.models import Mapping, MappingIssue, MappingKey, MappingKind, Order, OrderLine
+from orderflow.models.order import Mapping, MappingIssue, MappingKey, MappingKind, Order, OrderLine
 
 PROVIDER_FIELD = "ProviderName"
 PROVIDER_VALUE = "BigCommerce"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from orderflow.errors import InvalidInput
-from orderflow.models import MAPPING_VALUE_FIELD, Mapping, MappingInput, MappingKey, MappingKind
+from orderflow.models.order import MAPPING_VALUE_FIELD, Mapping, MappingInput, MappingKey, MappingKind
 from orderflow.store.mappings import key_of
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from typing import Any
 from orderflow import clock
 from orderflow.errors import Conflict, InvalidInput
 from orderflow.flows.asl import generate_asl, limit_problems, structural_problems, substitute, to_json
-from orderflow.flows.model import Flow, FlowError, check_policies, parse_flow, policy_references
-from orderflow.policies.model import Policy, parse_policy
+from orderflow.models.flow import Flow, FlowError, check_policies, parse_flow, policy_references
+from orderflow.models.policy import Policy, parse_policy
 from orderflow.retries import RetrySchedule
 from orderflow.store.flows import (
     FlowRecord,

@@ -32,10 +32,11 @@ from typing import Any, Protocol
 from orderflow.errors import ConfigurationError, Conflict
 from orderflow.flows.asl import RESUME_FIELD, intake_asl, resume_point
 from orderflow.intake import INTAKE
-from orderflow.models import FlowRef, Order, OrderStatus, StepResult, StepStatus
+from orderflow.models.event import OrderEvent
+from orderflow.models.order import FlowRef, Order, OrderStatus, StepResult, StepStatus
+from orderflow.models.transitions import is_final
 from orderflow.observability import logger
-from orderflow.order_events import OrderEvent, execution_input
-from orderflow.order_states import is_final
+from orderflow.order_events import execution_input
 from orderflow.store.flows import FlowRepository
 from orderflow.store.orders import OrderRepository
 

@@ -6,8 +6,9 @@ While no flow is published, orders run the default flow deployed with the stack.
 
 from __future__ import annotations
 
-from orderflow.order_events import DefaultFlow, OrderEvent, published_routes, start_flows
-from orderflow.steps import StepOutcome, StepRequest
+from orderflow.models.event import OrderEvent
+from orderflow.models.step import StepOutcome, StepRequest
+from orderflow.order_events import DefaultFlow, published_routes, start_flows
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.flows import FlowRepository
 from orderflow.store.orders import OrderRepository

@@ -42,22 +42,20 @@ from orderflow.bigcommerce.client import (
     BigCommerceUnavailable,
 )
 from orderflow.errors import Conflict, DomainError, InvalidInput
-from orderflow.models import BigCommerceSettings, Order, OrderLine, OrderStatus
+from orderflow.models.order import BigCommerceSettings, Order, OrderLine, OrderStatus
+from orderflow.models.shipment import (
+    MAX_LINES_PER_SHIPMENT,
+    BigCommerceShipment,
+    GroupState,
+    Shipment,
+    ShipmentLine,
+    ShipmentStatus,
+)
 from orderflow.observability import logger
 from orderflow.problems import loc_path
 from orderflow.status_push import push_status
 from orderflow.store.orders import OrderRepository
-from orderflow.store.shipments import (
-    MAX_LINES_PER_SHIPMENT,
-    BigCommerceShipment,
-    GroupState,
-    LinesTaken,
-    Shipment,
-    ShipmentExists,
-    ShipmentLine,
-    ShipmentRepository,
-    ShipmentStatus,
-)
+from orderflow.store.shipments import LinesTaken, ShipmentExists, ShipmentRepository
 
 # BigCommerce's shipping_provider values (POST /v2/orders/{id}/shipments), plus carrier_{id}.
 CARRIERS = (

@@ -20,10 +20,10 @@ from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceUnavailable
 from orderflow.bigcommerce.statuses import status_name
 from orderflow.errors import Conflict, InvalidInput, NotFound
-from orderflow.models import SOURCE_BIGCOMMERCE, BigCommerceSettings, Order, OrderStatus, StatusPush
+from orderflow.models.order import SOURCE_BIGCOMMERCE, BigCommerceSettings, Order, OrderStatus, StatusPush
+from orderflow.models.step import StepOutcome, StepRequest
+from orderflow.models.transitions import check_transition
 from orderflow.observability import logger, metrics
-from orderflow.order_states import check_transition
-from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import SettingsRepository
 

@@ -15,68 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from orderflow import clock
 from orderflow.errors import DomainError, ProviderUnavailable, StepFailed, TransientStepError
-from orderflow.models import FlowRef, Order, StepResult, StepStatus
+from orderflow.models.order import Order, StepResult, StepStatus
+from orderflow.models.policy import parse_policy
+from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.observability import logger, metrics, trace_order
 from orderflow.policies.evaluate import check_execution_policies, decide_filters
-from orderflow.policies.model import parse_policy
-
-
-class OrderRef(BaseModel):
-    source: str = "bigcommerce"
-    store_hash: str
-    order_id: int
-
-
-class StepRequest(BaseModel):
-    """The small payload the generated Task sends (see flows/asl.py)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    order_key: str
-    flow: FlowRef
-    step: str
-    action: str
-    execution: str | None = None
-    order_ref: OrderRef | None = None
-    trigger: str | None = None
-    event: str | None = None  # the event that started the execution (orderflow.order_events)
-    # set by the generator when no Condition follows the step: a failure ends the path
-    stop_on_failure: bool = False
-    params: dict[str, Any] = Field(default_factory=dict)
-    target: str | None = None  # custom actions: the Lambda or https:// endpoint the flow names
-    input_events: list[str] = Field(default_factory=list)
-    # the policies' definitions, embedded when the flow was published
-    filter_policies: list[dict[str, Any]] = Field(default_factory=list)
-    execution_policies: list[dict[str, Any]] = Field(default_factory=list)
-    # the generated steps: a hold gets the failed step's $.last; a merge its branches and their results
-    failed: dict[str, Any] | None = None
-    previous: dict[str, Any] | None = None  # $.last before this step: a retried import's attempt count
-    branches: list[dict[str, Any]] = Field(default_factory=list)
-    results: list[Any] = Field(default_factory=list)
-    # set here, not by the state machine: the lines a line filter policy selected (None = all)
-    lines: list[int] | None = None
-
-
-class StepOutcome(BaseModel):
-    succeeded: bool
-    message: str = ""
-    details: dict[str, Any] = Field(default_factory=dict)
-    skipped: bool = False
-    # the store or provider did not answer: try again in this many seconds (the machine waits)
-    retry_in: int = 0
-    attempt: int = 0
-
-    @property
-    def status(self) -> StepStatus:
-        if self.skipped:
-            return StepStatus.SKIPPED
-        if self.succeeded:
-            return StepStatus.SUCCEEDED
-        return StepStatus.RETRYING if self.retry_in > 0 else StepStatus.FAILED
 
 
 class StepStore(Protocol):

@@ -19,7 +19,7 @@ from typing import Any
 
 from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
-from orderflow.models import OrderStatus
+from orderflow.models.order import OrderStatus
 from orderflow.observability import logger, metrics
 from orderflow.status_push import push_pending
 from orderflow.store.orders import PUSH_PENDING, OrderRepository

@@ -25,7 +25,7 @@ from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
 from orderflow.errors import InvalidInput
 from orderflow.intake import start_intake
-from orderflow.models import order_key_for
+from orderflow.models.order import order_key_for
 from orderflow.observability import logger
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.orders import OrderRepository

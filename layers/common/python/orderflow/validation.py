@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from orderflow.errors import InvalidInput
-from orderflow.models import Order
-from orderflow.steps import StepOutcome, StepRequest
+from orderflow.models.order import Order
+from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.store.orders import OrderRepository
 
 

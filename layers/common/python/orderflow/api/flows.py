@@ -13,7 +13,7 @@ from orderflow.api.http import created
 from orderflow.errors import InvalidInput
 from orderflow.flows import diagram, dry_run
 from orderflow.flows.asl import generate_asl, to_json
-from orderflow.flows.model import FlowError
+from orderflow.models.flow import FlowError
 from orderflow.store import tables
 from orderflow.store.flows import FlowRecord
 

@@ -15,8 +15,8 @@ from orderflow import mapping_csv
 from orderflow.api.http import created
 from orderflow.api.mappings import csv_text
 from orderflow.errors import InvalidInput
-from orderflow.fulfillment.models import FulfillmentSource, InventoryLevel
 from orderflow.mapping_csv import BOM, MAX_REPORTED_ERRORS, MAX_ROWS, RowError
+from orderflow.models.fulfillment import FulfillmentSource, InventoryLevel
 from orderflow.observability import logger
 from orderflow.store import tables
 

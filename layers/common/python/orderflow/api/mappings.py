@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from orderflow import mapping_csv
 from orderflow.api.http import created
 from orderflow.errors import InvalidInput
-from orderflow.models import MAPPING_VALUE_FIELD, Mapping, MappingInput, MappingKind
+from orderflow.models.order import MAPPING_VALUE_FIELD, Mapping, MappingInput, MappingKind
 from orderflow.observability import logger
 from orderflow.store import tables
 

@@ -12,9 +12,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
 from orderflow.api import http
-from orderflow.fulfillment.models import FulfillmentSource
-from orderflow.models import BigCommerceSettings, MappingKind
-from orderflow.policies.model import Policy
+from orderflow.models.fulfillment import FulfillmentSource
+from orderflow.models.order import BigCommerceSettings, MappingKind
+from orderflow.models.policy import Policy
 from orderflow.shipments import ShipmentRequest
 
 router = APIGatewayHttpRouter()

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderflow import config
-from orderflow.models import order_key_for
+from orderflow.models.order import order_key_for
 from orderflow.store import tables
 
 router = APIGatewayHttpRouter()

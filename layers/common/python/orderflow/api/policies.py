@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from orderflow import publishing
 from orderflow.api.http import created
 from orderflow.errors import Conflict, InvalidInput
-from orderflow.flows.model import policy_references
-from orderflow.policies.model import Policy, PolicyError, parse_policy
+from orderflow.models.flow import policy_references
+from orderflow.models.policy import Policy, PolicyError, parse_policy
 from orderflow.store import tables
 from orderflow.store.flows import FlowRepository, PolicyRecord
 

@@ -10,7 +10,7 @@ from orderflow import resubmit, status_push
 from orderflow.api.http import caller
 from orderflow.bigcommerce import connection
 from orderflow.bigcommerce.client import BigCommerceError
-from orderflow.models import OrderStatus
+from orderflow.models.order import OrderStatus
 from orderflow.observability import logger
 from orderflow.store import tables
 from orderflow.store.execution_status import ExecutionReader

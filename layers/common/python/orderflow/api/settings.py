@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from orderflow import config
 from orderflow.bigcommerce.statuses import ORDER_STATUSES
 from orderflow.errors import InvalidInput
-from orderflow.models import BigCommerceSettings, OrderStatus
+from orderflow.models.order import BigCommerceSettings, OrderStatus
 from orderflow.store import tables
 
 router = APIGatewayHttpRouter()

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
-from orderflow.models import Item
+from orderflow.models.order import Item
 
 PRODUCTS_PATH = "/v3/catalog/products"
 PAGE_LIMIT = 250  # BigCommerce's maximum: one request per 250 products, variants included

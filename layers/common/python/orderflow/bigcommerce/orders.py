@@ -7,14 +7,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from orderflow import clock
-from orderflow.models import (
-    Address,
-    Customer,
-    Order,
-    OrderLine,
-    import_id_for,
-    order_key_for,
-)
+from orderflow.models.order import Address, Customer, Order, OrderLine, import_id_for, order_key_for
 
 
 class OrderDataError(ValueError):

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from orderflow.flows.model import (
+from orderflow.models.flow import (
     END_SUFFIX,
     MAX_NAME_LENGTH,
     ActionStep,

@@ -14,7 +14,7 @@ from typing import Any
 from orderflow.admin_client import AdminApi, ApiError, add_api_options
 from orderflow.flows.diagram import to_markdown, to_mermaid
 from orderflow.flows.files import generate_file, generate_intake, load_flow
-from orderflow.flows.model import Flow, FlowError
+from orderflow.models.flow import Flow, FlowError
 
 
 def add_commands(flows: argparse.ArgumentParser) -> None:

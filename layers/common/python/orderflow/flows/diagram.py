@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 # The state machine's own naming, so that hold and merge nodes read like the states they stand for.
 from orderflow.flows.asl import HOLD_STATE, HOLD_SUFFIX, MERGE_SUFFIX, StateNames, step_names
-from orderflow.flows.model import ActionStep, Branch, ConditionStep, Flow, SplitterStep
+from orderflow.models.flow import ActionStep, Branch, ConditionStep, Flow, SplitterStep
 
 START_LABEL = "New order imported"
 # What the start node says for each event a flow starts on.

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from orderflow.flows.asl import generate_asl, intake_asl, to_json
-from orderflow.flows.model import Flow, parse_flow
+from orderflow.models.flow import Flow, parse_flow
 
 
 def load_flow(path: str | Path) -> Flow:

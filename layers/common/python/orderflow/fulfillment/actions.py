@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationErr
 
 from orderflow import clock
 from orderflow.errors import InvalidInput, ProviderUnavailable
-from orderflow.fulfillment.models import FulfillmentOrder, FulfillmentOrderStatus, Invoice
 from orderflow.fulfillment.providers import (
     SECRET_HEADER,
     Document,
@@ -28,10 +27,11 @@ from orderflow.fulfillment.providers import (
     provider_for,
     validate_url,
 )
-from orderflow.models import Order, OrderStatus
+from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderStatus, Invoice
+from orderflow.models.order import Order, OrderStatus
+from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.observability import logger
 from orderflow.status_push import StatusMover, header, plan_move
-from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.invoices import InvoiceRepository
 
 _ANSWER_LIMIT = 300  # of a custom action's unexpected answer quoted in the step result

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orderflow.fulfillment.geo import Located, haversine_km
-from orderflow.fulfillment.models import BackorderedLine, DomSettings, GeoPoint, Objective
+from orderflow.models.fulfillment import BackorderedLine, DomSettings, GeoPoint, Objective
 
 # A source or ship-to without coordinates ranks as if half the world away: usable, never preferred.
 UNKNOWN_DISTANCE_KM = 20_000.0

@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, f
 from orderflow import intake, shipments
 from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
 from orderflow.errors import Conflict, InvalidInput, NotFound
-from orderflow.fulfillment.models import FulfillmentOrder, FulfillmentOrderStatus
-from orderflow.models import BigCommerceSettings, OrderStatus
+from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderStatus
+from orderflow.models.order import BigCommerceSettings, OrderStatus
+from orderflow.models.shipment import MAX_LINES_PER_SHIPMENT
 from orderflow.observability import logger
 from orderflow.order_events import RouteSource, Starter, emitter
 from orderflow.problems import loc_path
@@ -28,7 +29,7 @@ from orderflow.status_push import push_status
 from orderflow.store.fulfillment import FulfillmentOrderRepository
 from orderflow.store.fulfillment_index import FulfillmentEventStore, order_key_of
 from orderflow.store.orders import OrderRepository
-from orderflow.store.shipments import MAX_LINES_PER_SHIPMENT, ShipmentRepository
+from orderflow.store.shipments import ShipmentRepository
 
 SECRET_HEADER = "x-provider-secret"
 _SHIPMENT_ID_LIMIT = 64

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from orderflow.fulfillment.models import GeoPoint
+from orderflow.models.fulfillment import GeoPoint
 
 EARTH_RADIUS_KM = 6371.0088  # the mean radius (IUGG)
 

@@ -22,16 +22,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orderflow.errors import TransientStepError
 from orderflow.fulfillment import dom
 from orderflow.fulfillment.geo import Located, haversine_km, locate
-from orderflow.fulfillment.models import (
+from orderflow.models.fulfillment import (
     BackorderedLine,
     DomSettings,
     FulfillmentOrder,
     FulfillmentOrderLine,
     FulfillmentSource,
 )
-from orderflow.models import Order, OrderLine
+from orderflow.models.order import Order, OrderLine
+from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.observability import logger
-from orderflow.steps import StepOutcome, StepRequest
 from orderflow.store.fulfillment import (
     AlreadySourced,
     FulfillmentOrderRepository,

@@ -436,7 +436,7 @@ class LocalState:
     def _interrupt(self, record: Mapping[str, Any]) -> Interrupted:
         """Record a failed result for the step the execution was in, so that resubmitting the order runs
         it again (resubmit.latest_failure takes the latest failed step)."""
-        from orderflow.models import StepResult, StepStatus
+        from orderflow.models.order import StepResult, StepStatus
         from orderflow.store import tables
 
         given = _mapping(record.get("input"))

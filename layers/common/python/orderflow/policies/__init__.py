@@ -1,8 +1,16 @@
 """Policies: filter policies decide whether a step applies; execution policies check an order."""
 
-from orderflow.policies.evaluate import (
+from orderflow.models.policy import (
     LINE_FIELDS,
     ORDER_FIELDS,
+    Operator,
+    Policy,
+    PolicyError,
+    Rule,
+    RuleGroup,
+    parse_policy,
+)
+from orderflow.policies.evaluate import (
     ExecutionCheck,
     FilterDecision,
     PolicyResult,
@@ -11,7 +19,6 @@ from orderflow.policies.evaluate import (
     evaluate_policy,
     evaluate_rules,
 )
-from orderflow.policies.model import Operator, Policy, PolicyError, Rule, RuleGroup, parse_policy
 
 __all__ = [
     "LINE_FIELDS",

@@ -18,14 +18,16 @@ Comparison semantics (what a merchant's rule means):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from orderflow.models import Order, OrderLine
-from orderflow.policies.model import (
+from orderflow.models.order import Order
+from orderflow.models.policy import (
+    FIELD_TABLES,
     AppliesTo,
+    Document,
     Match,
     Policy,
     Rule,
@@ -34,89 +36,7 @@ from orderflow.policies.model import (
     describe_items,
 )
 
-Document = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """Where a friendly field's value comes from: a path, paths to try in turn, or a function."""
-
-    source: str | tuple[str, ...] | Callable[[Document], Any]
-    meaning: str
-
-
-def _line_count(document: Document) -> Any:
-    lines = document.get("lines")
-    return len(lines) if isinstance(lines, list) else None
-
-
-def _is_guest(document: Document) -> Any:
-    customer = document.get("customer")
-    if not isinstance(customer, dict) or customer.get("external_id") is None:
-        return None
-    return customer["external_id"] == 0
-
-
-# The friendly names merchants use in an order policy. Any path into the order's JSON form works
-# too (``ship_to[0].city``, ``billing_address.country_iso2``, ``total_inc_tax``).
-ORDER_FIELDS: dict[str, FieldSpec] = {
-    "provider": FieldSpec("source", "where the order came from, e.g. bigcommerce"),
-    "channel": FieldSpec("channel_id", "the BigCommerce channel id, e.g. 1"),
-    "order_source": FieldSpec("order_source", "BigCommerce's order source, e.g. www, manual, external"),
-    "currency": FieldSpec("currency", "currency code, e.g. USD"),
-    "total": FieldSpec("total_inc_tax", "order total including tax"),
-    "subtotal": FieldSpec("subtotal_ex_tax", "subtotal excluding tax"),
-    "tax": FieldSpec("total_tax", "total tax"),
-    "country": FieldSpec(
-        ("ship_to[0].country_iso2", "billing_address.country_iso2"),
-        "two-letter country of the first ship-to address, else of the billing address",
-    ),
-    "state": FieldSpec(("ship_to[0].state", "billing_address.state"), "state of the first ship-to address, else billing"),
-    "postal_code": FieldSpec(("ship_to[0].zip", "billing_address.zip"), "postal code of the first ship-to address, else billing"),
-    "customer_email": FieldSpec("customer.email", "the customer's email"),
-    "company": FieldSpec("customer.company", "the customer's company"),
-    "payment_method": FieldSpec("payment_method", "payment method, e.g. Credit Card"),
-    "account": FieldSpec("account", "the mapped account"),
-    "price_list": FieldSpec("price_list", "the mapped price list"),
-    "mapping_group": FieldSpec("mapping_group", "the mapping group the order was imported with"),
-    "line_count": FieldSpec(_line_count, "number of order lines"),
-    "status": FieldSpec("status", "internal order status, e.g. new, validated, on_hold"),
-    "guest": FieldSpec(_is_guest, "true when the customer checked out as a guest (customer id 0)"),
-}  # fmt: skip
-
-# The friendly names for a line policy; any path into the line's JSON form works too.
-LINE_FIELDS: dict[str, FieldSpec] = {
-    "sku": FieldSpec("sku", "the line's SKU"),
-    "name": FieldSpec("name", "the product name on the line"),
-    "quantity": FieldSpec("quantity", "quantity ordered"),
-    "unit_price": FieldSpec("unit_price", "unit price"),
-    "total": FieldSpec("total_inc_tax", "line total including tax"),
-    "product": FieldSpec("product", "the mapped product"),
-    "unit": FieldSpec("unit", "the mapped unit"),
-    "external_unit": FieldSpec("external_unit", "the unit as BigCommerce sent it, e.g. each"),
-    "quantity_shipped": FieldSpec("quantity_shipped", "quantity shipped so far"),
-}
-
-_TABLES: dict[str, tuple[dict[str, FieldSpec], set[str], str]] = {
-    "order": (ORDER_FIELDS, set(Order.model_fields), "ship_to[0].city or customer.email"),
-    "lines": (LINE_FIELDS, set(OrderLine.model_fields), "total_ex_tax or mapping_issues[0].kind"),
-}
-_PATH_RE = re.compile(r"^[a-z_][a-z0-9_]*(\[\d+\])*(\.[a-z_][a-z0-9_]*(\[\d+\])*)*$")
 _TOKEN_RE = re.compile(r"[a-z_][a-z0-9_]*|\[(\d+)\]")
-
-
-def field_problem(name: str, applies_to: AppliesTo) -> str | None:
-    """Why ``name`` cannot be used in a policy that applies to ``applies_to``; None when it can."""
-    friendly, model_fields, example = _TABLES[applies_to]
-    if name in friendly:
-        return None
-    subject = "an order" if applies_to == "order" else "a line"
-    if _PATH_RE.match(name) and re.split(r"[.\[]", name, maxsplit=1)[0] in model_fields:
-        return None
-    return (
-        f"unknown field {name!r} for {subject} policy (known: {', '.join(friendly)}; "
-        f"or a path into {subject} such as {example})"
-    )
 
 
 def _follow(document: Any, path: str) -> Any:
@@ -136,7 +56,7 @@ def _follow(document: Any, path: str) -> Any:
 
 def resolve_field(document: Document, name: str, applies_to: AppliesTo = "order") -> Any:
     """The value ``name`` (a friendly name or a path) has in an order or line document; None if absent."""
-    spec = _TABLES[applies_to][0].get(name)
+    spec = FIELD_TABLES[applies_to][0].get(name)
     if spec is None:
         return _follow(document, name)
     if callable(spec.source):

@@ -16,7 +16,7 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from orderflow import clock
 from orderflow.errors import NotFound
-from orderflow.models import CustomerRecord
+from orderflow.models.order import CustomerRecord
 from orderflow.store.dynamo import (
     TableRepository,
     decode_cursor,

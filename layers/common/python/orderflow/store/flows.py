@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
-from orderflow.flows.model import Flow
+from orderflow.models.flow import Flow
 from orderflow.store.dynamo import TableRepository, is_conditional_failure, plain, resource, storable
 
 FLOW, ROUTE, POLICY = "flow", "route", "policy"

@@ -27,7 +27,7 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
-from orderflow.fulfillment.models import (
+from orderflow.models.fulfillment import (
     FulfillmentOrder,
     FulfillmentOrderStatus,
     FulfillmentSource,

@@ -14,7 +14,7 @@ from typing import Any
 
 from orderflow import clock
 from orderflow.errors import Conflict
-from orderflow.fulfillment.models import FulfillmentOrder, FulfillmentOrderLine
+from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderLine
 from orderflow.store.dynamo import TableRepository, is_conditional_failure, plain, storable
 from orderflow.store.fulfillment import FO_PREFIX, fo_item
 

@@ -7,7 +7,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from orderflow import clock
-from orderflow.fulfillment.models import Invoice
+from orderflow.models.fulfillment import Invoice
 from orderflow.store.dynamo import TableRepository, is_conditional_failure, plain, storable
 
 INVOICE_PREFIX = "INVOICE#"

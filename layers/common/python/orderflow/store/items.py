@@ -11,7 +11,7 @@ from typing import Any
 
 from orderflow import clock
 from orderflow.errors import NotFound
-from orderflow.models import Item
+from orderflow.models.order import Item
 from orderflow.store.dynamo import TableRepository, decode_cursor, encode_cursor, resource
 from orderflow.store.mappings import BATCH_LIMIT, UpsertCounts
 

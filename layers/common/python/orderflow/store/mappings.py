@@ -19,7 +19,7 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
-from orderflow.models import Mapping, MappingInput, MappingKey, MappingKind
+from orderflow.models.order import Mapping, MappingInput, MappingKey, MappingKind
 from orderflow.store.dynamo import (
     TableRepository,
     decode_cursor,

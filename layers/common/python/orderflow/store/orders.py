@@ -25,9 +25,9 @@ from boto3.dynamodb.types import Binary
 
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
-from orderflow.models import Order, OrderLine, OrderStatus, StatusChange, StatusPush, StepResult
+from orderflow.models.order import Order, OrderLine, OrderStatus, StatusChange, StatusPush, StepResult
+from orderflow.models.transitions import IllegalTransition, check_transition
 from orderflow.observability import logger
-from orderflow.order_states import IllegalTransition, check_transition
 from orderflow.store.dynamo import (
     TableRepository,
     decode_cursor,
@@ -58,7 +58,7 @@ STALE_CLAIM_SECONDS = 300
 _UNIMPORTED = [OrderStatus.PENDING_IMPORT.value, OrderStatus.IMPORT_FAILED.value]
 
 
-def _line_sk(line: OrderLine) -> str:
+def line_sk(line: OrderLine) -> str:
     return f"{LINE_PREFIX}{line.line_number:05d}"
 
 
@@ -114,7 +114,7 @@ class OrderRepository(TableRepository):
         with self.table.batch_writer() as batch:
             for line in order.lines:
                 batch.put_item(
-                    Item={"pk": order.order_key, "sk": _line_sk(line), **line.model_dump(mode="json")}
+                    Item={"pk": order.order_key, "sk": line_sk(line), **line.model_dump(mode="json")}
                 )
         received = str(claimed.get("Attributes", {}).get("received_at") or order.received_at)
         header = order.model_copy(update={"received_at": received})
@@ -198,12 +198,12 @@ class OrderRepository(TableRepository):
             )
             for line in revision.lines:
                 batch.put_item(
-                    Item={"pk": revision.order_key, "sk": _line_sk(line), **line.model_dump(mode="json")}
+                    Item={"pk": revision.order_key, "sk": line_sk(line), **line.model_dump(mode="json")}
                 )
-            kept = {_line_sk(line) for line in revision.lines}
+            kept = {line_sk(line) for line in revision.lines}
             for line in current.lines:
-                if _line_sk(line) not in kept:
-                    batch.delete_item(Key={"pk": current.order_key, "sk": _line_sk(line)})
+                if line_sk(line) not in kept:
+                    batch.delete_item(Key={"pk": current.order_key, "sk": line_sk(line)})
         item = self._header_item(revision)
         item["record_version"] = current.record_version + 1
         try:
@@ -301,7 +301,7 @@ class OrderRepository(TableRepository):
         """
         for line in order.lines:
             self.table.update_item(
-                Key={"pk": order.order_key, "sk": _line_sk(line)},
+                Key={"pk": order.order_key, "sk": line_sk(line)},
                 UpdateExpression="SET product = :product, #unit = :unit, mapping_issues = :issues",
                 ConditionExpression=Attr("pk").exists(),
                 ExpressionAttributeNames={"#unit": "unit"},
@@ -541,7 +541,7 @@ class OrderRepository(TableRepository):
     # -- reading -------------------------------------------------------------------------------
     def find(self, order_key: str) -> Order | None:
         items = self.query_all(Key("pk").eq(order_key) & Key("sk").lte(HEADER))
-        return _assemble(items)
+        return order_from_items(items)
 
     def get(self, order_key: str) -> Order:
         order = self.find(order_key)
@@ -552,7 +552,7 @@ class OrderRepository(TableRepository):
     def get_with_steps(self, order_key: str) -> tuple[Order, list[StepResult]]:
         """The order and all its step results in one Query."""
         items = self.query_all(Key("pk").eq(order_key))
-        order = _assemble([i for i in items if not i["sk"].startswith(STEP_PREFIX)])
+        order = order_from_items([i for i in items if not i["sk"].startswith(STEP_PREFIX)])
         if order is None:
             raise NotFound(f"order {order_key} does not exist", field="order_key")
         return order, _steps([i for i in items if i["sk"].startswith(STEP_PREFIX)])
@@ -608,7 +608,7 @@ def _header(item: dict[str, Any]) -> Order:
     return Order.model_validate(plain(item))
 
 
-def _assemble(items: list[dict[str, Any]]) -> Order | None:
+def order_from_items(items: list[dict[str, Any]]) -> Order | None:
     header = next((i for i in items if i["sk"] == HEADER), None)
     if header is None:
         return None

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow import clock
-from orderflow.models import BigCommerceSettings
+from orderflow.models.order import BigCommerceSettings
 from orderflow.store.dynamo import TableRepository, is_conditional_failure, plain, storable
 
 BIGCOMMERCE = "bigcommerce"

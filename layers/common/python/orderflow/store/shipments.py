@@ -8,96 +8,23 @@ quantities back (BigCommerce refused the shipment) takes them off the lines in t
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
-from orderflow.models import Order, OrderLine, OrderStatus
+from orderflow.models.order import Order, OrderLine
+from orderflow.models.shipment import (
+    Shipment,
+)
 from orderflow.store.dynamo import TableRepository, is_conditional_failure, plain, resource
-from orderflow.store.orders import _assemble, _line_sk
+from orderflow.store.orders import order_from_items, line_sk
 
 SHIPMENT_PREFIX = "SHIPMENT#"
 # Sorts after every SHIPMENT# key and before STEP#: one Query reads lines, header and shipments.
 _AFTER_SHIPMENTS = "SHIPMENT$"
-# DynamoDB takes at most 100 actions per transaction: the shipment itself and one per line.
-MAX_LINES_PER_SHIPMENT = 99
-
-ShipmentStatus = Literal["pending", "created", "partially_created", "failed"]
-# pending: not sent yet · sent: POSTed, BigCommerce's answer not known · created · refused: BigCommerce
-# said no · not_sent: given up because another part of the shipment was refused
-GroupState = Literal["pending", "sent", "created", "refused", "not_sent"]
-HOLDING_STATES = ("pending", "sent", "created")  # the group's quantities count on the lines
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class ShipmentLine(_Model):
-    line_number: int
-    sku: str = ""
-    quantity: int
-    order_product_id: int  # BigCommerce's order product id (OrderLine.external_id)
-    order_address_id: int  # BigCommerce's order address id (OrderLine.ship_to_external_id)
-
-
-class BigCommerceShipment(_Model):
-    """The part of a shipment going to one order address: one BigCommerce shipment."""
-
-    order_address_id: int
-    state: GroupState = "pending"
-    id: int | None = None  # BigCommerce's shipment id, once it is known
-    sent_at: str | None = None  # when it was last POSTed
-    error: str = ""
-
-
-class Shipment(_Model):
-    id: str
-    order_key: str
-    status: ShipmentStatus = "pending"
-    lines: list[ShipmentLine]
-    tracking_number: str = ""
-    carrier: str = ""
-    tracking_link: str = ""
-    comments: str = ""
-    bigcommerce: list[BigCommerceShipment]
-    error: str = ""
-    # Made by hand in the store's control panel: recorded from its webhook, never posted by us.
-    made_in_store: bool = False
-    order_status: OrderStatus | None = None  # the order's status once this shipment was made
-    status_message: str = ""
-    status_pushed: bool = False
-    event_emitted: str = ""  # the event this shipment started flows on (order_shipped, …), once
-    request: dict[str, Any] = Field(default_factory=dict)  # as received, to recognise a repeat
-    created_at: str = ""
-    updated_at: str = ""
-    version: int = 1
-
-    def lines_to(self, order_address_id: int) -> list[ShipmentLine]:
-        return [line for line in self.lines if line.order_address_id == order_address_id]
-
-    def held(self) -> Counter[int]:
-        """Quantities per line number that this shipment counts on the order's lines."""
-        holding = {g.order_address_id for g in self.bigcommerce if g.state in HOLDING_STATES}
-        counts: Counter[int] = Counter()
-        for line in self.lines:
-            if line.order_address_id in holding:
-                counts[line.line_number] += line.quantity
-        return counts
-
-    def unconfirmed(self) -> Counter[int]:
-        """Quantities per line number counted on the lines but not (yet) known to BigCommerce."""
-        waiting = {g.order_address_id for g in self.bigcommerce if g.state in ("pending", "sent")}
-        counts: Counter[int] = Counter()
-        for line in self.lines:
-            if line.order_address_id in waiting:
-                counts[line.line_number] += line.quantity
-        return counts
 
 
 class ShipmentExists(Exception):
@@ -163,7 +90,7 @@ class ShipmentRepository(TableRepository):
         """The order (with its lines) and its shipments in one Query: the lines' quantities and the
         shipments' states are read together, which the order's status is computed from."""
         items = self.query_all(Key("pk").eq(order_key) & Key("sk").lt(_AFTER_SHIPMENTS), ConsistentRead=True)
-        order = _assemble([i for i in items if not i["sk"].startswith(SHIPMENT_PREFIX)])
+        order = order_from_items([i for i in items if not i["sk"].startswith(SHIPMENT_PREFIX)])
         if order is None:
             raise NotFound(f"order {order_key} does not exist", field="order_key")
         shipments = [_shipment(i) for i in items if i["sk"].startswith(SHIPMENT_PREFIX)]
@@ -251,7 +178,7 @@ class ShipmentRepository(TableRepository):
 
 def _line_sk_for(line_number: int) -> str:
     # The line's key as store/orders.py writes it (one definition of the key format).
-    return _line_sk(OrderLine(line_number=line_number, external_id=0, quantity=0))
+    return line_sk(OrderLine(line_number=line_number, external_id=0, quantity=0))
 
 
 def _shipment(item: dict[str, Any]) -> Shipment:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from orderflow.errors import Conflict
-from orderflow.models import OrderLine, OrderStatus
+from orderflow.models.order import OrderLine, OrderStatus
 
 S = OrderStatus
 

@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from orderflow.models import OrderStatus, slug
-from orderflow.order_events import EVENTS, is_known
+from orderflow.models.event import EVENTS, is_known
+from orderflow.models.order import OrderStatus, slug
 from orderflow.problems import Problems, loc_path
 
 MAX_NAME_LENGTH = 80  # Step Functions' limit on state names, which are our step names.
