@@ -3,7 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export PYTHONPATH := $(CURDIR)/layers/common/python
+# The domain package (the deployed layer) and the tooling beside it: the local runtime and the CLI.
+export PYTHONPATH := $(CURDIR)/layers/common/python:$(CURDIR)/tools
 # `sam build` needs the Lambda runtime's Python (3.12) on PATH; pyenv keeps it outside PATH.
 LAMBDA_PYTHON_DIR := $(firstword $(dir $(shell command -v python3.12 2>/dev/null)) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/) $(wildcard /root/.pyenv/versions/3.12*/bin/))
 
@@ -16,10 +17,10 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	touch $(STAMP)
 
 demo: $(STAMP)  ## one BigCommerce order end to end, locally
-	$(PY) -m orderflow demo
+	$(PY) -m orderflow_cli demo
 
 serve: $(STAMP)  ## the local API on 127.0.0.1:$${PORT:-3000}; ARGS=--ephemeral keeps no state
-	$(PY) -m orderflow serve $(ARGS)
+	$(PY) -m orderflow_cli serve $(ARGS)
 
 # The suite runs at DEBUG, so that every log line runs in it (a bad one fails a test, not a request).
 test: $(STAMP) check-generated  ## lint, types, generated state machines, then the whole suite
@@ -40,11 +41,11 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 generate: $(STAMP)  ## write statemachines/*.asl.json from flows/*.yaml
-	$(PY) -m orderflow flows generate flows/*.yaml --out statemachines
+	$(PY) -m orderflow_cli flows generate flows/*.yaml --out statemachines
 
 check-generated: $(STAMP)  ## fail when statemachines/ is not what `make generate` makes of flows/
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	$(PY) -m orderflow flows generate flows/*.yaml --out "$$tmp" >/dev/null && \
+	$(PY) -m orderflow_cli flows generate flows/*.yaml --out "$$tmp" >/dev/null && \
 	diff -r "$$tmp" statemachines >/dev/null || { diff -ru statemachines "$$tmp"; \
 	echo "statemachines/ is stale: run 'make generate' and commit the result"; exit 1; }
 

@@ -34,16 +34,17 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
+sys.path.insert(0, str(ROOT / "tools"))
 
 from orderflow.flows.asl import generate_asl, limit_problems, to_json
-from orderflow.local.demo import DEMO_MAPPINGS
-from orderflow.local.demo_store import DemoStore, Fault
-from orderflow.local.runtime import LocalRuntime, RuntimeConfig
-from orderflow.mapping import PROVIDER_FIELD, PROVIDER_VALUE, map_order
-from orderflow.mapping_csv import parse_csv
+from orderflow.mapping.csv_files import parse_csv
+from orderflow.mapping.resolve import PROVIDER_FIELD, PROVIDER_VALUE, map_order
 from orderflow.models.flow import Flow, parse_flow
 from orderflow.models.order import MappingInput, MappingKind, Order, OrderLine
 from orderflow.store import dynamo, tables
+from orderflow_local.demo import DEMO_MAPPINGS
+from orderflow_local.demo_store import DemoStore, Fault
+from orderflow_local.runtime import LocalRuntime, RuntimeConfig
 
 SECRET = "bench-webhook-secret-0123456789"
 ADMIN = "bench-admin-token"

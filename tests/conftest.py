@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import requests
 
-from orderflow.local.demo import DEMO_MAPPINGS
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime, RuntimeConfig
+from orderflow_local.demo import DEMO_MAPPINGS
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime, RuntimeConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"

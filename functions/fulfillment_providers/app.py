@@ -7,11 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import config, order_events, status_push, steps, transient
+from orderflow import config
 from orderflow.bigcommerce import connection
 from orderflow.errors import InvalidInput
 from orderflow.fulfillment import actions, providers
+from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.observability import logger, metrics, tracer
+from orderflow.orders import events, status_push
+from orderflow.steps import runner, transient
 from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.invoices import InvoiceRepository
@@ -28,10 +31,10 @@ def _queue_url() -> str:
 PROVIDERS = actions.Providers(secret=_secret, queue_url=_queue_url)
 
 
-def perform(request: steps.StepRequest, mover: status_push.StatusMover) -> steps.StepOutcome:
+def perform(request: StepRequest, mover: status_push.StatusMover) -> StepOutcome:
     orders = tables.orders()
     if request.action == "send_to_fulfillment":
-        emit = order_events.emitter(
+        emit = events.emitter(
             request.order_key,
             orders=orders,
             flows=tables.flows(),
@@ -54,7 +57,7 @@ def perform(request: steps.StepRequest, mover: status_push.StatusMover) -> steps
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     mover = status_push.StatusMover(tables.orders(), tables.settings().bigcommerce, connection.client)
-    return steps.run_step(
+    return runner.run_step(
         event,
         status_push.moving(functools.partial(perform, mover=mover), mover),
         tables.orders(),

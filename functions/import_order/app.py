@@ -3,10 +3,11 @@ merchant's status change found on an imported order starts the flows that take i
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import importing, steps, transient
 from orderflow.bigcommerce import connection
 from orderflow.observability import logger, metrics, tracer
-from orderflow.order_events import emitter
+from orderflow.orders import importing
+from orderflow.orders.events import emitter
+from orderflow.steps import runner, transient
 from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
 
@@ -15,7 +16,7 @@ from orderflow.store.executions import ExecutionStarter
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
-    return steps.run_step(
+    return runner.run_step(
         event,
         lambda request: importing.import_order(
             request,

@@ -6,8 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import config, sweep, sync
+from orderflow import config
 from orderflow.bigcommerce import connection
+from orderflow.connector import sweep, sync
 from orderflow.observability import logger, metrics, tracer
 from orderflow.store import tables
 

@@ -2,9 +2,10 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import routing, steps, transient
 from orderflow.observability import logger, metrics, tracer
-from orderflow.order_events import DefaultFlow
+from orderflow.orders import routing
+from orderflow.orders.events import DefaultFlow
+from orderflow.steps import runner, transient
 from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
 
@@ -13,7 +14,7 @@ from orderflow.store.executions import ExecutionStarter
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
-    return steps.run_step(
+    return runner.run_step(
         event,
         lambda request: routing.route_order(
             request, tables.orders(), tables.flows(), ExecutionStarter(), DefaultFlow.from_env()

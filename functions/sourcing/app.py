@@ -3,10 +3,12 @@ moves to ``sourced`` (and its mapped store status, if one is set)."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import status_push, steps, transient
 from orderflow.bigcommerce import connection
 from orderflow.fulfillment import sourcing
+from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.observability import logger, metrics, tracer
+from orderflow.orders import status_push
+from orderflow.steps import runner, transient
 from orderflow.store import tables
 
 ACTIONS = {
@@ -15,7 +17,7 @@ ACTIONS = {
 }
 
 
-def _perform(request: steps.StepRequest) -> steps.StepOutcome:
+def _perform(request: StepRequest) -> StepOutcome:
     action = ACTIONS.get(request.action)
     if action is None:
         raise ValueError(f"the sourcing function does not serve action '{request.action}'")
@@ -34,4 +36,6 @@ def _perform(request: steps.StepRequest) -> steps.StepOutcome:
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
     mover = status_push.StatusMover(tables.orders(), tables.settings().bigcommerce, connection.client)
-    return steps.run_step(event, status_push.moving(_perform, mover), tables.orders(), transient.is_transient)
+    return runner.run_step(
+        event, status_push.moving(_perform, mover), tables.orders(), transient.is_transient
+    )

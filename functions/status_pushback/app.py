@@ -3,14 +3,16 @@ the generator adds: the hold a failed path ends in, and a splitter-merge's merge
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import flow_control, status_push, steps, transient
 from orderflow.bigcommerce import connection
 from orderflow.errors import InvalidInput
+from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.observability import logger, metrics, tracer
+from orderflow.orders import flow_control, status_push
+from orderflow.steps import runner, transient
 from orderflow.store import tables
 
 
-def perform(request: steps.StepRequest) -> steps.StepOutcome:
+def perform(request: StepRequest) -> StepOutcome:
     orders = tables.orders()
     if request.action == "update_order_status":
         return status_push.update_order_status(request, orders, tables.settings(), connection.client())
@@ -25,4 +27,4 @@ def perform(request: steps.StepRequest) -> steps.StepOutcome:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
-    return steps.run_step(event, perform, tables.orders(), transient.is_transient)
+    return runner.run_step(event, perform, tables.orders(), transient.is_transient)

@@ -2,8 +2,9 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow import steps, transient, validation
 from orderflow.observability import logger, metrics, tracer
+from orderflow.orders import validation
+from orderflow.steps import runner, transient
 from orderflow.store import tables
 
 
@@ -11,7 +12,7 @@ from orderflow.store import tables
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
-    return steps.run_step(
+    return runner.run_step(
         event,
         lambda request: validation.validate_order(request, tables.orders()),
         tables.orders(),

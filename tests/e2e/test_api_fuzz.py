@@ -32,12 +32,12 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, BaseSchema, Case, GenerationMode
 
 from orderflow.api import openapi
-from orderflow.local.demo import DEMO_MAPPINGS
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
 from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderLine
 from orderflow.store import tables
 from orderflow.store.fulfillment_index import FulfillmentEventStore
+from orderflow_local.demo import DEMO_MAPPINGS
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET, Api, local_runtime
 
 # Examples per operation: with generated ids, with existing ids, without the token; and negative

@@ -14,10 +14,10 @@ import pytest
 import requests
 
 from orderflow.flows.files import load_flow
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
 from orderflow.models.fulfillment import FulfillmentOrderStatus
 from orderflow.store import tables
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import ROOT, Api, post_webhook, step_event, webhook_body
 from tests.e2e.test_flows_end_to_end import action, flow, publish
 from tests.e2e.test_fulfillment_flow import _stock
@@ -88,7 +88,7 @@ def _fulfillment_orders(key: str) -> dict[str, FulfillmentOrderStatus]:
 
 
 def _runs_of(executions: list[dict[str, Any]], key: str, short: str) -> list[dict[str, Any]]:
-    """The executions an event started for the order (named ``<order>-<event>-…``, order_events.py)."""
+    """The executions an event started for the order (named ``<order>-<event>-…``, orders/executions.py)."""
     return [e for e in executions if e["name"].startswith(f"{key}-{short}-")]
 
 

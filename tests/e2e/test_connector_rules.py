@@ -10,8 +10,8 @@ from typing import Any
 
 import requests
 
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import WEBHOOK_SECRET, Api, post_webhook, webhook_body
 
 AWAITING_FULFILLMENT, AWAITING_SHIPMENT, SHIPPED, CANCELLED, INCOMPLETE = 11, 9, 2, 5, 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from orderflow.local.demo import run_demo
+from orderflow_local.demo import run_demo
 
 
 def test_the_demo_runs_one_order_end_to_end_and_says_so() -> None:

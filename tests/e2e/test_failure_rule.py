@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
 from orderflow.models.event import OrderEvent
 from orderflow.models.order import Address, Customer, Order, OrderLine, order_key_for
-from orderflow.order_events import start_flows
+from orderflow.orders.events import start_flows
 from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api
 from tests.e2e.test_flows_end_to_end import (
     BIGCOMMERCE_FILTER,

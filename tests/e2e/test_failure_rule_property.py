@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
 from orderflow.models.flow import parse_flow
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, local_runtime
 from tests.e2e.test_flows_end_to_end import publish, run_order
 

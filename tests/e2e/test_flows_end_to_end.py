@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from orderflow.local.demo_store import DemoStore, Fault
-from orderflow.local.runtime import LocalRuntime
+from orderflow_local.demo_store import DemoStore, Fault
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, post_webhook, webhook_body
 
 BIGCOMMERCE_FILTER = "Filter Policy \u2013 BigCommerce"  # the product documentation's names, en dash and all

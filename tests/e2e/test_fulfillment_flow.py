@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from orderflow.flows.files import load_flow
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import ROOT, Api, local_runtime, post_webhook, webhook_body
 from tests.e2e.test_flows_end_to_end import action, flow, publish
 from tests.provider_server import ProviderServer

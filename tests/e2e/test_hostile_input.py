@@ -23,11 +23,11 @@ import boto3
 import pytest
 import requests
 
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
 from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderLine
 from orderflow.store import tables
 from orderflow.store.fulfillment_index import FulfillmentEventStore
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import WEBHOOK_SECRET, Api, load_event, local_runtime, post_webhook, webhook_body
 
 WRONG = "not-the-secret"

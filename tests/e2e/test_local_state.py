@@ -17,13 +17,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from orderflow import __main__ as cli
-from orderflow.local import serve
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
-from orderflow.local.state import INTERRUPTED, LocalState
-from orderflow.local.template import REGION
 from orderflow.store import tables
+from orderflow_cli import __main__ as cli
+from orderflow_local import serve
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
+from orderflow_local.state import INTERRUPTED, LocalState
+from orderflow_local.template import REGION
 from tests.conftest import WEBHOOK_SECRET, Api, local_runtime, post_webhook, webhook_body
 from tests.e2e.test_flows_end_to_end import LINES, action, flow, policy, publish, release
 

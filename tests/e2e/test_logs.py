@@ -16,9 +16,9 @@ import boto3
 import pytest
 from aws_lambda_powertools.logging import correlation_paths
 
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
 from orderflow.observability import logger
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, local_runtime, post_webhook, webhook_body
 
 Handler = Callable[[dict[str, Any], Any], Any]

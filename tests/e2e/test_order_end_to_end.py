@@ -10,8 +10,8 @@ import time
 
 import boto3
 
-from orderflow.local.demo_store import DemoStore, Fault
-from orderflow.local.runtime import LocalRuntime
+from orderflow_local.demo_store import DemoStore, Fault
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET, Api, post_webhook, webhook_body
 
 INTAKE_STEPS = ["Import order", "Route to flows"]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, post_webhook, webhook_body
 from tests.e2e.test_flows_end_to_end import action, flow, publish
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from orderflow.errors import Conflict
-from orderflow.local.demo_store import DemoStore, Fault
-from orderflow.local.runtime import LocalRuntime
 from orderflow.models.order import OrderStatus
 from orderflow.models.transitions import IllegalTransition
 from orderflow.store import tables
+from orderflow_local.demo_store import DemoStore, Fault
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, post_webhook, webhook_body
 from tests.e2e.test_flows_end_to_end import LINES, action, flow, publish, release
 

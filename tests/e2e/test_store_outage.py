@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from orderflow.local.demo_store import DemoStore, Fault
-from orderflow.local.runtime import LocalRuntime
 from orderflow.store import tables
+from orderflow_local.demo_store import DemoStore, Fault
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, local_runtime, post_webhook, webhook_body
 from tests.e2e.test_flows_end_to_end import flow, publish, release
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from orderflow.local.template import _CfnLoader
+from orderflow_local.template import _CfnLoader
 from tests.conftest import ROOT, Api
 
 SCALE = {"mapping_group": "Default Mapping Group", "product": "Accu Scale", "external_field_name": "sku",

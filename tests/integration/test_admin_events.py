@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from orderflow.local.runtime import LocalRuntime
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import ADMIN_TOKEN, EVENTS, load_event
 
 ADMIN_EVENTS = sorted(p.name for p in EVENTS.glob("admin_*.json"))

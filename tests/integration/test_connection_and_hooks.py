@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from orderflow.__main__ import main
 from orderflow.bigcommerce.hooks import SCOPES
-from orderflow.local.demo_store import DemoStore, Fault
-from orderflow.local.runtime import LocalRuntime, RuntimeConfig
+from orderflow_cli.__main__ import main
+from orderflow_local.demo_store import DemoStore, Fault
+from orderflow_local.runtime import LocalRuntime, RuntimeConfig
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET, Api
 
 TEST_CONNECTION = "/providers/bigcommerce/test-connection"
@@ -344,7 +344,7 @@ def test_the_cli_registers_lists_and_reports(
     assert capsys.readouterr().out.splitlines() == [
         "no webhooks",
         f"no active hook with our secret for: {', '.join(SCOPES)}",
-        "fix with: python -m orderflow bigcommerce register-webhooks --destination URL",
+        "fix with: python -m orderflow_cli bigcommerce register-webhooks --destination URL",
     ]
 
     assert cli(runtime, "register-webhooks", "--destination", url) == 0

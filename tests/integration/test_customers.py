@@ -7,10 +7,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
 from orderflow.models.order import CustomerRecord
 from orderflow.store import tables
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, post_webhook, webhook_body
 
 BUYER = {

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from orderflow.__main__ import main
-from orderflow.local.runtime import LocalRuntime
+from orderflow_cli.__main__ import main
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import ADMIN_TOKEN, ROOT, Api
 
 FLOW_FILE = """

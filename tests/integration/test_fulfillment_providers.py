@@ -15,13 +15,13 @@ import pytest
 import requests
 
 from orderflow.errors import ProviderUnavailable
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
 from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderLine, FulfillmentOrderStatus
 from orderflow.store import tables
 from orderflow.store.fulfillment import FulfillmentOrderRepository
 from orderflow.store.fulfillment_index import FulfillmentEventStore
 from orderflow.store.invoices import InvoiceRepository
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import (
     ADMIN_TOKEN,
     Api,

@@ -1,5 +1,5 @@
 """Catalog item import: the loopback store's v3 catalog through ``POST /providers/bigcommerce/items/import``
-and ``python -m orderflow bigcommerce items import`` into the items table and the product mappings."""
+and ``python -m orderflow_cli bigcommerce items import`` into the items table and the product mappings."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from orderflow import items as item_import
-from orderflow.__main__ import main
 from orderflow.bigcommerce import connection
-from orderflow.local.demo_store import DemoStore, Fault
-from orderflow.local.runtime import LocalRuntime
+from orderflow.connector import items as item_import
 from orderflow.models.order import DEFAULT_MAPPING_GROUP, Item, MappingKey, MappingKind
 from orderflow.store import tables
+from orderflow_cli.__main__ import main
+from orderflow_local.demo_store import DemoStore, Fault
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import ADMIN_TOKEN, Api
 
 IMPORT = "/providers/bigcommerce/items/import"

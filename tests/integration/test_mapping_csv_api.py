@@ -11,11 +11,11 @@ from typing import Any, cast
 import pytest
 import requests
 
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime
-from orderflow.local.server import api_gateway_event
-from orderflow.mapping_csv import BOM
+from orderflow.mapping.csv_files import BOM
 from orderflow.observability import logger
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
+from orderflow_local.server import api_gateway_event
 from tests.conftest import ADMIN_TOKEN, Api, local_runtime
 
 HEADER = "mapping_group,account,product,external_field_name,external_field_value"

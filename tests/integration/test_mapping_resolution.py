@@ -10,11 +10,11 @@ from decimal import Decimal
 import boto3
 import pytest
 
-from orderflow.local.runtime import LocalRuntime
-from orderflow.mapping import PROVIDER_FIELD, PROVIDER_VALUE, header_keys, line_keys, map_order
+from orderflow.mapping.resolve import PROVIDER_FIELD, PROVIDER_VALUE, header_keys, line_keys, map_order
 from orderflow.models.order import Address, Customer, MappingInput, MappingKind, Order, OrderLine
 from orderflow.store import dynamo, tables
 from orderflow.store.mappings import BATCH_LIMIT
+from orderflow_local.runtime import LocalRuntime
 
 ACCOUNT = "TestBCAccount"
 UNMAPPED_SKU_AT = {17: "GONE-1", 250: "GONE-2", 499: "GONE-3"}  # line number → a SKU nobody mapped

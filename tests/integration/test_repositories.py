@@ -13,7 +13,6 @@ import pytest
 
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
-from orderflow.local.runtime import LocalRuntime
 from orderflow.models.order import (
     Address,
     Customer,
@@ -28,6 +27,7 @@ from orderflow.models.order import (
 )
 from orderflow.store import dynamo, tables
 from orderflow.store.deliveries import DeliveryLedger
+from orderflow_local.runtime import LocalRuntime
 
 GROUP = "Default Mapping Group"
 
@@ -115,7 +115,7 @@ def test_status_changes_are_kept_in_order_even_when_concurrent(runtime: LocalRun
 
     threads = [
         threading.Thread(target=orders.transition, args=(order.order_key, status, "test"))
-        # statuses that may follow each other in any order (order_states.py), so none is refused
+        # statuses that may follow each other in any order (models/transitions.py), so none is refused
         for status in (OrderStatus.VALIDATED, OrderStatus.ON_HOLD, OrderStatus.ERROR)
     ]
     for thread in threads:

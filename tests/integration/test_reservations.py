@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from orderflow.errors import TransientStepError
-from orderflow.local.runtime import LocalRuntime
 from orderflow.models.fulfillment import FulfillmentOrderStatus, FulfillmentSource, GeoPoint, SourceAddress
 from orderflow.models.order import Address, Order, OrderLine
 from orderflow.store import tables
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import step_event
 
 PLACES = {"AUS": (30.27, -97.74), "DAL": (32.78, -96.80), "CHI": (41.88, -87.63), "SEA": (47.61, -122.33)}

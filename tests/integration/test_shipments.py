@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from orderflow.bigcommerce import connection
-from orderflow.local.demo_store import DemoStore, Fault
-from orderflow.local.runtime import LocalRuntime
 from orderflow.models.shipment import Shipment
 from orderflow.store.shipments import ShipmentRepository
+from orderflow_local.demo_store import DemoStore, Fault
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, local_runtime, post_webhook, webhook_body
 
 SETTLE_SECONDS = 1.0

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from orderflow.local.demo_store import DemoStore, Fault
-from orderflow.local.runtime import LocalRuntime
 from orderflow.store import tables
+from orderflow_local.demo_store import DemoStore, Fault
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, step_event
 
 

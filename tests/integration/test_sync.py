@@ -1,5 +1,5 @@
 """Pull sync and reconciliation against the loopback store: ``POST /providers/bigcommerce/sync``,
-``python -m orderflow bigcommerce sync`` and the scheduled ``ReconcileOrdersFunction``."""
+``python -m orderflow_cli bigcommerce sync`` and the scheduled ``ReconcileOrdersFunction``."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from orderflow import clock, config, sync
-from orderflow.__main__ import main
+from orderflow import clock, config
 from orderflow.bigcommerce import connection
-from orderflow.local.demo_store import DemoStore, Fault
-from orderflow.local.runtime import LocalRuntime
+from orderflow.connector import sync
 from orderflow.models.order import Order, order_key_for
 from orderflow.store import tables
+from orderflow_cli.__main__ import main
+from orderflow_local.demo_store import DemoStore, Fault
+from orderflow_local.runtime import LocalRuntime
 from tests.conftest import ADMIN_TOKEN, Api, post_webhook, webhook_body
 
 SYNC = "/providers/bigcommerce/sync"

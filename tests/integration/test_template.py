@@ -17,9 +17,9 @@ import yaml
 from moto import mock_aws
 
 from orderflow.flows.asl import substitute
-from orderflow.local.template import TemplateError, _CfnLoader, load_template
 from orderflow.store import clients
 from orderflow.store.state_machines import StateMachineRepository
+from orderflow_local.template import TemplateError, _CfnLoader, load_template
 from tests.conftest import ROOT
 
 PARAMETERS = {"BigCommerceStoreHash": "abc", "BigCommerceAccessToken": "t", "WebhookSecret": "s" * 16}
@@ -163,9 +163,9 @@ def test_a_missing_parameter_and_an_unknown_substitution_are_named() -> None:
         substitute('{"Resource": "${MissingFunctionArn}"}', {"Other": "x"})
 
 
-def test_the_layer_build_leaves_the_local_runtime_out(tmp_path: Path) -> None:
-    # What `sam build` runs for the layer, minus the dependency download: the package is copied
-    # and orderflow/local (moto, the demo store) is removed.
+def test_the_layer_build_ships_the_domain_package_and_no_tooling(tmp_path: Path) -> None:
+    # What `sam build` runs for the layer, minus the dependency download: the domain package is
+    # copied; the tooling (the local runtime with moto and the demo store, the CLI) lives outside it.
     makefile = (ROOT / "layers" / "common" / "Makefile").read_text()
     assert "--platform $(PLATFORM)" in makefile and "--python-version 3.12" in makefile
     result = subprocess.run(
@@ -175,7 +175,9 @@ def test_the_layer_build_leaves_the_local_runtime_out(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     package = tmp_path / "python" / "orderflow"
-    assert (package / "intake.py").is_file() and not (package / "local").exists()
+    assert (package / "connector" / "webhooks.py").is_file() and (package / "models" / "order.py").is_file()
+    shipped = {p.name for p in (tmp_path / "python").iterdir()}
+    assert shipped == {"orderflow"}, shipped
 
 
 def test_cfn_lint_with_aws_serverless_rules_reports_nothing() -> None:

@@ -21,7 +21,7 @@ from orderflow.bigcommerce.client import (
     BigCommerceOutcomeUnknown,
     BigCommerceUnavailable,
 )
-from orderflow.local.demo_store import DemoStore, Fault
+from orderflow_local.demo_store import DemoStore, Fault
 
 ORDER_PATH = r"/v2/orders/\d+"
 EMAIL = "janedoe@example.com"

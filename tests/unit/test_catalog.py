@@ -19,7 +19,7 @@ from orderflow.bigcommerce.catalog import (
     to_items,
 )
 from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
-from orderflow.local.demo_store import DemoStore, Fault
+from orderflow_local.demo_store import DemoStore, Fault
 
 
 def product(**fields: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from orderflow.local.demo_store import DemoStore, Fault
+from orderflow_local.demo_store import DemoStore, Fault
 
 MONEY = re.compile(r"^\d+\.\d{4}$")
 RFC2822 = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$")

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from orderflow.intake import INTAKE, parse_webhook
+from orderflow.connector.webhooks import parse_webhook
 from orderflow.models.event import is_known
 from orderflow.models.order import FlowRef
 from orderflow.models.policy import parse_policy
 from orderflow.models.step import StepRequest
-from orderflow.order_events import execution_input
+from orderflow.orders.executions import INTAKE, execution_input
 from tests.conftest import EVENTS, load_event
 
 STEP_EVENTS = sorted(p.name for p in EVENTS.glob("step_*.json"))

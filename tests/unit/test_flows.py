@@ -255,6 +255,6 @@ steps:
 
 
 def _cfn_loader() -> type:
-    from orderflow.local.template import _CfnLoader
+    from orderflow_local.template import _CfnLoader
 
     return _CfnLoader

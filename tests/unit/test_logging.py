@@ -15,8 +15,8 @@ from typing import Any, cast
 import pytest
 
 from orderflow.api.fulfillment_sources import ParsedInventory
+from orderflow.connector.sync import Counts, PageResult, ReconcileReport
 from orderflow.observability import RESERVED_LOG_KEYS, log_keys, logger, redact
-from orderflow.sync import Counts, PageResult, ReconcileReport
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from orderflow.mapping import map_order
+from orderflow.mapping.resolve import map_order
 from orderflow.models.order import Address, Customer, Mapping, MappingKey, MappingKind, Order, OrderLine
-from orderflow.validation import check_header, check_lines
+from orderflow.orders.validation import check_header, check_lines
 
 GROUP = "Default Mapping Group"
 

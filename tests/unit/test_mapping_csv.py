@@ -7,7 +7,7 @@ import random
 import pytest
 
 from orderflow.errors import InvalidInput
-from orderflow.mapping_csv import (
+from orderflow.mapping.csv_files import (
     BOM,
     MAX_REPORTED_ERRORS,
     MAX_ROWS,

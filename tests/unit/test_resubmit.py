@@ -11,9 +11,9 @@ from orderflow.flows.asl import (
     resume_point,
     structural_problems,
 )
+from orderflow.flows.resubmit import latest_failure, resubmit_name
 from orderflow.models.flow import parse_flow
 from orderflow.models.order import StepResult, StepStatus
-from orderflow.resubmit import latest_failure, resubmit_name
 
 
 def _flow(*steps: dict[str, Any]) -> Any:

@@ -10,7 +10,7 @@ import pytest
 from orderflow.errors import Conflict, InvalidInput
 from orderflow.models.order import Order, OrderLine, OrderStatus
 from orderflow.models.shipment import BigCommerceShipment, GroupState, Shipment, ShipmentLine
-from orderflow.shipments import (
+from orderflow.shipments.shipping import (
     MAX_LINES_PER_SHIPMENT,
     bigcommerce_payload,
     derived_shipment_id,

@@ -8,10 +8,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow import publishing
 from orderflow.api.http import created
 from orderflow.errors import InvalidInput
-from orderflow.flows import diagram, dry_run
+from orderflow.flows import diagram, dry_run, publishing
 from orderflow.flows.asl import generate_asl, to_json
 from orderflow.models.flow import FlowError
 from orderflow.store import tables

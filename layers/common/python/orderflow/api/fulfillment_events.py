@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow import config, intake
+from orderflow import config, inbound
 from orderflow.bigcommerce import connection
 from orderflow.fulfillment import events
 from orderflow.store import tables
@@ -45,7 +45,7 @@ def receive_event(
     return events.handle(
         fulfillment_order_id,
         # Not event.decoded_body: it decodes as UTF-8 whatever came, and fails on what is not.
-        intake.request_body(event.body, event.is_base64_encoded),
+        inbound.request_body(event.body, event.is_base64_encoded),
         fulfillment_orders=tables.fulfillment_orders(),
         orders=tables.orders(),
         config=tables.settings().bigcommerce(),

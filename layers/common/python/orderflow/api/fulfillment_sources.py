@@ -11,11 +11,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ValidationError
 
-from orderflow import mapping_csv
 from orderflow.api.http import created
 from orderflow.api.mappings import csv_text
 from orderflow.errors import InvalidInput
-from orderflow.mapping_csv import BOM, MAX_REPORTED_ERRORS, MAX_ROWS, RowError
+from orderflow.mapping import csv_files as mapping_csv
+from orderflow.mapping.csv_files import BOM, MAX_REPORTED_ERRORS, MAX_ROWS, RowError
 from orderflow.models.fulfillment import FulfillmentSource, InventoryLevel
 from orderflow.observability import logger
 from orderflow.store import tables

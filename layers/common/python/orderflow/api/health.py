@@ -6,8 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow import config, sweep, sync
+from orderflow import config
 from orderflow.bigcommerce import connection
+from orderflow.connector import sweep, sync
 from orderflow.store import tables
 
 router = APIGatewayHttpRouter()

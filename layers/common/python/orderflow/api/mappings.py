@@ -13,9 +13,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import ValidationError
 
-from orderflow import mapping_csv
 from orderflow.api.http import created
 from orderflow.errors import InvalidInput
+from orderflow.mapping import csv_files as mapping_csv
 from orderflow.models.order import MAPPING_VALUE_FIELD, Mapping, MappingInput, MappingKind
 from orderflow.observability import logger
 from orderflow.store import tables

@@ -15,7 +15,7 @@ from orderflow.api import http
 from orderflow.models.fulfillment import FulfillmentSource
 from orderflow.models.order import BigCommerceSettings, MappingKind
 from orderflow.models.policy import Policy
-from orderflow.shipments import ShipmentRequest
+from orderflow.shipments.shipping import ShipmentRequest
 
 router = APIGatewayHttpRouter()
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow import publishing
 from orderflow.api.http import created
 from orderflow.errors import Conflict, InvalidInput
+from orderflow.flows import publishing
 from orderflow.models.flow import policy_references
 from orderflow.models.policy import Policy, PolicyError, parse_policy
 from orderflow.store import tables

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from orderflow import config, items
+from orderflow import config
 from orderflow.api.http import error_response
 from orderflow.bigcommerce import connection, hooks
 from orderflow.bigcommerce.client import (
@@ -26,6 +26,7 @@ from orderflow.bigcommerce.client import (
     BigCommerceNotFound,
     BigCommerceUnavailable,
 )
+from orderflow.connector import items
 from orderflow.errors import ConfigurationError
 from orderflow.observability import logger
 from orderflow.store import tables

@@ -6,12 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow import resubmit, status_push
 from orderflow.api.http import caller
 from orderflow.bigcommerce import connection
 from orderflow.bigcommerce.client import BigCommerceError
+from orderflow.flows import resubmit
 from orderflow.models.order import OrderStatus
 from orderflow.observability import logger
+from orderflow.orders import status_push
 from orderflow.store import tables
 from orderflow.store.execution_status import ExecutionReader
 from orderflow.store.executions import ExecutionStarter

@@ -1,5 +1,5 @@
 """Shipments: ``POST /orders/{order_key}/shipments`` records a shipment, creates it in BigCommerce and
-moves the order to Partially Shipped or Shipped (see orderflow/shipments.py)."""
+moves the order to Partially Shipped or Shipped (see orderflow/shipments/shipping.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow import shipments
 from orderflow.bigcommerce import connection
-from orderflow.order_events import emitter
+from orderflow.orders.events import emitter
+from orderflow.shipments import shipping as shipments
 from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.shipments import ShipmentRepository

@@ -14,10 +14,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from orderflow import config, sync
+from orderflow import config
 from orderflow.api.http import error_response
 from orderflow.bigcommerce import connection
 from orderflow.bigcommerce.client import BigCommerceAuthError
+from orderflow.connector import sync
 from orderflow.store import tables
 
 router = APIGatewayHttpRouter()

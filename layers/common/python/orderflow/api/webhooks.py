@@ -6,9 +6,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow import config, intake
+from orderflow import config, inbound
 from orderflow.bigcommerce import connection
 from orderflow.bigcommerce.client import BigCommerceClient
+from orderflow.connector import webhooks
 from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.shipments import ShipmentRepository
@@ -23,11 +24,11 @@ STORE_TIME_BUDGET = 4.0
 def receive_webhook() -> dict[str, Any]:
     event = router.current_event
     # The secret first: nothing of the body is read (decoded, parsed) for a caller without it.
-    intake.authenticate(dict(event.headers or {}), config.secret("WEBHOOK_SECRET"))
+    inbound.authenticate(dict(event.headers or {}), config.secret("WEBHOOK_SECRET"))
     # Not event.decoded_body: it decodes as UTF-8 whatever came, and fails on what is not.
-    payload = intake.parse_webhook(intake.request_body(event.body, event.is_base64_encoded))
+    payload = webhooks.parse_webhook(inbound.request_body(event.body, event.is_base64_encoded))
     orders = tables.orders()
-    result = intake.accept(
+    result = webhooks.accept(
         payload,
         store_hash=config.store_hash(),
         intake_state_machine_arn=config.env("ORDER_INTAKE_STATE_MACHINE_ARN"),

@@ -218,3 +218,12 @@ def _hook_id(hook: dict[str, Any]) -> int:
     # Hooks without an id sort last and can still be compared.
     value = _optional_id(hook)
     return value if value is not None else 2**63
+
+
+ORDER_CREATED = "store/order/created"
+
+ORDER_UPDATED = "store/order/updated"
+
+ORDER_STATUS_UPDATED = "store/order/statusUpdated"
+
+SHIPMENT_CREATED = "store/shipment/created"

@@ -38,11 +38,11 @@ ROUTE_STEP = "Route to flows"
 IMPORTED_CHOICE = "Imported?"
 NOT_ROUTED = "Nothing to route"
 STORE_WAIT = "Wait for the store"
-# A resubmit starts a new execution of the same machine at the failed step (see orderflow/resubmit.py).
+# A resubmit starts a new execution of the same machine at the failed step (see flows/resubmit.py).
 RESUME_FIELD = "resume_at"
 RESUME_ENTRY = "Start or resume"
 RESUME_REFUSED = "Unknown resume point"
-# The states the generator adds around the merchant's steps (flows/model.py reserves the suffixes).
+# The states the generator adds around the merchant's steps (models/flow.py reserves the suffixes).
 HOLD_STATE = "On hold"
 FAILED_SUFFIX = "(failed)"
 MERGE_SUFFIX = "(merge)"

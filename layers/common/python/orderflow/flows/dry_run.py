@@ -14,15 +14,15 @@ from orderflow.errors import InvalidInput
 
 # The state machine's own naming, so that the hold states a dry run shows are the ones it would run.
 from orderflow.flows.asl import HOLD_STATE, HOLD_SUFFIX, StateNames, step_names
-from orderflow.mapping import map_order
+from orderflow.mapping.resolve import map_order
 from orderflow.models.event import EVENTS, OrderEvent, is_known
 from orderflow.models.flow import ActionStep, Branch, ConditionStep, Flow, SplitterStep, merge_message
 from orderflow.models.order import BigCommerceSettings, MappingKey, Order, OrderStatus, StepStatus
 from orderflow.models.order import Mapping as MappingRecord
 from orderflow.models.policy import Policy
 from orderflow.models.transitions import can_transition
+from orderflow.orders.validation import check_header, check_lines
 from orderflow.policies.evaluate import check_execution_policies, decide_filters
-from orderflow.validation import check_header, check_lines
 
 Lookup = Callable[[Iterable[MappingKey]], dict[MappingKey, MappingRecord]]
 

@@ -31,7 +31,7 @@ from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderStatu
 from orderflow.models.order import Order, OrderStatus
 from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.observability import logger
-from orderflow.status_push import StatusMover, header, plan_move
+from orderflow.orders.status_push import StatusMover, header, plan_move
 from orderflow.store.invoices import InvoiceRepository
 
 _ANSWER_LIMIT = 300  # of a custom action's unexpected answer quoted in the step result
@@ -57,7 +57,7 @@ class Orders(Protocol):
     def get(self, order_key: str) -> Order: ...
 
 
-# (event, occurrence) -> the executions started: order_events.emitter for the step's order.
+# (event, occurrence) -> the executions started: orders/events.py emitter for the step's order.
 Emit = Callable[[str, str], list[str]]
 
 

@@ -1,6 +1,6 @@
 """Fulfillment provider callbacks (``POST /fulfillment/{fulfillment_order_id}/events``).
 
-``shipped`` ships the fulfillment order's lines through the order's shipments (orderflow/shipments.py:
+``shipped`` ships the fulfillment order's lines through the order's shipments (orderflow/shipments/shipping.py:
 recorded, created in BigCommerce, status pushed); ``cancelled`` cancels the fulfillment order and the
 order once none of its fulfillment orders is left. An event handled once answers the same again.
 """
@@ -15,17 +15,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
-from orderflow import intake, shipments
+from orderflow import inbound
 from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
 from orderflow.errors import Conflict, InvalidInput, NotFound
 from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderStatus
 from orderflow.models.order import BigCommerceSettings, OrderStatus
 from orderflow.models.shipment import MAX_LINES_PER_SHIPMENT
 from orderflow.observability import logger
-from orderflow.order_events import RouteSource, Starter, emitter
+from orderflow.orders.events import RouteSource, emitter
+from orderflow.orders.executions import Starter
+from orderflow.orders.status_push import push_status
 from orderflow.problems import loc_path
-from orderflow.shipments import Emitter
-from orderflow.status_push import push_status
+from orderflow.shipments import shipping as shipments
+from orderflow.shipments.shipping import Emitter
 from orderflow.store.fulfillment import FulfillmentOrderRepository
 from orderflow.store.fulfillment_index import FulfillmentEventStore, order_key_of
 from orderflow.store.orders import OrderRepository
@@ -41,7 +43,7 @@ _ID = re.compile(r"[\x21-\x7e]{1,256}")
 
 def authenticate(headers: Mapping[str, str], expected_secret: str) -> None:
     """The providers' shared secret (``X-Provider-Secret``), checked before the body is read."""
-    intake.authenticate(headers, expected_secret, header=SECRET_HEADER)
+    inbound.authenticate(headers, expected_secret, header=SECRET_HEADER)
 
 
 class EventLine(BaseModel):
@@ -81,7 +83,7 @@ class FulfillmentEvent(BaseModel):
 def parse_event(body: Any) -> FulfillmentEvent:
     """The event from the request body (bytes or text, or already parsed), or InvalidInput."""
     if body is None or isinstance(body, str | bytes):
-        body = intake.json_document(body, "a fulfillment event")
+        body = inbound.json_document(body, "a fulfillment event")
     if not isinstance(body, dict):
         raise InvalidInput(
             'the request body is not a fulfillment event (expected a JSON object: {"type": "shipped"})',

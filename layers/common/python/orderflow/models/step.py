@@ -27,7 +27,7 @@ class StepRequest(BaseModel):
     execution: str | None = None
     order_ref: OrderRef | None = None
     trigger: str | None = None
-    event: str | None = None  # the event that started the execution (orderflow.order_events)
+    event: str | None = None  # the event that started the execution (models/event.py)
     # set by the generator when no Condition follows the step: a failure ends the path
     stop_on_failure: bool = False
     params: dict[str, Any] = Field(default_factory=dict)

@@ -5,7 +5,7 @@ Before it: pending_import (accepted, the store not read yet) and import_failed (
 The happy path is new → validated → sourced → in fulfillment → partially shipped → shipped →
 invoiced → completed; on hold and error are detours an order comes back from; cancelled and
 completed are final. A re-import (the store's status reset to the new-order status) is not a
-transition: it starts a new revision of the order at ``new`` (see importing.py), its history kept.
+transition: it starts a new revision of the order at ``new`` (see orders/importing.py), its history kept.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from orderflow.models.order import OrderLine, OrderStatus
 S = OrderStatus
 
 # Shipping is what the warehouse did, not what the flow decided, so a shipment moves any order that
-# is not invoiced, completed or cancelled (shipments.py), held and failed ones included.
+# is not invoiced, completed or cancelled (shipments/shipping.py), held and failed ones included.
 _SHIPPING = {S.PARTIALLY_SHIPPED, S.SHIPPED}
 # Detours: a step may hold an order for review or mark it failed; both stop before it ships.
 _DETOURS = {S.ON_HOLD, S.ERROR, S.CANCELLED}

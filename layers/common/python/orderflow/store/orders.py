@@ -223,7 +223,7 @@ class OrderRepository(TableRepository):
     def transition(self, order_key: str, status: OrderStatus, reason: str = "") -> Order:
         """Set the order's internal status and append it to the history, with optimistic locking.
 
-        The status state machine (order_states.py) is checked against the status read, under the
+        The status state machine (models/transitions.py) is checked against the status read, under the
         same lock: an illegal change raises IllegalTransition (409) and is logged, nothing written;
         the same status again is a no-op (no second history entry).
         """

@@ -20,7 +20,7 @@ from orderflow.models.shipment import (
     Shipment,
 )
 from orderflow.store.dynamo import TableRepository, is_conditional_failure, plain, resource
-from orderflow.store.orders import order_from_items, line_sk
+from orderflow.store.orders import line_sk, order_from_items
 
 SHIPMENT_PREFIX = "SHIPMENT#"
 # Sorts after every SHIPMENT# key and before STEP#: one Query reads lines, header and shipments.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from orderflow import clock
-from orderflow.local.template import ACCOUNT, REGION
+from orderflow_local.template import ACCOUNT, REGION
 
 FORMAT = 1
 SAVE_INTERVAL = 1.0  # seconds: a kill -9 loses at most this much; a clean stop loses nothing

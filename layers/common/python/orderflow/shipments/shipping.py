@@ -52,8 +52,8 @@ from orderflow.models.shipment import (
     ShipmentStatus,
 )
 from orderflow.observability import logger
+from orderflow.orders.status_push import push_status
 from orderflow.problems import loc_path
-from orderflow.status_push import push_status
 from orderflow.store.orders import OrderRepository
 from orderflow.store.shipments import LinesTaken, ShipmentExists, ShipmentRepository
 
@@ -394,7 +394,7 @@ class ShipmentResult:
     created: bool  # this request recorded it (else it answers one recorded before)
 
 
-# Starts the flows an event starts: (event, occurrence) → the executions started (order_events.emit).
+# Starts the flows an event starts: (event, occurrence) → the executions started (orders/events.py emit).
 Emitter = Callable[[str, str], list[str]]
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from orderflow.errors import InvalidInput
 from orderflow.models.order import Order
 from orderflow.models.step import StepOutcome, StepRequest
-from orderflow.store.orders import OrderRepository
+
+
+class OrderReader(Protocol):
+    def get(self, order_key: str) -> Order: ...
 
 
 def check_header(order: Order) -> list[str]:
@@ -38,7 +43,7 @@ def check_lines(order: Order, lines: list[int] | None = None) -> list[str]:
     return problems
 
 
-def validate_order(request: StepRequest, orders: OrderRepository) -> StepOutcome:
+def validate_order(request: StepRequest, orders: OrderReader) -> StepOutcome:
     """The validate_order_header and validate_order_line actions."""
     order = orders.get(request.order_key)
     if request.action == "validate_order_header":

@@ -19,12 +19,12 @@ from typing import Any
 
 from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
+from orderflow.connector.sync import IntakeStarter, reconcile
 from orderflow.models.order import OrderStatus
 from orderflow.observability import logger, metrics
-from orderflow.status_push import push_pending
+from orderflow.orders.status_push import push_pending
 from orderflow.store.orders import PUSH_PENDING, OrderRepository
 from orderflow.store.settings import SettingsRepository
-from orderflow.sync import IntakeStarter, reconcile
 
 LEASE = "sweep"
 LEASE_SECONDS = 15 * 60  # the function's own timeout bounds a run; a dead run frees the lease then

@@ -1,4 +1,4 @@
-"""Webhook intake: authenticate, parse, de-duplicate, and start the order's intake execution, or, for
+"""BigCommerce webhooks: parse, de-duplicate, and start the order's intake execution, or, for
 an order imported already, the flows its event starts (a merchant's status change or cancellation, a
 shipment made in the store).
 
@@ -9,13 +9,7 @@ work answers 5xx (and releases the delivery's claim so the retry is not taken fo
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -33,12 +27,17 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
-from orderflow.errors import ConfigurationError, DomainError, InvalidInput, Unauthorized
+from orderflow.bigcommerce.hooks import ORDER_CREATED, ORDER_STATUS_UPDATED, ORDER_UPDATED, SHIPMENT_CREATED
+from orderflow.errors import ConfigurationError, DomainError, InvalidInput
+from orderflow.inbound import (
+    json_document,
+)
 from orderflow.models.event import store_status_event
-from orderflow.models.order import FlowRef, Order, import_id_for, order_key_for
+from orderflow.models.order import Order, order_key_for
 from orderflow.observability import logger, trace_order
-from orderflow.order_events import emit, emitter, execution_input
-from orderflow.shipments import record_store_shipment
+from orderflow.orders.events import emit, emitter
+from orderflow.orders.executions import start_intake
+from orderflow.shipments.shipping import record_store_shipment
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.flows import FlowRepository
@@ -46,13 +45,7 @@ from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import SettingsRepository
 from orderflow.store.shipments import ShipmentRepository
 
-ORDER_CREATED = "store/order/created"
-ORDER_UPDATED = "store/order/updated"
-ORDER_STATUS_UPDATED = "store/order/statusUpdated"
-SHIPMENT_CREATED = "store/shipment/created"
-INTAKE = FlowRef(id="order-intake", version=1, name="Order intake")
 HANDLED_SCOPES = {ORDER_CREATED, ORDER_UPDATED, ORDER_STATUS_UPDATED, SHIPMENT_CREATED}
-SECRET_HEADER = "x-webhook-secret"
 
 
 # BigCommerce's ids are 32-bit signed integers; anything else is not an order of a store.
@@ -63,19 +56,6 @@ UnixTime = Annotated[StrictInt, Field(ge=946_684_800, le=4_102_444_800)]
 # well inside DynamoDB's limit and keeps spaces and control characters out of it.
 HASH_PATTERN = r"^[0-9A-Za-z_-]{1,128}$"
 STORE_HASH_PATTERN = r"[0-9A-Za-z_-]{1,64}"
-# Lambda refuses a larger request (6 MB) before it reaches us; the local API does the same.
-MAX_BODY_BYTES = 6 * 1024 * 1024
-# A webhook and a fulfillment event are three levels deep: a deeper document is neither, and each
-# level costs the parser and the validators a stack frame.
-MAX_JSON_DEPTH = 32
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-class PayloadTooLarge(DomainError):
-    """A body larger than a function can be given (Lambda's limit), refused unread."""
-
-    status = 413
-    code = "payload_too_large"
 
 
 # The data.type each family of scopes carries (store/order/*, store/shipment/*).
@@ -170,102 +150,6 @@ class IntakeResult:
         return body
 
 
-def authenticate(headers: Mapping[str, str], expected_secret: str, header: str = SECRET_HEADER) -> None:
-    """The shared secret of a callback (``X-Webhook-Secret``; the providers' ``X-Provider-Secret``),
-    checked before anything of the request is read."""
-    if not expected_secret:
-        # compare_digest("", "") holds: an empty secret would let every caller in.
-        raise ConfigurationError(f"the secret for {header} is empty")
-    given = next((v for k, v in headers.items() if k.lower() == header), None)
-    # compare_digest takes the same time wherever the strings differ: no guessing by timing.
-    if not isinstance(given, str) or not hmac.compare_digest(
-        given.encode("utf-8", "surrogatepass"), expected_secret.encode("utf-8", "surrogatepass")
-    ):
-        raise Unauthorized(f"missing or wrong {header} header", field=header)
-
-
-def request_body(body: str | None, is_base64_encoded: bool | None) -> bytes:
-    """The request's bytes as API Gateway passes them (base64 for binary content types); a base64
-    body above Lambda's limit is refused before it is decoded (json_document checks the others)."""
-    if not body:
-        return b""
-    if not is_base64_encoded:
-        # API Gateway passes text as UTF-8; "surrogatepass" keeps what is not for json_document to refuse
-        return body.encode("utf-8", "surrogatepass")
-    if len(body) // 4 * 3 > MAX_BODY_BYTES:  # 4 characters of base64 for 3 bytes
-        raise _too_large()
-    try:
-        return base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput("the request body is not valid base64", field="body") from None
-
-
-def json_document(body: str | bytes | None, expected: str) -> Any:
-    """The body parsed as JSON, or InvalidInput (field ``body``) for what is not JSON we can read:
-    empty, larger than Lambda takes, not UTF-8, not JSON (NaN and Infinity are not), nested deeper
-    than ``MAX_JSON_DEPTH``, or with a lone UTF-16 surrogate (nothing can store or send one)."""
-    if body is not None and len(body) > MAX_BODY_BYTES:
-        raise _too_large()
-    if body is None or not body.strip():
-        raise InvalidInput(f"the request body is empty; expected {expected} (JSON)", field="body")
-    if isinstance(body, bytes):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(
-                f"the request body is not UTF-8 text (byte {exc.start}); expected {expected} (JSON)",
-                field="body",
-            ) from None
-    try:
-        document = json.loads(body, parse_constant=_not_json)
-    except RecursionError:
-        # the parser recurses once per level: a deep document ends here before the depth check
-        raise _too_deep() from None
-    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer of more than 4300 digits
-        raise InvalidInput(f"the request body is not valid JSON: {exc}", field="body") from None
-    _check_values(document)
-    return document
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a JSON value")
-
-
-def _too_large() -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB", field="body"
-    )
-
-
-def _too_deep() -> InvalidInput:
-    return InvalidInput(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels", field="body")
-
-
-def _check_values(document: Any) -> None:
-    # Iterative, so that the check itself cannot run out of stack.
-    pending: list[tuple[Any, int]] = [(document, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if isinstance(value, str):
-            _check_text(value)
-            continue
-        if isinstance(value, dict):
-            for key in value:
-                _check_text(key)
-            value = list(value.values())
-        if isinstance(value, list):
-            if depth > MAX_JSON_DEPTH:
-                raise _too_deep()
-            pending.extend((item, depth + 1) for item in value)
-
-
-def _check_text(text: str) -> None:
-    if _LONE_SURROGATE.search(text):
-        raise InvalidInput(
-            "the request body has a lone UTF-16 surrogate (\\ud800-\\udfff) in a string", field="body"
-        )
-
-
 def parse_webhook(body: str | bytes | None) -> WebhookPayload:
     data = json_document(body, "a BigCommerce webhook")
     if not isinstance(data, dict):
@@ -354,44 +238,6 @@ def triage(
         False,
         f"status {change.new} is not the new-order status {new_order_status_id}; imported when it gets there",
     )
-
-
-def intake_execution_name(order_key: str, attempt: str) -> str:
-    """One intake per order and event (a webhook's hash, a sync run): a redelivered or retried start
-    finds the same execution, while a later event (the order reaching the new-order status, a
-    status reset) gets its own. Importing stays once per order revision (the import step decides)."""
-    name = re.sub(r"[^0-9A-Za-z_-]", "_", f"{order_key}-intake-{attempt}")
-    if len(name) > 80:  # Step Functions' limit
-        name = f"{name[:71]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-    return name
-
-
-def start_intake(
-    store_hash: str,
-    order_id: int,
-    trigger: str,
-    attempt: str,
-    *,
-    starter: ExecutionStarter,
-    state_machine_arn: str,
-    orders: OrderRepository | None = None,
-) -> tuple[str, bool]:
-    """Start the order's intake (import, then route); (execution name, False) when it already ran.
-
-    The order is recorded as pending_import first (unless it is stored already), so from the moment
-    we answer, it is listed, fetchable and resubmittable, whatever the store does meanwhile."""
-    key = order_key_for(store_hash, order_id)
-    if orders is not None:
-        orders.record_pending(
-            Order(
-                order_key=key, store_hash=store_hash, external_id=order_id, import_id=import_id_for(order_id)
-            )
-        )
-    name = intake_execution_name(key, attempt)
-    _, started = starter.start(
-        state_machine_arn, name, execution_input(store_hash, order_id, INTAKE, trigger)
-    )
-    return name, started
 
 
 def accept(

@@ -20,7 +20,7 @@ from orderflow.models.order import BigCommerceSettings, OrderStatus, StepResult,
 from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.models.transitions import can_transition
 from orderflow.observability import logger, metrics
-from orderflow.status_push import header, push_status
+from orderflow.orders.status_push import header, push_status
 from orderflow.store.orders import OrderRepository
 
 RETRYING = "will retry: "

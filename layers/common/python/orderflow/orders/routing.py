@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from orderflow.models.event import OrderEvent
 from orderflow.models.step import StepOutcome, StepRequest
-from orderflow.order_events import DefaultFlow, published_routes, start_flows
+from orderflow.orders.events import DefaultFlow, published_routes, start_flows
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.flows import FlowRepository
 from orderflow.store.orders import OrderRepository

@@ -15,9 +15,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime, RuntimeConfig, project_root
-from orderflow.local.state import StateError
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime, RuntimeConfig, project_root
+from orderflow_local.state import StateError
 
 LOCAL_WEBHOOK_SECRET = "local-webhook-secret"  # only for 127.0.0.1; set WEBHOOK_SECRET to choose
 

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from orderflow.admin_client import AdminApi, ApiError, add_api_options
 from orderflow.flows.diagram import to_markdown, to_mermaid
 from orderflow.flows.files import generate_file, generate_intake, load_flow
 from orderflow.models.flow import Flow, FlowError
+from orderflow_cli.admin_client import AdminApi, ApiError, add_api_options
 
 
 def add_commands(flows: argparse.ArgumentParser) -> None:

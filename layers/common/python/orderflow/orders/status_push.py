@@ -39,7 +39,7 @@ FORWARD = [
     S.INVOICED,
     S.COMPLETED,
 ]
-# Where each action moves the order when it succeeds (shipments move it themselves, see shipments.py).
+# Where each action moves the order when it succeeds (shipments move it themselves, see shipments/shipping.py).
 ACTION_MOVES: dict[str, OrderStatus] = {
     "send_to_dom": S.SOURCED,
     "assign_fulfillment_source": S.SOURCED,

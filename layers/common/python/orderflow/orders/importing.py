@@ -35,12 +35,11 @@ from orderflow.bigcommerce.client import (
     BigCommerceNotFound,
     BigCommerceUnavailable,
 )
+from orderflow.bigcommerce.hooks import ORDER_STATUS_UPDATED, ORDER_UPDATED
 from orderflow.bigcommerce.orders import to_order
 from orderflow.bigcommerce.statuses import status_name
-from orderflow.customers import match_customer
 from orderflow.errors import InvalidInput
-from orderflow.intake import ORDER_STATUS_UPDATED, ORDER_UPDATED
-from orderflow.mapping import map_order
+from orderflow.mapping.resolve import map_order
 from orderflow.models.event import store_status_event
 from orderflow.models.order import (
     BigCommerceSettings,
@@ -52,8 +51,9 @@ from orderflow.models.order import (
 )
 from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.observability import metrics
+from orderflow.orders.customers import match_customer
+from orderflow.orders.status_push import push_store_status
 from orderflow.retries import RetrySchedule
-from orderflow.status_push import push_store_status
 from orderflow.store.customers import CustomerRepository
 from orderflow.store.mappings import MappingRepository
 from orderflow.store.orders import OrderRepository
@@ -73,7 +73,7 @@ def import_order(
     emit: Callable[[str, str], list[str]] | None = None,
 ) -> StepOutcome:
     """``emit`` starts the flows of a merchant's status change found in the store (a statusUpdated
-    webhook that did not say the status): (event, occurrence) → executions (order_events.emitter)."""
+    webhook that did not say the status): (event, occurrence) → executions (orders/events.py emitter)."""
     ref = request.order_ref
     if ref is None:
         raise InvalidInput("the import step needs order_ref (store_hash, order_id)", field="order_ref")

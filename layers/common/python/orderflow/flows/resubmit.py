@@ -31,12 +31,11 @@ from typing import Any, Protocol
 
 from orderflow.errors import ConfigurationError, Conflict
 from orderflow.flows.asl import RESUME_FIELD, intake_asl, resume_point
-from orderflow.intake import INTAKE
 from orderflow.models.event import OrderEvent
 from orderflow.models.order import FlowRef, Order, OrderStatus, StepResult, StepStatus
 from orderflow.models.transitions import is_final
 from orderflow.observability import logger
-from orderflow.order_events import execution_input
+from orderflow.orders.executions import INTAKE, execution_input
 from orderflow.store.flows import FlowRepository
 from orderflow.store.orders import OrderRepository
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m orderflow demo | serve | sweep | health | flows validate|generate|diagram|
+"""Command line: ``python -m orderflow_cli demo | serve | sweep | health | flows validate|generate|diagram|
 publish FILE... | bigcommerce test-connection|register-webhooks|list-webhooks|sync|items import``."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ import json
 import sys
 from pathlib import Path
 
-from orderflow.admin_client import AdminApi, ApiError, add_api_options
-from orderflow.bigcommerce import cli as bigcommerce_cli
-from orderflow.flows import cli
+from orderflow_cli import bigcommerce as bigcommerce_cli
+from orderflow_cli import flows as cli
+from orderflow_cli.admin_client import AdminApi, ApiError, add_api_options
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orderflow", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m orderflow_cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="run one BigCommerce order end to end on this machine")
     serve = commands.add_parser("serve", help="serve the API on 127.0.0.1 (like sam local start-api)")
@@ -41,11 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "demo":
-        from orderflow.local.demo import run_demo
+        from orderflow_local.demo import run_demo
 
         return run_demo()
     if args.command == "serve":
-        from orderflow.local.serve import default_state_dir, serve_forever
+        from orderflow_local.serve import default_state_dir, serve_forever
 
         return serve_forever(
             args.port, state_dir=None if args.ephemeral else args.state_dir or default_state_dir()

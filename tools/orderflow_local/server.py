@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from orderflow.local.template import ACCOUNT, Route
+from orderflow_local.template import ACCOUNT, Route
 
 Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
 

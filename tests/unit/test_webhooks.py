@@ -8,23 +8,25 @@ from typing import Any
 
 import pytest
 
-from orderflow.errors import ConfigurationError, InvalidInput, Unauthorized
-from orderflow.intake import (
-    MAX_BODY_BYTES,
-    MAX_JSON_DEPTH,
-    PayloadTooLarge,
+from orderflow.connector.webhooks import (
     StatusChangeSeen,
     WebhookPayload,
-    authenticate,
     event_key,
-    json_document,
     parse_webhook,
-    request_body,
     status_change,
     triage,
 )
+from orderflow.errors import ConfigurationError, InvalidInput, Unauthorized
+from orderflow.inbound import (
+    MAX_BODY_BYTES,
+    MAX_JSON_DEPTH,
+    PayloadTooLarge,
+    authenticate,
+    json_document,
+    request_body,
+)
 from orderflow.models.order import FlowRef, Order
-from orderflow.order_events import execution_name
+from orderflow.orders.executions import execution_name
 from tests.conftest import load_event
 
 SAMPLE = load_event("webhook_order_created.json")["body"]

@@ -1,4 +1,4 @@
-"""``python -m orderflow bigcommerce sync``: pull the store's orders with a status and import those
+"""``python -m orderflow_cli bigcommerce sync``: pull the store's orders with a status and import those
 not imported yet, through the admin API (``POST /providers/bigcommerce/sync``), a page per request."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from orderflow.admin_client import AdminApi, ApiError, add_api_options
+from orderflow_cli.admin_client import AdminApi, ApiError, add_api_options
 
 SYNC_PATH = "/providers/bigcommerce/sync"
 COUNTS = ("listed", "started", "reimports", "already_imported", "already_started", "not_new_status")

@@ -17,8 +17,8 @@ from typing import Any, TextIO
 import requests
 
 from orderflow.bigcommerce.statuses import status_name
-from orderflow.local.demo_store import DemoStore
-from orderflow.local.runtime import LocalRuntime, RuntimeConfig
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime, RuntimeConfig
 
 DEMO_MAPPINGS = [
     ("products", {"product": "Accu Scale", "external_field_name": "sku", "external_field_value": "ABS"}),

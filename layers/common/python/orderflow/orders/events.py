@@ -8,9 +8,7 @@ emission finds the execution it started before instead of running the flow twice
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,58 +16,11 @@ from typing import Any, Protocol
 from orderflow.models.event import (
     OrderEvent,
 )
-from orderflow.models.order import FlowRef, Order, order_key_for
+from orderflow.models.order import FlowRef, Order
 from orderflow.models.policy import parse_policy
 from orderflow.observability import logger
+from orderflow.orders.executions import Starter, execution_input, execution_name
 from orderflow.policies.evaluate import decide_filters
-
-_NAME_LIMIT = 80  # Step Functions' limit on execution names
-_SHORT = {
-    OrderEvent.ORDER_CANCELLED: "cancelled",
-    OrderEvent.ORDER_STATUS_CHANGED: "status",
-    OrderEvent.ORDER_SHIPPED: "shipped",
-    OrderEvent.ORDER_PARTIALLY_SHIPPED: "partship",
-    OrderEvent.FULFILLMENT_FAILED: "fofailed",
-}
-
-
-def _fit(name: str) -> str:
-    name = re.sub(r"[^0-9A-Za-z_-]", "_", name)
-    if len(name) > _NAME_LIMIT:
-        name = f"{name[:71]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-    return name
-
-
-def execution_name(
-    order_key: str, flow: FlowRef, revision: int = 1, event: str = OrderEvent.NEW_ORDER, occurrence: str = ""
-) -> str:
-    """Deterministic per order (revision), event occurrence and flow version, so a retried start
-    cannot run a flow twice. A new order's run is ``<order>[-r<n>]-<flow>-v<version>``."""
-    order = order_key if revision == 1 else f"{order_key}-r{revision}"
-    if event == OrderEvent.NEW_ORDER:
-        return _fit(f"{order}-{flow.id}-v{flow.version}")
-    short = _SHORT.get(OrderEvent(event), event)
-    digest = hashlib.sha1(occurrence.encode()).hexdigest()[:10]
-    return _fit(f"{order}-{short}-{digest}-{flow.id}-v{flow.version}")
-
-
-def execution_input(
-    store_hash: str, order_id: int, flow: FlowRef, trigger: str, event: str = OrderEvent.NEW_ORDER
-) -> dict[str, Any]:
-    """What a flow execution starts with: references only (the order itself stays in DynamoDB).
-
-    Deterministic for an order, flow and event, so a repeated start is recognised as the same
-    execution. ``last`` is the result a Condition or a merge would read before any step ran.
-    """
-    return {
-        "order_key": order_key_for(store_hash, order_id),
-        "order_ref": {"source": "bigcommerce", "store_hash": store_hash, "order_id": order_id},
-        "flow": flow.model_dump(),
-        "trigger": trigger,
-        "event": str(event),
-        "last": {"step": "", "status": "started", "succeeded": True},
-    }
-
 
 # -- starting the flows an event starts -----------------------------------------------------------
 
@@ -87,10 +38,6 @@ class RouteLike(Protocol):
     def input_events(self) -> list[str]: ...
     @property
     def filter_policies(self) -> list[dict[str, Any]]: ...
-
-
-class Starter(Protocol):
-    def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> tuple[str, bool]: ...
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``python -m orderflow bigcommerce ...``: operations on the BigCommerce store, run through the admin
+"""``python -m orderflow_cli bigcommerce ...``: operations on the BigCommerce store, run through the admin
 API (``--api`` and ``--token`` locally, ``--sigv4 REGION`` on AWS), never against the store directly:
 the deployment holds the store's access token, an operator's machine does not need it.
 
@@ -13,8 +13,8 @@ import argparse
 import sys
 from typing import Any
 
-from orderflow.admin_client import AdminApi, ApiError, add_api_options
-from orderflow.bigcommerce.sync_cli import add_sync_command
+from orderflow_cli.admin_client import AdminApi, ApiError, add_api_options
+from orderflow_cli.sync import add_sync_command
 
 IMPORT_ITEMS_PATH = "/providers/bigcommerce/items/import"
 TEST_CONNECTION_PATH = "/providers/bigcommerce/test-connection"
@@ -150,7 +150,7 @@ def list_webhooks(args: argparse.Namespace) -> int:
         print(line)
     if missing:
         print(f"no active hook with our secret for: {', '.join(missing)}")
-        print("fix with: python -m orderflow bigcommerce register-webhooks --destination URL")
+        print("fix with: python -m orderflow_cli bigcommerce register-webhooks --destination URL")
     return 0
 
 

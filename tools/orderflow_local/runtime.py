@@ -5,7 +5,7 @@
   functions' own handlers (``functions/<name>/app.py``).
 - Tables, secrets, state machines, routes and each function's environment come from template.yaml.
 - With a state directory (``make serve``), that state is saved as it changes and restored on start
-  (orderflow.local.state).
+  (orderflow_local.state).
 """
 
 from __future__ import annotations
@@ -37,16 +37,16 @@ from botocore.response import StreamingBody
 from moto import mock_aws
 
 from orderflow.flows.asl import substitute
-from orderflow.local.server import LocalApiServer
-from orderflow.local.state import Interrupted, LocalState
-from orderflow.local.template import REGION, FunctionSpec, LocalTemplate, load_template
 from orderflow.observability import logger, metrics
+from orderflow_local.server import LocalApiServer
+from orderflow_local.state import Interrupted, LocalState
+from orderflow_local.template import REGION, FunctionSpec, LocalTemplate, load_template
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 def project_root() -> Path:
-    """The folder holding template.yaml: this package lives at layers/common/python/orderflow/local."""
+    """The folder holding template.yaml: this package lives at tools/orderflow_local."""
     here = Path(__file__).resolve()
     for parent in here.parents:
         if (parent / "template.yaml").is_file():
@@ -76,7 +76,7 @@ class LocalContext:
 
     @property
     def invoked_function_arn(self) -> str:
-        from orderflow.local.template import function_arn
+        from orderflow_local.template import function_arn
 
         return function_arn(self.function_name)
 

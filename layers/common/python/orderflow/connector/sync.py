@@ -24,9 +24,9 @@ from typing import Any, Protocol
 from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
 from orderflow.errors import InvalidInput
-from orderflow.intake import start_intake
 from orderflow.models.order import order_key_for
 from orderflow.observability import logger
+from orderflow.orders.executions import start_intake
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import ReconcileProgress, ReconcileState, SettingsRepository

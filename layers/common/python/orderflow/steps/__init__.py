@@ -1,0 +1,1 @@
+"""Running a flow step in a Lambda task: its policies, its step result, which errors to retry."""
