@@ -22,7 +22,6 @@ import threading
 import time
 import traceback
 import uuid
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from moto import mock_aws
 
 from orderflow.flows.asl import substitute
 from orderflow.observability import logger, metrics
+from orderflow_local import moto_patches
 from orderflow_local.server import LocalApiServer
 from orderflow_local.state import Interrupted, LocalState
 from orderflow_local.template import REGION, FunctionSpec, LocalTemplate, load_template
@@ -151,19 +151,14 @@ class LocalRuntime:
                 Path(self.config.state_dir),
                 {logical: args["TableName"] for logical, args in self.template.tables.items()},
                 set(self.template.state_machines),
-                _ATOMIC_LOCK,
+                moto_patches.ATOMIC_LOCK,
             )
             self.state.open()
             # Before the secrets are created: a provider's callbacks carry the value of the last run.
             self.template.generated_secrets = self.state.secrets(self.template.generated_secrets)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
-        _quiet_engine_logs()
-        _make_dynamodb_writes_atomic()
-        _observe_stepfunctions_calls()
-        _run_executions_on_versions()
-        _reuse_engine_lambda_client()
-        _scale_engine_retry_waits(self.config.retry_wait_scale)
+        moto_patches.apply(retry_wait_scale=self.config.retry_wait_scale)
         self._saved_log_level = logger.log_level
         logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))  # the logger was made before the env was set
         _forget_cached_clients()
@@ -173,7 +168,7 @@ class LocalRuntime:
         boto3.DEFAULT_SESSION.events.register("before-call.lambda.Invoke", self._on_lambda_invoke)  # type: ignore[arg-type]
         self._create_resources()
         if self.state is not None:
-            _WRITE_OBSERVERS.append(self.state.observe)
+            moto_patches.WRITE_OBSERVERS.append(self.state.observe)
             self.interrupted = self.state.restore(
                 boto3.client("dynamodb", region_name=REGION),
                 boto3.client("stepfunctions", region_name=REGION),
@@ -197,7 +192,7 @@ class LocalRuntime:
                 logging.getLogger(__name__).exception("local state not saved at stop")
             finally:
                 with contextlib.suppress(ValueError):
-                    _WRITE_OBSERVERS.remove(state.observe)
+                    moto_patches.WRITE_OBSERVERS.remove(state.observe)
         if self._mock:
             self._mock.stop()
             self._mock = None
@@ -429,111 +424,6 @@ def _load_module(name: str, path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-_ATOMIC_LOCK = threading.RLock()
-# Told of each call moto answered (service, action, parameters): how the local state knows what to save.
-_WRITE_OBSERVERS: list[Callable[[str, str, dict[str, Any]], None]] = []
-
-
-def _make_dynamodb_writes_atomic() -> None:
-    """DynamoDB applies a conditional write atomically; moto checks then writes, so two threads can
-    both pass one condition. Serialising moto's DynamoDB calls restores the guarantee locally."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    if getattr(DynamoHandler.call_action, "_serialised", False):
-        return
-    original = DynamoHandler.call_action
-
-    def call_action(self: Any) -> Any:
-        with _ATOMIC_LOCK:
-            answer = original(self)
-            # Under the lock: a save (which holds it) sees a write and its mark together.
-            if _WRITE_OBSERVERS:
-                params = self.body if isinstance(self.body, dict) else {}
-                for observe in list(_WRITE_OBSERVERS):
-                    observe("dynamodb", self._get_action(), params)
-            return answer
-
-    call_action._serialised = True  # type: ignore[attr-defined]
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-
-
-def _observe_stepfunctions_calls() -> None:
-    from moto.stepfunctions.responses import StepFunctionResponse
-
-    if getattr(StepFunctionResponse.call_action, "_observed", False):
-        return
-    original = StepFunctionResponse.call_action
-
-    def call_action(self: Any) -> Any:
-        answer = original(self)
-        for observe in list(_WRITE_OBSERVERS):
-            observe("stepfunctions", self._get_action(), {})
-        return answer
-
-    call_action._observed = True  # type: ignore[attr-defined]
-    StepFunctionResponse.call_action = call_action  # type: ignore[method-assign]
-
-
-def _run_executions_on_versions() -> None:
-    """Step Functions runs an execution started on a version ARN on that version (how in-flight
-    orders stay on the flow version they started with); moto's executing engine cannot start one.
-    A published version gets its machine's execution list and backend, which the engine needs."""
-    from moto.stepfunctions.models import StateMachine, StateMachineVersion
-
-    if getattr(StateMachine.publish, "_runs_versions", False):
-        return
-    original = StateMachine.publish
-
-    def publish(self: Any, description: str | None) -> None:
-        original(self, description)
-        version = self.latest_version
-        version.executions = self.executions  # AWS lists a version's executions under its machine too
-        version.backend = self.backend
-
-    publish._runs_versions = True  # type: ignore[attr-defined]
-    StateMachine.publish = publish  # type: ignore[method-assign]
-    StateMachineVersion._handle_name_input_idempotency = StateMachine._handle_name_input_idempotency  # type: ignore[attr-defined]
-
-
-def _reuse_engine_lambda_client() -> None:
-    """moto's engine builds a new boto3 client for every Lambda task (tens of ms each, and racy when
-    executions run side by side); one client per region serves them all."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-
-    original = getattr(lambda_eval_utils, "_original_boto_client_for", lambda_eval_utils.boto_client_for)
-    clients: dict[tuple[str, str], Any] = {}
-    lock = threading.Lock()
-
-    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        with lock:
-            if (region, service) not in clients:
-                clients[(region, service)] = original(
-                    region=region, service=service, state_credentials=state_credentials
-                )
-            return clients[(region, service)]
-
-    lambda_eval_utils._original_boto_client_for = original  # type: ignore[attr-defined]
-    lambda_eval_utils.boto_client_for = boto_client_for  # fresh per runtime: clients of the current session
-
-
-def _scale_engine_retry_waits(scale: float) -> None:
-    """The generated ASL keeps real retry intervals for AWS; locally they can be made shorter."""
-    import types
-
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-
-    real_sleep = time.sleep
-    retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: real_sleep(seconds * scale))  # type: ignore[assignment]
-
-
-def _quiet_engine_logs() -> None:
-    # moto's ASL engine logs every caught task failure at ERROR; those are step results here.
-    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-    # Functions share one process here, so one invocation's metrics flush can empty another's set;
-    # on Lambda an invocation has its container to itself.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def _forget_cached_clients() -> None:

@@ -9,13 +9,13 @@ import json
 import logging
 import os
 import threading
-import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from orderflow import clock
+from orderflow_local import moto_patches
 from orderflow_local.template import ACCOUNT, REGION
 
 FORMAT = 1
@@ -180,7 +180,7 @@ class LocalState:
 
     # -- marking dirty ---------------------------------------------------------------------------
     def observe(self, service: str, action: str, params: Mapping[str, Any]) -> None:
-        """Called after each moto call (runtime._WRITE_OBSERVERS): note what it may have changed."""
+        """Called after each moto call (moto_patches.WRITE_OBSERVERS): note what it may have changed."""
         if not self._observing:
             return
         if service == "dynamodb" and action in TABLE_WRITES:
@@ -423,8 +423,8 @@ class LocalState:
             execution.output = record.get("output")
             execution.error = "Interrupted" if running else record.get("error")
             execution.cause = INTERRUPTED if running else record.get("cause")
-            execution.exec_worker = cast(Any, _FINISHED_WORKER)
-            # the list its versions share (runtime._run_executions_on_versions)
+            moto_patches.mark_finished(execution)
+            # the list its versions share (moto_patches: executions on versions)
             machine.executions.append(execution)
             if running:
                 interrupted.append(self._interrupt(record))
@@ -632,19 +632,3 @@ def _stepfunctions_backend() -> Any:
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     return stepfunctions_parser_backends[ACCOUNT][REGION]
-
-
-def _never(*_: Any, **__: Any) -> Any:
-    return None
-
-
-# A restored execution has no worker; moto's backend still asks every execution's worker about task
-# tokens and map runs, and for its history: it knows none of them.
-_FINISHED_WORKER = types.SimpleNamespace(
-    env=types.SimpleNamespace(
-        callback_pool_manager=types.SimpleNamespace(notify=lambda **_: False, heartbeat=lambda **_: False),
-        map_run_record_pool_manager=types.SimpleNamespace(get=_never, get_all=list),
-        event_manager=types.SimpleNamespace(get_event_history=list),
-    ),
-    stop=_never,
-)
