@@ -25,7 +25,7 @@ def _secret() -> str:
 
 
 def _queue_url() -> str:
-    return config.env("FULFILLMENT_QUEUE_URL")
+    return config.settings().need("fulfillment_queue_url")
 
 
 PROVIDERS = actions.Providers(secret=_secret, queue_url=_queue_url)

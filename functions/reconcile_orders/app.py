@@ -23,7 +23,9 @@ def handler(event: dict, context: LambdaContext) -> dict[str, Any]:
         orders,
         tables.settings(),
         client,
-        sync.intake_starter(client.store_hash, config.env("ORDER_INTAKE_STATE_MACHINE_ARN"), orders=orders),
+        sync.intake_starter(
+            client.store_hash, config.settings().need("order_intake_state_machine_arn"), orders=orders
+        ),
         reconcile_orders=bool((event or {}).get("reconcile", True)),
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000.0,
     )

@@ -4,10 +4,13 @@ webhook → order intake → routing → the published flow's generated state ma
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
+import boto3
 import pytest
 
+from orderflow.flows.asl import MAX_DEFINITION_BYTES
 from orderflow_local.demo_store import DemoStore, Fault
 from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, post_webhook, webhook_body
@@ -500,3 +503,33 @@ def test_policies_are_validated_and_protected_while_a_published_flow_uses_them(m
     # the published flow keeps the copy it was published with
     kept = mapped.get("/flows/us-flow/asl", params={"version": 1}).json()
     assert kept["States"]["A"]["Parameters"]["Payload"]["filter_policies"][0]["rules"][0]["value"] == "US"
+
+
+def test_a_flow_of_700_steps_publishes_compact_and_one_past_the_limit_is_refused_before_anything_is_stored(
+    mapped: Api,
+) -> None:
+    def long_flow(name: str, steps: int) -> dict[str, Any]:
+        return flow(name, *(action(f"Check {n:04d}") for n in range(1, steps)), release(f"Step {steps}"))
+
+    record = publish(mapped, long_flow("Seven hundred steps", 700))
+
+    # Step Functions got the compact text (the pretty one is over 1 MiB at this size) ...
+    deployed = boto3.client("stepfunctions").describe_state_machine(
+        stateMachineArn=record["state_machine_arn"]
+    )
+    definition = deployed["definition"]
+    assert len(definition.encode()) < MAX_DEFINITION_BYTES and "\n" not in definition
+    # ... the version's ASL reads back as the pretty, stable text, larger than one DynamoDB item may be
+    asl = mapped.get(f"/flows/{record['id']}/asl", params={"version": 1})
+    assert (
+        asl.status_code == 200
+        and json.loads(asl.text)["States"].keys() == json.loads(definition)["States"].keys()
+    )
+    assert len(asl.text.encode()) > 400 * 1024 and asl.text.startswith('{\n  "Comment"')
+
+    # A flow past the limit is refused when it is saved, naming its size and what fits
+    too_long = mapped.post("/flows", long_flow("Too long", 1_000))
+    assert too_long.status_code == 400, too_long.text
+    message = too_long.json()["error"]["message"]
+    assert "its 1,000 steps" in message and "1,048,576" in message and "steps of this kind" in message
+    assert all(f["name"] != "Too long" for f in mapped.get("/flows").json()["flows"])

@@ -258,3 +258,46 @@ def _cfn_loader() -> type:
     from orderflow_local.template import _CfnLoader
 
     return _CfnLoader
+
+
+def _validations(steps: int) -> Any:
+    return parse_flow(
+        {"name": f"{steps} checks", "steps": [{"name": f"Check {n:04d}", "action": "validate_order_header"} for n in range(steps)]}
+    )  # fmt: skip
+
+
+def test_step_functions_is_given_compact_text_so_a_flow_may_be_larger_than_its_pretty_form_allows() -> None:
+    from orderflow.flows.asl import MAX_DEFINITION_BYTES, limit_problems, to_deployable_json
+
+    asl = generate_asl(_validations(700))
+
+    assert len(to_json(asl).encode()) > MAX_DEFINITION_BYTES  # the committed / stored form
+    assert json.loads(to_deployable_json(asl)) == asl and "\n" not in to_deployable_json(asl)
+    assert limit_problems(asl) == []
+
+
+def test_a_flow_past_the_definition_limit_is_refused_naming_its_states_and_what_fits() -> None:
+    from orderflow.flows.publishing import validate
+
+    with pytest.raises(FlowError) as refused:
+        validate(_validations(1_000).model_dump(mode="json"), {})
+    [problem] = refused.value.problems
+
+    assert "its 1,000 steps" in problem and "at most 1,048,576" in problem
+    fits = int(re.search(r"about ([\d,]+) steps", problem)[1].replace(",", ""))  # type: ignore[index]
+    assert 700 <= fits < 1_000
+    validate(_validations(fits - 10).model_dump(mode="json"), {})  # what it says fits, fits
+
+
+def test_a_published_version_is_stored_with_its_asl_compressed_and_reads_back_the_same() -> None:
+    from orderflow.store.flows import FlowVersion, version_from_item, version_item
+
+    text = to_json(generate_asl(_validations(700)))
+    version = FlowVersion(
+        flow_id="checks", version=1, definition={"name": "checks"}, asl=text,
+        state_machine_arn="arn:sm", version_arn="arn:sm:1", published_at="2026-12-03T00:00:00Z",
+    )  # fmt: skip
+    item = version_item(version)
+
+    assert "asl" not in item and len(json.dumps(item).encode()) < 100 * 1024  # DynamoDB items: 400 KB
+    assert version_from_item(dict(item)) == version

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -98,6 +101,50 @@ def test_an_unreachable_provider_is_retried_then_reported() -> None:
     with pytest.raises(ProviderError, match=r"in 2 attempts: unreachable \(ConnectionError\)"):
         provider.send(_document())
     assert sleeps == [0.5]
+
+
+@pytest.fixture
+def busy_provider() -> Iterator[tuple[str, list[tuple[int, dict[str, str]]]]]:
+    """A provider answering from a script of (status, headers); 202 once the script runs out."""
+    script: list[tuple[int, dict[str, str]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, headers = script.pop(0) if script else (202, {})
+            data = json.dumps({"message": "busy"} if status >= 300 else {"reference": "PRV-9"}).encode()
+            self.send_response(status)
+            for name, value in {**headers, "Content-Length": str(len(data))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/orders", script
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_busy_provider_is_given_the_time_it_asks_for_within_reason(
+    busy_provider: tuple[str, list[tuple[int, dict[str, str]]]],
+) -> None:
+    # Given a provider that says "come back in 2 s", then "in an hour", then "busy" without saying when
+    url, script = busy_provider
+    script.extend([(429, {"Retry-After": "2"}), (503, {"Retry-After": "3600"}), (429, {})])
+    sleeps: list[float] = []
+
+    reference = HttpsProvider(url, SECRET, timeout_seconds=2, attempts=4, sleep=sleeps.append).send(
+        _document()
+    )
+
+    # Then it waited as asked, at most 10 s (longer outages are the flow's to wait for), else its own pause
+    assert reference == "PRV-9" and sleeps == [2, 10, 2.0]
 
 
 @pytest.mark.parametrize(

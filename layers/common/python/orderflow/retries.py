@@ -1,11 +1,12 @@
 """How long a store or provider that does not answer is waited for: capped exponential waits within
-a window (24 h by default; the stack's StoreRetry* parameters, STORE_RETRY_* locally and in tests)."""
+a window (24 h by default; the stack's StoreRetry* parameters, the STORE_RETRY_* settings)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from orderflow import config
 
 
 @dataclass(frozen=True)
@@ -15,19 +16,12 @@ class RetrySchedule:
     window_seconds: float = 86400.0
 
     @classmethod
-    def from_env(cls, prefix: str = "STORE_RETRY") -> RetrySchedule:
-        def number(name: str, default: float) -> float:
-            raw = os.environ.get(f"{prefix}_{name}")
-            try:
-                value = float(raw) if raw else default
-            except ValueError:
-                value = default
-            return value if value > 0 else default
-
+    def from_env(cls) -> RetrySchedule:
+        settings = config.settings()
         return cls(
-            number("FIRST_SECONDS", cls.first_seconds),
-            number("MAX_SECONDS", cls.max_seconds),
-            number("WINDOW_SECONDS", cls.window_seconds),
+            settings.store_retry_first_seconds,
+            settings.store_retry_max_seconds,
+            settings.store_retry_window_seconds,
         )
 
     def wait(self, attempt: int) -> int:

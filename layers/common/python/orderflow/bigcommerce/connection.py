@@ -4,7 +4,6 @@ secret's two accepted forms; and the connection test behind ``POST /providers/bi
 from __future__ import annotations
 
 import functools
-import os
 import string
 import unicodedata
 from dataclasses import dataclass, field
@@ -104,24 +103,17 @@ def credentials() -> Credentials:
 
 def client(*, time_budget: float | None = None) -> BigCommerceClient:
     """``time_budget`` bounds each call (attempts and waits together) for callers that must answer
-    within a limit of their own, e.g. an API Gateway request. ``BIGCOMMERCE_READ_TIMEOUT_SECONDS``
-    and ``BIGCOMMERCE_MAX_ATTEMPTS`` tune a call (tests that simulate outages shorten them)."""
+    within a limit of their own, e.g. an API Gateway request. The settings' read timeout and attempts
+    tune a call (tests that simulate outages shorten them)."""
+    settings = config.settings()
     return _client(
-        config.bigcommerce_api_url(),
-        config.store_hash(),
+        settings.bigcommerce_api_url,
+        settings.need("bigcommerce_store_hash"),
         credentials().access_token,
         time_budget,
-        _number("BIGCOMMERCE_READ_TIMEOUT_SECONDS", 10.0),
-        int(_number("BIGCOMMERCE_MAX_ATTEMPTS", 4)),
+        settings.bigcommerce_read_timeout_seconds,
+        settings.bigcommerce_max_attempts,
     )
-
-
-def _number(name: str, default: float) -> float:
-    try:
-        value = float(os.environ.get(name) or default)
-    except ValueError:
-        return default
-    return value if value > 0 else default
 
 
 @functools.lru_cache(maxsize=8)

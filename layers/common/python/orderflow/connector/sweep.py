@@ -10,14 +10,13 @@ It also reports what needs attention, as metrics an alarm watches (and ``GET /he
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from orderflow import clock
+from orderflow import clock, config
 from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
 from orderflow.connector.sync import IntakeStarter, reconcile
 from orderflow.models.order import OrderStatus
@@ -28,8 +27,6 @@ from orderflow.store.settings import SettingsRepository
 
 LEASE = "sweep"
 LEASE_SECONDS = 15 * 60  # the function's own timeout bounds a run; a dead run frees the lease then
-# An intake started less than this long ago may still be importing (or about to wait): left alone.
-GRACE = timedelta(minutes=5)
 BATCH = 200  # orders of each kind a run takes on; the next run takes the rest
 SWEEP_TRIGGER = "sweep"
 ATTENTION = (
@@ -64,12 +61,8 @@ class SweepReport:
 
 
 def grace() -> timedelta:
-    """GRACE, or ``SWEEP_GRACE_SECONDS`` (tests that stop a store for good make it short)."""
-    raw = os.environ.get("SWEEP_GRACE_SECONDS")
-    try:
-        return timedelta(seconds=float(raw)) if raw else GRACE
-    except ValueError:
-        return GRACE
+    """The settings' sweep grace (tests that stop a store for good make it short)."""
+    return timedelta(seconds=config.settings().sweep_grace_seconds)
 
 
 def health(orders: OrderRepository, now: datetime | None = None) -> dict[str, Any]:

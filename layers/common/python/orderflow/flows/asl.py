@@ -264,8 +264,25 @@ def _holds(machine: Mapping[str, Any], step: str) -> bool:
 
 
 def to_json(asl: dict[str, Any]) -> str:
-    """Pretty, stable text: the same flow always gives byte-identical output."""
+    """Pretty, stable text: the same flow always gives byte-identical output (the committed machines,
+    the stored versions, the API)."""
     return json.dumps(asl, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_deployable_json(asl: dict[str, Any]) -> str:
+    """Compact text, what Step Functions is given: a third smaller than the pretty form, so a flow
+    may have more steps before the 1 MiB limit on a definition."""
+    return json.dumps(asl, separators=(",", ":"), ensure_ascii=False)
+
+
+def count_states(asl: dict[str, Any]) -> int:
+    """States in the machine, those inside Parallel branches included."""
+    total = 0
+    for state in asl.get("States", {}).values():
+        total += 1
+        for branch in state.get("Branches", ()):
+            total += count_states(branch)
+    return total
 
 
 # -- the flow's own states --------------------------------------------------------------------------
@@ -585,16 +602,21 @@ def substitute(definition: str, substitutions: Mapping[str, str]) -> str:
     return re.sub(r"\$\{([A-Za-z0-9_]+)\}", replace, definition)
 
 
-def limit_problems(asl: dict[str, Any]) -> list[str]:
-    """What Step Functions would refuse: a definition over 1 MiB once its ARNs are filled in."""
-    text = re.sub(r"\$\{\w+\}", "x" * 140, to_json(asl))  # a Lambda ARN is at most ~140 characters
+def limit_problems(asl: dict[str, Any], steps: int | None = None) -> list[str]:
+    """What Step Functions would refuse: a definition over 1 MiB once its ARNs are filled in.
+    ``steps``, the flow's own step count, lets the message speak of steps rather than states."""
+    # a Lambda ARN is at most ~140 characters
+    text = re.sub(r"\$\{\w+\}", "x" * 140, to_deployable_json(asl))
     size = len(text.encode())
-    if size > MAX_DEFINITION_BYTES:
-        return [
-            f"the generated state machine would be {size:,} bytes; Step Functions accepts at most "
-            f"{MAX_DEFINITION_BYTES:,} (split the flow, or use fewer steps)"
-        ]
-    return []
+    if size <= MAX_DEFINITION_BYTES:
+        return []
+    count, unit = (steps, "steps") if steps else (count_states(asl), "states")
+    fits = count * MAX_DEFINITION_BYTES // size
+    return [
+        f"the flow is too large for one state machine: its {count:,} {unit} would take {size:,} bytes, "
+        f"and Step Functions accepts at most {MAX_DEFINITION_BYTES:,} (about {fits:,} {unit} of this "
+        "kind); split it into flows that start each other through events, or use fewer steps"
+    ]
 
 
 def structural_problems(asl: dict[str, Any]) -> list[str]:

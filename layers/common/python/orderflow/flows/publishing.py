@@ -7,15 +7,20 @@ until it is replaced, whatever later happens to the policies.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from orderflow import clock
+from orderflow import clock, config
 from orderflow.errors import Conflict, InvalidInput
-from orderflow.flows.asl import generate_asl, limit_problems, structural_problems, substitute, to_json
-from orderflow.models.flow import Flow, FlowError, check_policies, parse_flow, policy_references
+from orderflow.flows.asl import (
+    generate_asl,
+    limit_problems,
+    structural_problems,
+    substitute,
+    to_deployable_json,
+    to_json,
+)
+from orderflow.models.flow import Flow, FlowError, check_policies, parse_flow, policy_references, step_count
 from orderflow.models.policy import Policy, parse_policy
 from orderflow.retries import RetrySchedule
 from orderflow.store.flows import (
@@ -42,7 +47,7 @@ def validate(data: Any, policies: Mapping[str, Policy], *, to_publish: bool = Fa
     flow = parse_flow(data)
     problems = check_policies(flow, policies, require_published=to_publish)
     if not problems:
-        problems = limit_problems(generate_asl(flow, used_policies(flow, policies)))
+        problems = limit_problems(generate_asl(flow, used_policies(flow, policies)), step_count(flow.steps))
     if problems:
         raise FlowError(problems)
     return flow
@@ -99,7 +104,7 @@ def publish_flow(
         raise RuntimeError(f"generated state machine for {flow_id} is unsound: {problems}")
     text = to_json(asl)
     arn, version_arn = machines.publish(
-        flow.id, substitute(text, substitutions), f"{flow.name} v{flow.version}"
+        flow.id, substitute(to_deployable_json(asl), substitutions), f"{flow.name} v{flow.version}"
     )
     version = FlowVersion(
         flow_id=flow.id,
@@ -124,8 +129,4 @@ def publish_flow(
 
 def function_substitutions() -> dict[str, str]:
     """The Lambda ARNs published machines invoke, from the template (``FLOW_FUNCTION_ARNS``, JSON)."""
-    raw = os.environ.get("FLOW_FUNCTION_ARNS", "{}")
-    value = json.loads(raw)
-    if not isinstance(value, dict):
-        raise ValueError("FLOW_FUNCTION_ARNS must be a JSON object")
-    return {str(k): str(v) for k, v in value.items()}
+    return dict(config.settings().flow_function_arns)

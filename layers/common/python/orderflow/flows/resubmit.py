@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from orderflow import config
 from orderflow.errors import ConfigurationError, Conflict
 from orderflow.flows.asl import RESUME_FIELD, intake_asl, resume_point
 from orderflow.models.event import OrderEvent
@@ -68,7 +68,7 @@ Healer = Callable[[str, OrderStatus, str, int | None], str]
 
 @dataclass(frozen=True)
 class StackMachines:
-    """The state machines deployed with the stack (their ARNs come from the environment)."""
+    """The state machines deployed with the stack (their ARNs come from the settings)."""
 
     intake_arn: str | None
     default_flow_arn: str | None
@@ -77,11 +77,12 @@ class StackMachines:
 
     @classmethod
     def from_env(cls) -> StackMachines:
+        settings = config.settings()
         return cls(
-            intake_arn=os.environ.get("ORDER_INTAKE_STATE_MACHINE_ARN") or None,
-            default_flow_arn=os.environ.get("DEFAULT_FLOW_STATE_MACHINE_ARN") or None,
-            default_flow_id=os.environ.get("DEFAULT_FLOW_ID", "default-order-flow"),
-            default_flow_version=int(os.environ.get("DEFAULT_FLOW_VERSION", "1")),
+            intake_arn=settings.order_intake_state_machine_arn,
+            default_flow_arn=settings.default_flow_state_machine_arn,
+            default_flow_id=settings.default_flow_id,
+            default_flow_version=settings.default_flow_version,
         )
 
 

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, Self
 from urllib.parse import urlsplit
 
 import boto3
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader, ReadTimeoutError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 from orderflow import config
 from orderflow.bigcommerce.hooks import LOOPBACK_HOSTS, is_loopback_url
@@ -30,7 +33,11 @@ from orderflow.problems import loc_path
 
 SECRET_HEADER = "X-Provider-Secret"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_RETRY_STATUSES = {429, 500, 502, 503, 504}
+# Retried within the step (the provider is busy or briefly down); any other status is its answer.
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A provider's Retry-After is honoured up to this: the step's function has a minute in all, and a
+# longer outage is waited for by the flow's own schedule (ProviderUnavailable), not in here.
+RETRY_AFTER_MAX_SECONDS = 10
 _MESSAGE_LIMIT = 500  # of a provider's answer quoted in a step result
 
 
@@ -108,29 +115,100 @@ def provider_for(
 ) -> Provider:
     if settings.provider == "https":
         assert settings.url is not None  # parse_config checked it
-        # The pause before the first retry; doubled for each one after (tests shorten it).
-        backoff = float(os.environ.get("PROVIDER_BACKOFF_SECONDS") or 0.5)
+        backoff = config.settings().provider_backoff_seconds
         return HttpsProvider(settings.url, secret(), settings.timeout_seconds, settings.attempts, backoff)
     return SqsProvider(queue_url())
 
 
 # -- HTTPS ---------------------------------------------------------------------------------------------
 
+
+class _ProviderRetry(Retry):
+    """urllib3's Retry on the provider's schedule: ``backoff_factor`` before the first retry and twice
+    the pause before each one after (urllib3's own first retry does not wait), a Retry-After the
+    provider sends instead when it has one; each pause is taken through ``pause``."""
+
+    # Not 413: a document too large for the provider stays too large, whatever it says about waiting.
+    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+
+    def __init__(self, *args: Any, pause: Callable[[float], None] = time.sleep, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pause = pause
+
+    def new(self, **kw: Any) -> Self:
+        return super().new(**{"pause": self.pause, **kw})
+
+    def get_backoff_time(self) -> float:
+        tries = len(self.history)
+        return min(self.backoff_max, self.backoff_factor * 2 ** (tries - 1)) if tries else 0.0
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        wait = self._retry_after(response) or self.get_backoff_time()
+        if wait > 0:
+            self.pause(wait)
+
+    def _retry_after(self, response: BaseHTTPResponse | None) -> float | None:
+        if response is None or not self.respect_retry_after_header:
+            return None
+        try:
+            return self.get_retry_after(response)
+        except InvalidHeader:
+            return None  # a malformed Retry-After: the schedule's own pause
+
+    def increment(self, *args: Any, **kwargs: Any) -> Self:
+        answer = kwargs.get("response")
+        if answer is not None and answer.status:
+            logger.info(
+                "provider answered with a retryable status",
+                extra={"status": answer.status, "attempt": len(self.history) + 1},
+            )
+        return super().increment(*args, **kwargs)
+
+
 _sessions = threading.local()
+_SESSIONS_KEPT = 8
 
 
-def _session() -> requests.Session:
-    # One connection pool per container (per thread locally): a warm Lambda reuses its TLS connections.
-    session: requests.Session | None = getattr(_sessions, "session", None)
+def _session(attempts: int, backoff_seconds: float, pause: Callable[[float], None]) -> requests.Session:
+    """A session that makes up to ``attempts`` tries of a POST: again after a connection error, a
+    timeout or a retryable status, with the provider's schedule between tries.
+
+    One connection pool per container (per thread locally) and retry schedule: a warm Lambda reuses
+    its TLS connections, and steps with other ``attempts`` get their own adapter.
+    """
+    kept: dict[tuple[int, float, Callable[[float], None]], requests.Session] = getattr(
+        _sessions, "by_schedule", {}
+    )
+    key = (attempts, backoff_seconds, pause)
+    session = kept.get(key)
     if session is None:
+        if len(kept) >= _SESSIONS_KEPT:  # only tests make many schedules; drop theirs
+            for stale in kept.values():
+                stale.close()
+            kept = {}
+        retry = _ProviderRetry(
+            total=attempts - 1,
+            # POST is retried only because every document carries its Idempotency-Key: a provider that
+            # got a try whose answer was lost takes the next one as the same document, not a second.
+            allowed_methods=frozenset({"POST"}),
+            status_forcelist=_RETRY_STATUSES,
+            backoff_factor=backoff_seconds,
+            retry_after_max=RETRY_AFTER_MAX_SECONDS,
+            raise_on_status=False,  # the last answer comes back: its words go into the step result
+            pause=pause,
+        )
         session = requests.Session()
-        _sessions.session = session
+        session.mount("https://", HTTPAdapter(max_retries=retry))
+        session.mount("http://", HTTPAdapter(max_retries=retry))
+        kept[key] = session
+        _sessions.by_schedule = kept
     return session
 
 
 class HttpsProvider:
-    """POSTs the document as JSON. 2xx accepted; 4xx (but 429) refused for good with the provider's
-    message; connection errors, timeouts, 429 and 5xx are retried with backoff within the step."""
+    """POSTs the document as JSON. 2xx accepted; connection errors, timeouts, 429, 500, 502, 503 and
+    504 retried with backoff within the step, up to ``attempts`` tries in all; any other answer is a
+    refusal for good, with the provider's message."""
 
     name = "https"
 
@@ -152,28 +230,29 @@ class HttpsProvider:
 
     def send(self, document: Document) -> str:
         headers = {SECRET_HEADER: self.secret, IDEMPOTENCY_HEADER: document.key}
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            if attempt > 1:
-                self.sleep(self.backoff_seconds * 2 ** (attempt - 2))
-            try:
-                answer = _session().post(self.url, json=document.body, headers=headers, timeout=self.timeout)
-            except requests.RequestException as exc:
-                last = f"unreachable ({type(exc).__name__})"
-                continue
-            if 200 <= answer.status_code < 300:
-                return _reference(answer, document.key)
-            message = _message(answer)
-            if answer.status_code not in _RETRY_STATUSES:
-                raise ProviderError(f"the provider refused {document.key}: {message}", permanent=True)
-            last = message
-            logger.info(
-                "provider answered with a retryable status",
-                extra={"status": answer.status_code, "attempt": attempt, "document": document.key},
-            )
-        raise ProviderError(
+        session = _session(self.attempts, self.backoff_seconds, self.sleep)
+        try:
+            answer = session.post(self.url, json=document.body, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise self._gave_up(document, f"unreachable ({_failure_name(exc)})") from None
+        if 200 <= answer.status_code < 300:
+            return _reference(answer, document.key)
+        message = _message(answer)
+        if answer.status_code not in _RETRY_STATUSES:
+            raise ProviderError(f"the provider refused {document.key}: {message}", permanent=True)
+        raise self._gave_up(document, message)
+
+    def _gave_up(self, document: Document, last: str) -> ProviderError:
+        return ProviderError(
             f"the provider did not accept {document.key} in {self.attempts} attempts: {last}", permanent=False
         )
+
+
+def _failure_name(exc: requests.RequestException) -> str:
+    """What kept the provider from answering; a read timeout by its name, though requests reports the
+    retries running out on one as a ConnectionError."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return "ReadTimeout" if isinstance(reason, ReadTimeoutError) else type(exc).__name__
 
 
 def _message(answer: requests.Response) -> str:

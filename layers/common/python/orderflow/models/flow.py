@@ -276,6 +276,18 @@ class PolicyLike(Protocol):
     def status(self) -> str: ...
 
 
+def step_count(steps: list[Any]) -> int:
+    """The flow's steps, actions and elements alike, those inside conditions and branches included."""
+    total = 0
+    for step in steps:
+        total += 1
+        if isinstance(step, ConditionStep):
+            total += step_count(step.yes) + step_count(step.no)
+        elif isinstance(step, SplitterStep):
+            total += sum(step_count(branch.steps) for branch in step.branches)
+    return total
+
+
 def policy_references(flow: Flow) -> list[tuple[str, str, str]]:
     """Every policy a flow names: (path, expected kind, name)."""
     found = [(f"filter_policies[{i}]", "filter", name) for i, name in enumerate(flow.filter_policies)]

@@ -8,11 +8,11 @@ emission finds the execution it started before instead of running the flow twice
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from orderflow import config
 from orderflow.models.event import (
     OrderEvent,
 )
@@ -53,14 +53,14 @@ class DefaultFlow:
 
     @classmethod
     def from_env(cls) -> DefaultFlow | None:
-        arn = os.environ.get("DEFAULT_FLOW_STATE_MACHINE_ARN")
-        if not arn:
+        settings = config.settings()
+        if not settings.default_flow_state_machine_arn:
             return None
         return cls(
-            flow_id=os.environ.get("DEFAULT_FLOW_ID", "default-order-flow"),
-            name=os.environ.get("DEFAULT_FLOW_NAME", "Default order flow"),
-            version=int(os.environ.get("DEFAULT_FLOW_VERSION", "1")),
-            version_arn=arn,
+            flow_id=settings.default_flow_id,
+            name=settings.default_flow_name,
+            version=settings.default_flow_version,
+            version_arn=settings.default_flow_state_machine_arn,
         )
 
 

@@ -10,6 +10,8 @@ Listing flows, reading the routes for a new order and listing policies are each 
 
 from __future__ import annotations
 
+import base64
+import zlib
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -49,6 +51,21 @@ class FlowVersion(BaseModel):
     state_machine_arn: str
     version_arn: str
     published_at: str
+
+
+def version_item(version: FlowVersion) -> dict[str, Any]:
+    """A version as stored: its ASL compressed (a published machine may be up to 1 MiB of text, and a
+    DynamoDB item at most 400 KB; the generated JSON is repetitive and shrinks ~50 times)."""
+    item = storable(version.model_dump(exclude={"asl"}))
+    item["asl_z"] = base64.b64encode(zlib.compress(version.asl.encode(), 9)).decode("ascii")
+    return dict(item)
+
+
+def version_from_item(item: dict[str, Any]) -> FlowVersion:
+    packed = item.pop("asl_z", None)
+    if packed is not None:
+        item["asl"] = zlib.decompress(base64.b64decode(packed)).decode()
+    return FlowVersion.model_validate(item)
 
 
 class Route(BaseModel):
@@ -153,7 +170,7 @@ class FlowRepository(TableRepository):
                             "Item": {
                                 "pk": f"{FLOW}#{record.id}",
                                 "sk": f"v{version.version:06d}",
-                                **storable(version.model_dump()),
+                                **version_item(version),
                             },
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
@@ -207,7 +224,7 @@ class FlowRepository(TableRepository):
         item = self.table.get_item(Key={"pk": f"{FLOW}#{flow_id}", "sk": f"v{version:06d}"}).get("Item")
         if not item:
             raise NotFound(f"flow {flow_id} has no published version {version}", field="version")
-        return FlowVersion.model_validate(plain(item))
+        return version_from_item(plain(item))
 
     def routes(self) -> list[Route]:
         return [Route.model_validate(plain(i)) for i in self._query(ROUTE)]

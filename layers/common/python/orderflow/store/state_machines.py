@@ -3,9 +3,9 @@ version per published flow version."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from orderflow import config
 from orderflow.store.clients import stepfunctions
 
 
@@ -33,7 +33,7 @@ class StateMachineRepository:
                 publish=True,
                 versionDescription=description[:256],
                 # the stack's TracingMode (X-Ray), as its own machines
-                tracingConfiguration={"enabled": os.environ.get("FLOW_TRACING", "true") != "false"},
+                tracingConfiguration={"enabled": config.settings().flow_tracing},
                 **log_config,
             )
             return answer["stateMachineArn"], answer["stateMachineVersionArn"]
@@ -58,7 +58,7 @@ class StateMachineRepository:
 def _logging_configuration() -> dict[str, Any]:
     """As the stack's own machines log: errors only, without execution data (orders, customers),
     to the stack's log group for flows (FLOW_LOG_GROUP_ARN); nothing when it is not set."""
-    log_group_arn = os.environ.get("FLOW_LOG_GROUP_ARN")
+    log_group_arn = config.settings().flow_log_group_arn
     if not log_group_arn:
         return {}
     return {

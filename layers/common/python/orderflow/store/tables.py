@@ -1,11 +1,10 @@
-"""The repositories of this deployment, by the table names in the environment (one per warm container)."""
+"""The repositories of this deployment, by the table names in its settings (one per warm container)."""
 
 from __future__ import annotations
 
 import functools
-import os
 
-from orderflow.config import env
+from orderflow import config
 from orderflow.store.customers import CustomerRepository
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.flows import FlowRepository
@@ -23,53 +22,57 @@ from orderflow.store.state_machines import StateMachineRepository
 
 
 def orders() -> OrderRepository:
-    return _orders(env("ORDERS_TABLE"))
+    return _orders(config.settings().need("orders_table"))
 
 
 def mappings() -> MappingRepository:
-    return _mappings(env("MAPPINGS_TABLE"))
+    return _mappings(config.settings().need("mappings_table"))
 
 
 def settings() -> SettingsRepository:
-    return _settings(env("SETTINGS_TABLE"))
+    return _settings(config.settings().need("settings_table"))
 
 
 def customers() -> CustomerRepository:
-    return _customers(env("CUSTOMERS_TABLE"))
+    return _customers(config.settings().need("customers_table"))
 
 
 def items() -> ItemRepository:
-    return _items(env("ITEMS_TABLE"))
+    return _items(config.settings().need("items_table"))
 
 
 def flows() -> FlowRepository:
-    return _flows(env("FLOWS_TABLE"))
+    return _flows(config.settings().need("flows_table"))
 
 
 def sources() -> SourceRepository:
-    return SourceRepository(env("FULFILLMENT_TABLE"))
+    return SourceRepository(config.settings().need("fulfillment_table"))
 
 
 def inventory() -> InventoryRepository:
-    return InventoryRepository(env("FULFILLMENT_TABLE"))
+    return InventoryRepository(config.settings().need("fulfillment_table"))
 
 
 def fulfillment_orders() -> FulfillmentOrderRepository:
-    return FulfillmentOrderRepository(env("ORDERS_TABLE"), env("FULFILLMENT_TABLE"))
+    current = config.settings()
+    return FulfillmentOrderRepository(current.need("orders_table"), current.need("fulfillment_table"))
 
 
 def sourcing() -> SourcingStore:
-    return SourcingStore(env("FULFILLMENT_TABLE"), env("ORDERS_TABLE"))
+    current = config.settings()
+    return SourcingStore(current.need("fulfillment_table"), current.need("orders_table"))
 
 
 def state_machines() -> StateMachineRepository:
-    return StateMachineRepository(env("FLOW_STATE_MACHINE_PREFIX"), env("FLOW_EXECUTION_ROLE_ARN"))
+    current = config.settings()
+    return StateMachineRepository(
+        current.need("flow_state_machine_prefix"), current.need("flow_execution_role_arn")
+    )
 
 
 def deliveries() -> DeliveryLedger:
-    return _deliveries(
-        env("WEBHOOK_DELIVERIES_TABLE"), int(os.environ.get("IDEMPOTENCY_WINDOW_SECONDS", "600"))
-    )
+    current = config.settings()
+    return _deliveries(current.need("webhook_deliveries_table"), current.idempotency_window_seconds)
 
 
 @functools.lru_cache(maxsize=4)
