@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
+from orderflow.errors import ResumeElsewhere, StoreNotAnswering
 from orderflow.store import tables
 from orderflow_local.demo_store import DemoStore, Fault
 from orderflow_local.runtime import LocalRuntime
@@ -177,3 +179,69 @@ def test_status_pushes_follow_the_settings(runtime: LocalRuntime, store: DemoSto
     assert store.status_updates(order_id) == [9]
     history = [(h["status"]) for h in api.get(f"/orders/{key}").json()["history"]]
     assert history == ["validated", "on_hold", "validated"]
+
+
+def test_a_resubmits_first_step_hands_over_to_the_resume_point_untouched(
+    runtime: LocalRuntime, store: DemoStore
+) -> None:
+    # Given the intake's first step, started by a resubmit that resumes at the route step
+    order_id = store.sample_order()
+    key = f"BC-{store.store_hash}-{order_id}"
+    event = step_event(
+        "step_import_order.json",
+        order_key=key,
+        order_ref={"source": "bigcommerce", "store_hash": store.store_hash, "order_id": order_id},
+        execution_input={"order_key": key, "resume_at": "Route to flows"},
+    )
+    store.clear_requests()
+
+    # Then it hands over (the machine's Catch goes to the resume point): nothing asked, nothing written
+    with pytest.raises(ResumeElsewhere, match="Route to flows"):
+        runtime.invoke("ImportOrderFunction", event)
+    assert store.requests == [] and tables.orders().step_results(key) == []
+
+
+def test_an_import_the_machine_waits_for_says_how_long_in_its_error(
+    runtime: LocalRuntime, store: DemoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a store that answers 503, and the intake's import, which waits by error
+    monkeypatch.setenv("STORE_RETRY_FIRST_SECONDS", "30")
+    monkeypatch.setenv("STORE_RETRY_MAX_SECONDS", "300")
+    order_id = store.sample_order()
+    key = f"BC-{store.store_hash}-{order_id}"
+    store.inject("GET", rf"/v2/orders/{order_id}", *[Fault(503)] * 20)
+    ref = {"source": "bigcommerce", "store_hash": store.store_hash, "order_id": order_id}
+
+    # When it runs first, and again after the machine read the wait of the fourth try
+    with pytest.raises(StoreNotAnswering) as first:
+        runtime.invoke("ImportOrderFunction", step_event(
+            "step_import_order.json", order_key=key, order_ref=ref, waits_by_error=True))  # fmt: skip
+    after_wait = {"wait": {"status": "retrying", "retry_in": 240, "attempt": 4}}
+    with pytest.raises(StoreNotAnswering) as fifth:
+        runtime.invoke("ImportOrderFunction", step_event(
+            "step_import_order.json", order_key=key, order_ref=ref, waits_by_error=True, previous=after_wait))  # fmt: skip
+
+    # Then each error is the JSON the machine waits on, and the step result says it is retrying
+    assert json.loads(str(first.value)) == {"status": "retrying", "retry_in": 30, "attempt": 1}
+    assert json.loads(str(fifth.value)) == {"status": "retrying", "retry_in": 300, "attempt": 5}
+    (result,) = tables.orders().step_results(key)
+    assert result.status == "retrying" and result.attempts == 5
+
+
+def test_the_route_step_after_an_import_that_imported_nothing_starts_nothing_and_records_nothing(
+    runtime: LocalRuntime, store: DemoStore, api: Api
+) -> None:
+    api.seed_demo_mappings()
+    order_id = store.sample_order()
+    key = f"BC-{store.store_hash}-{order_id}"
+    _import(runtime, store, order_id)
+    skipped_import = {"step": "Import order", "status": "skipped", "succeeded": True}
+
+    answer = runtime.invoke("RouteOrderFunction", step_event(
+        "step_route_order.json", order_key=key,
+        order_ref={"source": "bigcommerce", "store_hash": store.store_hash, "order_id": order_id},
+        previous=skipped_import))  # fmt: skip
+
+    assert (answer["status"], answer["message"]) == ("skipped", "nothing imported by this run")
+    assert [r.step for r in tables.orders().step_results(key)] == ["Import order"]
+    assert runtime.executions() == []

@@ -611,7 +611,9 @@ def _failure_targets(machine: dict[str, Any], merge: str | None) -> dict[str, st
                 found.update(_failure_targets(branch, state.get("Next")))
         if state["Type"] != "Task" or state["Comment"] == "hold_order":
             continue
-        caught = states[state["Catch"][0]["Next"]]
+        # the first step's handover to a resubmit's resume point is not a failure
+        failure = next(c for c in state["Catch"] if c["ErrorEquals"] != ["ResumeElsewhere"])
+        caught = states[failure["Next"]]
         if caught["Type"] == "Choice":
             found[name] = None
         else:

@@ -65,12 +65,10 @@ def test_generation_is_deterministic_and_names_states_after_steps() -> None:
 
     assert first == second
     assert asl["Comment"].startswith("Default order flow v1")
-    # The entry Choice starts a new order at the first step and a resubmit at its failed step.
-    assert asl["StartAt"] == "Start or resume"
-    assert asl["States"]["Start or resume"]["Choices"][0]["Next"] == "Validate order header"
+    # A new order starts at the first step; a resubmit goes from there to its failed step.
+    assert asl["StartAt"] == "Validate order header"
+    assert asl["States"]["Resume at"]["Choices"][0]["Next"] == "Validate order header"
     assert list(asl["States"]) == [
-        "Start or resume",
-        "Unknown resume point",
         "Validate order header",
         "Header valid?",
         "Validate order lines",
@@ -82,11 +80,13 @@ def test_generation_is_deterministic_and_names_states_after_steps() -> None:
         "Hold for review (header)",
         "Hold for review (header) (failed)",
         "On hold",
+        "Resume at",
+        "Unknown resume point",
     ]
     # A step with a Condition after it hands its failure to the Condition; one without stops there
     header = asl["States"]["Validate order header"]
     assert (
-        header["Catch"][0]["Next"] == "Header valid?"
+        header["Catch"][1]["Next"] == "Header valid?"
         and "stop_on_failure" not in header["Parameters"]["Payload"]
     )
     release = asl["States"]["Release to fulfillment"]
@@ -205,7 +205,7 @@ def test_the_structural_check_finds_broken_machines() -> None:
     assert any("'Release to fulfillment' must have exactly one of Next and End" in p for p in problems)
     unreachable = copy.deepcopy(asl)
     unreachable["States"]["Orphan"] = {"Type": "Succeed"}
-    assert structural_problems(unreachable) == ["'Orphan' cannot be reached from 'Start or resume'"]
+    assert structural_problems(unreachable) == ["'Orphan' cannot be reached from 'Validate order header'"]
 
 
 MISTAKES = [

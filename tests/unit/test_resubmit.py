@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orderflow.flows.asl import (
+    RESUME_AT,
     RESUME_ENTRY,
     generate_asl,
     intake_asl,
@@ -47,30 +48,49 @@ def test_a_machine_resumes_at_a_top_level_step_or_at_the_splitter_holding_it() -
     asl = generate_asl(SPLIT_FLOW)
 
     assert structural_problems(asl) == []
-    assert asl["StartAt"] == RESUME_ENTRY
+    assert asl["StartAt"] == "Check"
     assert resume_point(asl, "Release") == "Release"
     assert resume_point(asl, "Source") == "Split"
     assert resume_point(asl, "Nowhere") is None
     assert resume_point(intake_asl(), "Import order") == "Import order"
+    assert resume_point(intake_asl(), "Route to flows") == "Route to flows"
 
 
-def test_without_resume_at_a_machine_starts_at_its_first_step_and_an_unknown_one_fails() -> None:
-    entry = generate_asl(SPLIT_FLOW)["States"][RESUME_ENTRY]
+def test_a_machine_starts_at_its_first_step_which_hands_a_resubmit_over_to_its_resume_point() -> None:
+    asl = generate_asl(SPLIT_FLOW)
+    first = asl["States"]["Check"]
 
-    assert entry["Choices"][0] == {"Variable": "$.resume_at", "IsPresent": False, "Next": "Check"}
+    # The first step reads the execution's input; a resume_at naming another step is caught first
+    assert first["Parameters"]["Payload"]["execution_input.$"] == "$$.Execution.Input"
+    assert first["Catch"][0] == {"ErrorEquals": ["ResumeElsewhere"], "ResultPath": None, "Next": RESUME_AT}
+    chooser = asl["States"][RESUME_AT]
+    assert [c["Next"] for c in chooser["Choices"]] == ["Check", "Split", "Release"]
+    assert chooser["Default"] == "Unknown resume point"
+    # No other step reads the execution's input
+    assert "execution_input.$" not in asl["States"]["Release"]["Parameters"]["Payload"]
+
+
+def test_a_machine_starting_with_a_splitter_keeps_an_entry_choice() -> None:
+    asl = generate_asl(_flow(*SPLIT_FLOW.model_dump(mode="json")["steps"][1:]))
+    entry = asl["States"][asl["StartAt"]]
+
+    assert asl["StartAt"] == RESUME_ENTRY and structural_problems(asl) == []
+    assert entry["Choices"][0] == {"Variable": "$.resume_at", "IsPresent": False, "Next": "Split"}
     assert entry["Default"] == "Unknown resume point"
+    assert resume_point(asl, "Release") == "Release"
 
 
-def test_a_step_named_like_the_entry_keeps_its_name() -> None:
-    asl = generate_asl(_flow({"name": RESUME_ENTRY, "action": "validate_order_header"}))
+def test_a_step_named_like_the_resume_point_keeps_its_name() -> None:
+    asl = generate_asl(_flow({"name": RESUME_AT, "action": "validate_order_header"}))
 
-    assert asl["StartAt"] == f"{RESUME_ENTRY} (2)" and structural_problems(asl) == []
-    assert resume_point(asl, RESUME_ENTRY) == RESUME_ENTRY
+    assert asl["StartAt"] == RESUME_AT and f"{RESUME_AT} (2)" in asl["States"]
+    assert structural_problems(asl) == []
+    assert resume_point(asl, RESUME_AT) == RESUME_AT
 
 
 def test_a_machine_generated_without_resume_points_cannot_resume() -> None:
     asl = generate_asl(SPLIT_FLOW)
-    old = {"StartAt": "Check", "States": {k: v for k, v in asl["States"].items() if k != RESUME_ENTRY}}
+    old = {"StartAt": "Check", "States": {k: v for k, v in asl["States"].items() if k != RESUME_AT}}
 
     assert resume_point(old, "Check") is None
 

@@ -597,15 +597,15 @@ def _version(machine: Any, arn: str) -> Any:
 
 
 def _first_step(definition: Mapping[str, Any], given: Any) -> str:
-    """The step an execution that has entered none starts with: past the generated entry Choice,
-    the resume point of a resubmit, else the first step."""
+    """The step an execution that has entered none starts with: the resume point of a resubmit,
+    else the first step (past the generated entry Choice of a machine that starts with one)."""
     states: Mapping[str, Any] = definition.get("States", {})
     start = str(definition.get("StartAt", ""))
     entry = states.get(start, {})
-    if entry.get("Type") != "Choice":
-        return start if entry.get("Type") in _STEPS else ""
     if isinstance(given, dict) and given.get("resume_at"):
         return str(given["resume_at"])
+    if entry.get("Type") != "Choice":
+        return start if entry.get("Type") in _STEPS else ""
     for choice in entry.get("Choices", []):
         if choice.get("IsPresent") is False:
             return str(choice.get("Next", ""))

@@ -67,6 +67,17 @@ class StepFailed(Exception):
     """
 
 
+class ResumeElsewhere(Exception):
+    """A resubmit resumes the execution at a later step: the machine's first step hands over, untouched,
+    and the generated Catch goes to the resume point (see flows/asl.py). The class name is part of
+    the ASL contract."""
+
+
+class StoreNotAnswering(Exception):
+    """The intake's import found the store not answering and says, as JSON, how long to wait: the
+    generated Catch waits that long and imports again. The class name is part of the ASL contract."""
+
+
 class ProviderUnavailable(Exception):
     """A fulfillment or invoice provider could not be reached (or kept failing) within the step's own
     attempts: the generated ASL retries the step on the stack's long schedule (retries.RetrySchedule)

@@ -35,12 +35,13 @@ from orderflow.retries import RetrySchedule
 
 IMPORT_STEP = "Import order"
 ROUTE_STEP = "Route to flows"
-IMPORTED_CHOICE = "Imported?"
-NOT_ROUTED = "Nothing to route"
+STORE_NOT_ANSWERING = "Store not answering"
+STORE_WAIT_READ = "Read the wait"
 STORE_WAIT = "Wait for the store"
 # A resubmit starts a new execution of the same machine at the failed step (see flows/resubmit.py).
 RESUME_FIELD = "resume_at"
 RESUME_ENTRY = "Start or resume"
+RESUME_AT = "Resume at"
 RESUME_REFUSED = "Unknown resume point"
 # The states the generator adds around the merchant's steps (models/flow.py reserves the suffixes).
 HOLD_STATE = "On hold"
@@ -127,52 +128,61 @@ def generate_asl(
 def intake_asl() -> dict[str, Any]:
     """The order intake: import the order once, then start every published flow that applies to it.
 
-    Only an order imported by this run (or imported again, or mapped now) goes on to its flows: a
-    skipped import (not at the new-order status, already imported) ends here, and so does a failed
-    one (values without a mapping: the order waits for an operator, the store shows the
-    import-error status). A store that does not answer makes the import answer ``retrying`` with
-    how long to wait: the machine waits (free on Standard workflows) and imports again, on the
-    schedule the import function reads from its environment. No Catch: an order that cannot be
+    Only an order imported by this run (or imported again, or mapped now) goes on to its flows: the
+    route step does nothing after a skipped import (not at the new-order status, already imported)
+    or a failed one (values without a mapping: the order waits for an operator, the store shows the
+    import-error status). A store that does not answer makes the import raise ``StoreNotAnswering``
+    saying how long to wait: the Catch reads it, the machine waits (free on Standard workflows) and
+    imports again, on the schedule the import function reads from its environment. So an order
+    whose store answers costs two states, its two steps. No other Catch: an order that cannot be
     imported fails its intake execution visibly; it stays pending_import for the sweep.
     """
     states = _States()
     import_task = _task(
         IMPORT_STEP,
         "import_order",
-        payload_extra={"order_ref.$": "$.order_ref", "trigger.$": "$.trigger", "previous.$": "$.last"},
-        next_state=IMPORTED_CHOICE,
+        payload_extra={
+            "order_ref.$": "$.order_ref",
+            "trigger.$": "$.trigger",
+            "previous.$": "$.last",
+            "waits_by_error": True,
+        },
+        next_state=ROUTE_STEP,
     )
-    import_task["ResultSelector"].update(
-        {"retry_in.$": "$.Payload.retry_in", "attempt.$": "$.Payload.attempt"}
-    )
+    import_task["Catch"] = [
+        {"ErrorEquals": ["StoreNotAnswering"], "ResultPath": "$.last", "Next": STORE_NOT_ANSWERING}
+    ]
     states.add(IMPORT_STEP, import_task)
     states.add(
-        IMPORTED_CHOICE,
+        ROUTE_STEP,
+        _task(ROUTE_STEP, "route_order",
+              payload_extra={"order_ref.$": "$.order_ref", "trigger.$": "$.trigger", "previous.$": "$.last"},
+              next_state=None),
+    )  # fmt: skip
+    # The Lambda error's Cause is JSON whose errorMessage is the import's own JSON: read twice.
+    states.add(
+        STORE_NOT_ANSWERING,
         {
-            "Type": "Choice",
-            "Comment": "route only what this run imported; wait for a store that did not answer",
-            "Choices": [
-                {"Variable": "$.last.status", "StringEquals": "succeeded", "Next": ROUTE_STEP},
-                {"Variable": "$.last.status", "StringEquals": "retrying", "Next": STORE_WAIT},
-            ],
-            "Default": NOT_ROUTED,
+            "Type": "Pass",
+            "Comment": "the import said how long to wait (capped exponential, within the retry window)",
+            "Parameters": {"cause.$": "States.StringToJson($.last.Cause)"},
+            "ResultPath": "$.last",
+            "Next": STORE_WAIT_READ,
+        },
+    )
+    states.add(
+        STORE_WAIT_READ,
+        {
+            "Type": "Pass",
+            "Parameters": {"wait.$": "States.StringToJson($.last.cause.errorMessage)"},
+            "ResultPath": "$.last",
+            "Next": STORE_WAIT,
         },
     )
     states.add(
         STORE_WAIT,
-        {
-            "Type": "Wait",
-            "Comment": "the import said how long (capped exponential, within the retry window)",
-            "SecondsPath": "$.last.retry_in",
-            "Next": IMPORT_STEP,
-        },
+        {"Type": "Wait", "SecondsPath": "$.last.wait.retry_in", "Next": IMPORT_STEP},
     )
-    states.add(
-        ROUTE_STEP,
-        _task(ROUTE_STEP, "route_order", payload_extra={"order_ref.$": "$.order_ref", "trigger.$": "$.trigger"},
-              next_state=None),
-    )  # fmt: skip
-    states.add(NOT_ROUTED, {"Type": "Succeed", "Comment": "nothing imported by this run: no flow to start"})
     return {
         "Comment": "Order intake: import each order once, then start the published flows that apply to it",
         **_with_resume_entry(states, IMPORT_STEP, [IMPORT_STEP, ROUTE_STEP]),
@@ -195,27 +205,38 @@ def _provider_retry(waits: RetrySchedule) -> dict[str, Any]:
 
 
 def _with_resume_entry(states: _States, first: str, targets: list[str]) -> dict[str, Any]:
-    """StartAt and States, behind an entry Choice: without ``$.resume_at`` the machine starts at its
-    first step; with it, at that step. Step Functions cannot start an execution mid-machine (and can
-    redrive only a FAILED one, while a step that fails softly lets its execution succeed), so this
-    is how a resubmit re-runs one version from its failed step. Only top-level actions and
-    splitters are resume points: a state inside a Parallel branch cannot be jumped to from outside."""
-    entry = _free_name(RESUME_ENTRY, states)
+    """StartAt and States, with a way in for a resubmit: it starts an execution with ``$.resume_at``
+    naming the step to run again. Step Functions cannot start an execution mid-machine (and can
+    redrive only a FAILED one, while a step that fails softly lets its execution succeed), so:
+
+    * when the first step is a Task, the machine starts at it and the Task gets the execution's
+      input: with a ``resume_at`` naming another step it hands over untouched (``ResumeElsewhere``)
+      and its Catch goes to the ``Resume at`` Choice. A run that is not a resubmit pays nothing;
+    * otherwise (a splitter first), an entry Choice comes first, as it did for every machine before.
+
+    Only top-level actions and splitters are resume points: a state inside a Parallel branch cannot
+    be jumped to from outside."""
     refused = _free_name(RESUME_REFUSED, states)
-    entry_states = _States()
-    entry_states.add(
-        entry,
+    first_state = states.get(first, {})
+    by_catch = first_state.get("Type") == "Task"
+    chooser = _free_name(RESUME_AT if by_catch else RESUME_ENTRY, states)
+    choices: list[dict[str, Any]] = [
+        {"Variable": f"$.{RESUME_FIELD}", "StringEquals": name, "Next": name} for name in targets
+    ]
+    if not by_catch:
+        choices.insert(0, {"Variable": f"$.{RESUME_FIELD}", "IsPresent": False, "Next": first})
+    resume_states = _States()
+    resume_states.add(
+        chooser,
         {
             "Type": "Choice",
-            "Comment": f"resume point: {RESUME_FIELD} (a resubmit), else the first step",
-            "Choices": [
-                {"Variable": f"$.{RESUME_FIELD}", "IsPresent": False, "Next": first},
-                *({"Variable": f"$.{RESUME_FIELD}", "StringEquals": name, "Next": name} for name in targets),
-            ],
+            "Comment": f"resume point: {RESUME_FIELD} (a resubmit)"
+            + ("" if by_catch else ", else the first step"),
+            "Choices": choices,
             "Default": refused,
         },
     )
-    entry_states.add(
+    resume_states.add(
         refused,
         {
             "Type": "Fail",
@@ -223,7 +244,12 @@ def _with_resume_entry(states: _States, first: str, targets: list[str]) -> dict[
             "Cause": f"{RESUME_FIELD} names no top-level step of this state machine",
         },
     )
-    return {"StartAt": entry, "States": {**entry_states, **states}}
+    if not by_catch:
+        return {"StartAt": chooser, "States": {**resume_states, **states}}
+    first_state["Parameters"]["Payload"]["execution_input.$"] = "$$.Execution.Input"
+    handover = {"ErrorEquals": ["ResumeElsewhere"], "ResultPath": None, "Next": chooser}
+    first_state["Catch"] = [handover, *first_state.get("Catch", [])]
+    return {"StartAt": first, "States": {**states, **resume_states}}
 
 
 def _free_name(name: str, states: Mapping[str, Any]) -> str:
@@ -241,9 +267,13 @@ def resume_point(asl: Mapping[str, Any], step: str) -> str | None:
     holding it otherwise; None when this machine cannot resume there (a machine generated before
     resume points existed, or a step it does not have)."""
     states: Mapping[str, Any] = asl.get("States", {})
-    entry = states.get(asl.get("StartAt", ""), {})
-    choices = entry.get("Choices", []) if entry.get("Type") == "Choice" else []
-    resumable = {c.get("StringEquals") for c in choices if c.get("Variable") == f"$.{RESUME_FIELD}"}
+    resumable = {
+        choice.get("StringEquals")
+        for state in states.values()
+        if state.get("Type") == "Choice"
+        for choice in state.get("Choices", [])
+        if choice.get("Variable") == f"$.{RESUME_FIELD}"
+    }
     for name, state in states.items():
         if name not in resumable:
             continue

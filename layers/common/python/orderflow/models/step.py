@@ -43,6 +43,17 @@ class StepRequest(BaseModel):
     results: list[Any] = Field(default_factory=list)
     # set here, not by the state machine: the lines a line filter policy selected (None = all)
     lines: list[int] | None = None
+    # the machine's first step gets the execution's input: a resubmit's resume_at is read there
+    execution_input: dict[str, Any] | None = None
+    # the intake's import: a store that did not answer is said with an error the machine catches
+    # (to wait and try again), so that an import that succeeds goes straight on to routing
+    waits_by_error: bool = False
+
+    @property
+    def resume_at(self) -> str | None:
+        """The step a resubmit resumes at, when this is the machine's first step."""
+        given = (self.execution_input or {}).get("resume_at")
+        return given if isinstance(given, str) and given else None
 
 
 class StepOutcome(BaseModel):
@@ -53,6 +64,8 @@ class StepOutcome(BaseModel):
     # the store or provider did not answer: try again in this many seconds (the machine waits)
     retry_in: int = 0
     attempt: int = 0
+    # False for an outcome that is not worth a step result (a route step with nothing imported)
+    recorded: bool = True
 
     @property
     def status(self) -> StepStatus:

@@ -218,6 +218,7 @@ def _store_unavailable(request: StepRequest, orders: OrderRepository, exc: Excep
     _keep(request, orders)
     schedule = RetrySchedule.from_env()
     previous = request.previous or {}
+    previous = previous.get("wait", previous)  # after the machine's wait: what the last try said
     attempt = (int(previous.get("attempt") or 0) if previous.get("status") == "retrying" else 0) + 1
     error = str(exc)
     metrics.add_metric(name="ImportsWaitingForStore", unit="Count", value=1)

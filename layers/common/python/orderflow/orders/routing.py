@@ -25,6 +25,14 @@ def route_order(
     reconciliation, a status reset's new revision, a healed import), its flows see a new order."""
     if request.order_ref is None:
         raise ValueError("the route step needs order_ref")
+    # "started": no import ran in this execution (a resubmit resuming here)
+    imported = (request.previous or {}).get("status", "succeeded")
+    if imported not in ("succeeded", "started"):
+        # the import step's own result says why (not at the new-order status, imported already,
+        # values without a mapping, the store not answering for the whole window)
+        return StepOutcome(
+            succeeded=True, skipped=True, recorded=False, message="nothing imported by this run"
+        )
     emission = start_flows(
         OrderEvent.NEW_ORDER,
         request.order_key,

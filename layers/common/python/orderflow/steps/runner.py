@@ -8,15 +8,28 @@ returned for the Condition to branch on. A step listing ``input_events`` runs on
 with its message. Problems that may pass (store unreachable, throttling) are re-raised as
 ``TransientStepError`` so the generated Retry takes them; anything else is recorded as a failed step
 and re-raised for the generated Catch.
+
+The machine's first step also reads a resubmit's ``resume_at``: when it names another step, the
+step hands over untouched (``ResumeElsewhere``) and the generated Catch goes there, so a run that is
+not a resubmit pays no entry state. An import that finds the store not answering, when the machine
+waits by error (``waits_by_error``), records its result and raises ``StoreNotAnswering``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from orderflow import clock
-from orderflow.errors import DomainError, ProviderUnavailable, StepFailed, TransientStepError
+from orderflow.errors import (
+    DomainError,
+    ProviderUnavailable,
+    ResumeElsewhere,
+    StepFailed,
+    StoreNotAnswering,
+    TransientStepError,
+)
 from orderflow.models.order import Order, StepResult, StepStatus
 from orderflow.models.policy import parse_policy
 from orderflow.models.step import StepOutcome, StepRequest
@@ -42,6 +55,9 @@ def run_step(
     logger.set_correlation_id(request.order_key)
     logger.thread_safe_append_keys(order_key=request.order_key, step=request.step, flow=request.flow.id)
     trace_order(request.order_key)
+    if request.resume_at is not None and request.resume_at != request.step:
+        logger.info("the execution resumes at another step", extra={"resume_at": request.resume_at})
+        raise ResumeElsewhere(request.resume_at)
     started = clock.iso()
     try:
         outcome = _for_event(request) or _with_policies(request, orders, perform)
@@ -59,13 +75,14 @@ def run_step(
         if transient and not waits and not isinstance(exc, TransientStepError):
             raise TransientStepError(str(exc)) from exc
         raise
-    _record(orders, request, outcome, started)
+    if outcome.recorded:
+        _record(orders, request, outcome, started)
     if outcome.status == StepStatus.FAILED:
         metrics.add_metric(name="StepsFailed", unit="Count", value=1)
     logger.info("step finished", extra={"status": outcome.status.value})
     if outcome.status == StepStatus.FAILED and request.stop_on_failure:
         raise StepFailed(failure_cause(request.step, outcome.message))
-    return {
+    answer = {
         "step": request.step,
         "status": outcome.status.value,
         "succeeded": outcome.succeeded,
@@ -73,6 +90,10 @@ def run_step(
         "retry_in": outcome.retry_in,
         "attempt": outcome.attempt,
     }
+    if outcome.status == StepStatus.RETRYING and request.waits_by_error:
+        # the generated Catch reads how long to wait from the error (flows/asl.py, intake_asl)
+        raise StoreNotAnswering(json.dumps({key: answer[key] for key in ("status", "retry_in", "attempt")}))
+    return answer
 
 
 _CAUSE_LIMIT = 1000  # of a failure's message carried in the error (the step result keeps it whole)
