@@ -200,3 +200,52 @@ def test_a_provider_down_beyond_the_window_holds_the_order_and_a_resubmit_later_
     assert stock["Accu Scale"]["reserved"] == 1
     # and a succeeded order has nothing to resubmit
     assert api.post(f"/orders/{key}/resubmit").status_code == 409
+
+
+def test_a_backordered_line_is_sourced_by_a_resubmit_once_stock_arrives_and_sent_to_the_warehouse(
+    runtime: LocalRuntime, store: DemoStore, api: Api, provider: ProviderServer
+) -> None:
+    # Given Austin has the Accu Scale but only 1 of the 2 calibration weights the order asks for
+    api.seed_demo_mappings()
+    _stock(api, "WH-AUS", 30.27, -97.74, Accu_Scale=5, Scale_Calibration_Weights=1)
+    publish(
+        api,
+        flow(
+            "Fulfillment flow",
+            action("Check header"),
+            action("Source the order", "send_to_dom"),
+            action("Send to the warehouse", "send_to_fulfillment",
+                   params={"provider": "https", "url": f"{provider.url}/fulfillment-orders"}),
+        ),
+    )  # fmt: skip
+    order_id = store.sample_order()  # ABS x1, SCW x2
+
+    key = post_webhook(runtime, webhook_body(store, order_id)).json()["order_key"]
+    runtime.wait_for_all()
+
+    # Then what was there is reserved, the rest is backordered on its line, and the order is held
+    results = {r["step"]: r for r in api.get(f"/orders/{key}/step-results").json()["step_results"]}
+    assert results["Source the order"]["status"] == "failed"
+    assert "backordered 1 line(s)" in results["Source the order"]["message"]
+    order = api.get(f"/orders/{key}").json()
+    assert order["status"] == "on_hold" and provider.requests == []
+    assert [line["quantity_backordered"] for line in order["lines"]] == [0, 1]
+
+    # When the weights arrive and the order is resubmitted
+    assert api.put("/inventory/WH-AUS/Scale%20Calibration%20Weights", {"on_hand": 6}).status_code == 200
+    assert api.post(f"/orders/{key}/resubmit").status_code == 202
+    executions = runtime.wait_for_all()
+
+    # Then the backordered weight is sourced in a second fulfillment order, each reserved once, and
+    # both go to the warehouse
+    assert executions[-1]["status"] == "SUCCEEDED"
+    order = api.get(f"/orders/{key}").json()
+    assert [line["quantity_backordered"] for line in order["lines"]] == [0, 0]
+    assert order["status"] == "in_fulfillment"
+    stock = {
+        i["product"]: i for i in api.get("/inventory", params={"source_id": "WH-AUS"}).json()["inventory"]
+    }
+    assert (stock["Accu Scale"]["reserved"], stock["Scale Calibration Weights"]["reserved"]) == (1, 2)
+    sent = sorted((r.body["id"], [(line["line_number"], line["quantity"]) for line in r.body["lines"]])
+                  for r in provider.requests)  # fmt: skip
+    assert sent == [(f"{key}-FO1", [(1, 1), (2, 1)]), (f"{key}-FO2", [(2, 1)])]

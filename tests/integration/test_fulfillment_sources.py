@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import boto3
+
 from orderflow.store import tables
 from tests.conftest import Api
 
@@ -54,6 +56,19 @@ def test_invalid_sources_are_refused_naming_the_field(api: Api) -> None:
     assert api.put("/fulfillment-sources/NOPE", {**AUSTIN, "id": "NOPE"}).status_code == 404
 
 
+def test_a_replacement_may_leave_out_the_id_its_path_names(api: Api) -> None:
+    created = api.post("/fulfillment-sources", AUSTIN).json()
+
+    replaced = api.put(
+        "/fulfillment-sources/WH-TX", {k: v for k, v in AUSTIN.items() if k != "id"} | {"priority": 3}
+    )
+
+    assert replaced.status_code == 200, replaced.text
+    assert (replaced.json()["id"], replaced.json()["priority"]) == ("WH-TX", 3)
+    assert replaced.json()["created_at"] == created["created_at"]
+    assert api.get("/fulfillment-sources/WH-TX").json()["priority"] == 3
+
+
 def test_stock_is_set_listed_and_a_source_holding_reserved_stock_cannot_be_deleted(api: Api) -> None:
     api.post("/fulfillment-sources", AUSTIN)
     api.post("/fulfillment-sources", {**AUSTIN, "id": "WH-2", "name": "Second"})
@@ -74,8 +89,15 @@ def test_stock_is_set_listed_and_a_source_holding_reserved_stock_cannot_be_delet
     assert len(page["inventory"]) == 2 and len(rest["inventory"]) == 1 and rest["next_cursor"] is None
 
     assert api.put("/inventory/NOPE/Accu Scale", {"on_hand": 1}).json()["error"]["field"] == "source_id"
-    negative = api.put("/inventory/WH-TX/Accu Scale", {"on_hand": -1})
-    assert negative.status_code == 400 and negative.json()["error"]["field"] == "on_hand"
+    for count in (-1, True, "4", 4.0, None):
+        refused = api.put("/inventory/WH-TX/Accu Scale", {"on_hand": count})
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == "on_hand", count
+    assert (
+        api.get("/inventory", params={"source_id": "WH-TX", "product": "Accu Scale"}).json()["inventory"][0][
+            "on_hand"
+        ]
+        == 12
+    )
 
     # Given some of WH-TX's stock is reserved by an order's fulfillment order
     tables.inventory().table.update_item(
@@ -137,3 +159,35 @@ def test_the_routes_are_in_the_openapi_document(api: Api) -> None:
         "/inventory/import",
     ):
         assert path in paths, path
+
+
+def test_a_sources_stock_is_listed_and_deleted_without_reading_every_sources(api: Api) -> None:
+    # Given two sources with stock of several products
+    api.post("/fulfillment-sources", AUSTIN)
+    api.post("/fulfillment-sources", {**AUSTIN, "id": "WH-2", "name": "Second"})
+    for product in ("Accu Scale", "Bench Press", "Cable"):
+        api.put(f"/inventory/WH-TX/{product}", {"on_hand": 4})
+        api.put(f"/inventory/WH-2/{product}", {"on_hand": 9})
+    by_product = api.get("/inventory", params={"product": "Accu Scale", "limit": 1}).json()
+    scans: list[str] = []
+    boto3.DEFAULT_SESSION.events.register(  # type: ignore[union-attr]
+        "before-call.dynamodb.Scan", lambda event_name, **_: scans.append(event_name)
+    )
+
+    # When one source's stock is read a page at a time, and the other source is deleted
+    first = api.get("/inventory", params={"source_id": "WH-TX", "limit": 2}).json()
+    rest = api.get(
+        "/inventory", params={"source_id": "WH-TX", "limit": 2, "cursor": first["next_cursor"]}
+    ).json()
+    deleted = api.delete("/fulfillment-sources/WH-2")
+
+    # Then each read only that source's stock rows (a Query), never a Scan of every source's
+    listed = first["inventory"] + rest["inventory"]
+    assert [(i["source_id"], i["product"]) for i in listed] == [
+        ("WH-TX", "Accu Scale"), ("WH-TX", "Bench Press"), ("WH-TX", "Cable")]  # fmt: skip
+    assert rest["next_cursor"] is None
+    assert deleted.status_code == 200 and scans == []
+    assert [level.source_id for level in tables.inventory().for_product("Cable")] == ["WH-TX"]
+    # and a cursor another listing gave out is refused naming it, not answered with a 5xx
+    foreign = api.get("/inventory", params={"source_id": "WH-TX", "cursor": by_product["next_cursor"]})
+    assert foreign.status_code == 400 and foreign.json()["error"]["field"] == "cursor"

@@ -11,13 +11,16 @@ from orderflow.errors import TransientStepError
 from orderflow.models.fulfillment import FulfillmentOrderStatus, FulfillmentSource, GeoPoint, SourceAddress
 from orderflow.models.order import Address, Order, OrderLine
 from orderflow.store import tables
+from orderflow.store.fulfillment import today
 from orderflow_local.runtime import LocalRuntime
 from tests.conftest import step_event
 
 PLACES = {"AUS": (30.27, -97.74), "DAL": (32.78, -96.80), "CHI": (41.88, -87.63), "SEA": (47.61, -122.33)}
 
 
-def add_source(source_id: str, priority: int = 100, active: bool = True) -> None:
+def add_source(
+    source_id: str, priority: int = 100, active: bool = True, max_lines_per_day: int | None = None
+) -> None:
     lat, lon = PLACES[source_id]
     tables.sources().create(
         FulfillmentSource(
@@ -25,6 +28,7 @@ def add_source(source_id: str, priority: int = 100, active: bool = True) -> None
             name=f"Warehouse {source_id}",
             priority=priority,
             active=active,
+            max_lines_per_day=max_lines_per_day,
             address=SourceAddress(country_iso2="US", location=GeoPoint(latitude=lat, longitude=lon)),
         )
     )
@@ -176,6 +180,120 @@ def test_status_changes_give_back_or_consume_the_stock_once(runtime: LocalRuntim
     shipped = repo.get(shipped_key, f"{shipped_key}-FO1")
     assert shipped.status is FulfillmentOrderStatus.SHIPPED and shipped.provider == "https"
     assert shipped.tracking_number == "1Z"
+
+
+def details(key: str) -> dict[str, Any]:
+    """The details of the step's result (each run of the same execution replaces it)."""
+    [result] = tables.orders().step_results(key)
+    return result.details
+
+
+def backordered(key: str) -> dict[int, int]:
+    return {line.line_number: line.quantity_backordered for line in tables.orders().get(key).lines}
+
+
+def test_stock_arriving_lets_send_to_dom_source_the_backordered_rest_once(runtime: LocalRuntime) -> None:
+    # Given an order of 5 Accu Scale and 2 Bench Press, with only 3 Accu Scale in stock
+    add_source("AUS")
+    add_source("DAL")
+    inventory = tables.inventory()
+    inventory.set_on_hand("AUS", "Accu Scale", 3)
+    inventory.set_on_hand("AUS", "Bench Press", 2)
+    key = add_order("BC-test-store-110", ("Accu Scale", 5), ("Bench Press", 2))
+
+    # When it is sourced: 3 and 2 are reserved, 2 backordered and recorded on the line
+    first = step(runtime, key)
+    assert (
+        not first["succeeded"]
+        and "backordered 1 line(s): line 1 (2): not enough Accu Scale" in first["message"]
+    )
+    assert backordered(key) == {1: 2, 2: 0}
+    # and a run before any stock arrives reserves nothing more
+    waiting = step(runtime, key)
+    assert not waiting["succeeded"] and waiting["message"].startswith("nothing more reserved: ")
+    assert [fo["id"] for fo in details(key)["fulfillment_orders"]] == [f"{key}-FO1"]
+
+    # When stock arrives at Dallas and the step runs again, twice at once (a retry racing a resubmit)
+    inventory.set_on_hand("DAL", "Accu Scale", 10)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        again = list(pool.map(lambda _: step(runtime, key), range(2)))
+
+    # Then the 2 backordered are sourced from Dallas in a new fulfillment order, reserved once
+    assert all(r["succeeded"] for r in again), [r["message"] for r in again]
+    assert sorted(r["message"].split(":")[0] for r in again) == [
+        "already sourced",
+        "backordered lines sourced",
+    ]
+    assert levels("Accu Scale") == {"AUS": (3, 3), "DAL": (10, 2)}
+    assert levels("Bench Press") == {"AUS": (2, 2)}
+    orders = tables.fulfillment_orders().for_order(key)
+    assert [
+        (fo.id, fo.source_id, [(line.line_number, line.quantity) for line in fo.lines]) for fo in orders
+    ] == [
+        (f"{key}-FO1", "AUS", [(1, 3), (2, 2)]),
+        (f"{key}-FO2", "DAL", [(1, 2)]),
+    ]
+    assert backordered(key) == {1: 0, 2: 0}
+    # and with nothing backordered, the step answers what is stored
+    last = step(runtime, key)
+    assert last["succeeded"] and last["message"].startswith("already sourced: ")
+    assert [fo["id"] for fo in details(key)["fulfillment_orders"]] == [f"{key}-FO1", f"{key}-FO2"]
+    assert levels("Accu Scale") == {"AUS": (3, 3), "DAL": (10, 2)}
+
+
+def test_a_source_takes_no_more_order_lines_a_day_than_its_limit(runtime: LocalRuntime) -> None:
+    # Given Austin ships at most 3 order lines a day, Dallas (farther) has no limit
+    add_source("AUS", max_lines_per_day=3)
+    add_source("DAL")
+    inventory = tables.inventory()
+    inventory.set_on_hand("AUS", "Accu Scale", 50)
+    inventory.set_on_hand("AUS", "Bench Press", 50)
+    inventory.set_on_hand("DAL", "Bench Press", 50)
+    first = add_order("BC-test-store-111", ("Accu Scale", 1), ("Bench Press", 1))
+    second = add_order("BC-test-store-112", ("Accu Scale", 1), ("Bench Press", 1))
+    third = add_order("BC-test-store-113", ("Accu Scale", 1))
+
+    results = [step(runtime, key) for key in (first, second, third)]
+
+    # Then the first order takes 2 of Austin's lines, the second its last one (the Accu Scale only
+    # Austin has) with the Bench Press from Dallas, and the third finds Austin full
+    assert results[0]["succeeded"] and results[1]["succeeded"]
+    sources_of = {
+        key: sorted((fo.source_id, len(fo.lines)) for fo in tables.fulfillment_orders().for_order(key))
+        for key in (first, second)
+    }
+    assert sources_of == {first: [("AUS", 2)], second: [("AUS", 1), ("DAL", 1)]}
+    assert not results[2]["succeeded"]
+    assert (
+        "line 1 (1): the stock of Accu Scale is at sources that reached their limit of lines per day: "
+        "AUS (max_lines_per_day 3)" in results[2]["message"]
+    )
+    assert tables.sources().lines_on(today()) == {"AUS": 3}
+    assert backordered(third) == {1: 1}
+
+
+def test_concurrent_orders_never_give_a_source_more_lines_than_its_daily_limit(runtime: LocalRuntime) -> None:
+    # Given Austin may ship 2 order lines today and has stock for 6; 6 one-line orders at once
+    add_source("AUS", max_lines_per_day=2)
+    tables.inventory().set_on_hand("AUS", "Widget", 6)
+    keys = [add_order(f"BC-test-store-{120 + i}", ("Widget", 1)) for i in range(6)]
+
+    def run(key: str) -> dict[str, Any]:
+        for _ in range(5):  # what the state machine's Retry does with a TransientStepError
+            try:
+                return step(runtime, key)
+            except TransientStepError:
+                continue
+        raise AssertionError(f"{key} kept losing the race")
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(run, keys))
+
+    # Then exactly 2 were sourced; the others name the limit, and only 2 units are reserved
+    assert sum(r["succeeded"] for r in results) == 2
+    assert all("max_lines_per_day 2" in r["message"] for r in results if not r["succeeded"])
+    assert levels("Widget") == {"AUS": (6, 2)}
+    assert tables.sources().lines_on(today()) == {"AUS": 2}
 
 
 # About a minute: moto copies a whole table for every item of a transaction (DynamoDB does not).

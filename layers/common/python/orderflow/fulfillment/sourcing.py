@@ -1,16 +1,22 @@
 """The sourcing steps: ``send_to_dom`` (optimised, dom.py) and ``assign_fulfillment_source`` (rules).
 
-Both plan from the stock read now, then reserve and store the fulfillment orders in one write that
-is conditioned on the stock still being there; when another order took it meanwhile, the stock is
-read again and the order re-planned (a few times, then the step is retried by the state machine).
+Both plan from the stock and the sources' daily line counts read now, then reserve and store the
+fulfillment orders in one write that is conditioned on the stock (and each source's lines left
+today) still being there; when another order took them meanwhile, they are read again and the order
+re-planned (a few times, then the step is retried by the state machine).
 A step that backorders anything answers ``succeeded: false`` naming the lines and why, so a flow's
-Condition can branch on it; what could be sourced is reserved all the same.
+Condition can branch on it; what could be sourced is reserved all the same, and the order lines
+record what is backordered. Run again (a resubmit, a flow started when stock arrives), the step
+sources only what is still backordered, in new fulfillment orders; with nothing backordered it
+answers what was stored. Each run that reserves writes the next round of the order's sourcing
+claim, conditioned on the round it read, so retries and concurrent runs never reserve twice.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import random
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -39,11 +45,13 @@ from orderflow.store.fulfillment import (
     SourceRepository,
     SourcingStore,
     StockTaken,
+    today,
 )
 from orderflow.store.orders import OrderRepository
 
 ATTEMPTS = 6  # plans per invocation when other orders keep taking the stock read
 LISTED = 5  # backordered lines named in a step's message (all are in its details)
+_FO_NUMBER = re.compile(r"-FO(\d+)$")
 
 Planner = Callable[[list[dom.DomLine], list[dom.DomSource], Located], dom.DomResult]
 
@@ -125,6 +133,7 @@ def assign(
     known = {s.id: s for s in sources}
     taken: dict[str, list[tuple[int, int]]] = defaultdict(list)
     used: dict[tuple[str, str], int] = defaultdict(int)
+    lines_left = {s.id: s.lines_left for s in sources}
     backordered: list[BackorderedLine] = []
 
     def backorder(line: dom.DomLine, reason: str) -> None:
@@ -153,6 +162,15 @@ def assign(
                 f"source {source_id} has {max(0, left)} of {line.product} available, {line.quantity} ordered",
             )
             continue
+        if lines_left[source_id] == 0:
+            backorder(
+                line,
+                f"source {source_id} reached its limit of lines per day "
+                f"(max_lines_per_day {source.max_lines_per_day})",
+            )
+            continue
+        if (room := lines_left[source_id]) is not None:
+            lines_left[source_id] = room - 1
         used[(source_id, line.product)] += line.quantity
         taken[source_id].append((line.line_number, line.quantity))
     shipments = [
@@ -176,41 +194,60 @@ def _source(
     order_holder: list[Order] | None = None,
 ) -> StepOutcome:
     key = request.order_key
-    if (record := stores.sourcing.record(key)) is not None:
+    # The claim first: what it says is backordered is what this run may source, and the new round
+    # is written only if the claim is still the one read (the order lines only mirror it).
+    record = stores.sourcing.record(key)
+    backordered_before = _backordered(record, request) if record is not None else {}
+    if record is not None and not backordered_before:
         return _answer_stored(record, stores.fulfillment_orders.for_order(key))
     order = stores.orders.get(key)
     if order_holder is not None:
         order_holder.append(order)
-    selected = [
-        line
-        for line in order.lines
-        if (request.lines is None or line.line_number in request.lines)
-        and line.quantity > line.quantity_shipped
-    ]
-    lines = [
-        dom.DomLine(line.line_number, line.product, line.quantity - line.quantity_shipped, line.sku)
-        for line in selected
-    ]
+    selected, lines = _to_source(order, request, backordered_before if record is not None else None)
     address = order.ship_to[0] if order.ship_to else order.billing_address
     ship_to = locate(address.zip, address.country_iso2)
     sources = stores.sources.list_all()
+    limits = {s.id: s.max_lines_per_day for s in sources if s.max_lines_per_day is not None}
     products = {line.product for line in lines if line.product}
+    earlier = stores.fulfillment_orders.for_order(key) if record is not None else []
     for attempt in range(ATTEMPTS):
+        day = today()
+        lines_given = stores.sources.lines_on(day) if limits else {}
         stock = stores.inventory.availability(products)
-        result = planner(lines, _dom_sources(sources, stock), ship_to)
-        orders = _fulfillment_orders(order, selected, result)
+        result = planner(lines, _dom_sources(sources, stock, lines_given), ship_to)
+        orders = _fulfillment_orders(order, selected, result, _next_number(record))
+        now_backordered = _line_backorders(selected, result)
         if not orders:
-            # Nothing reserved, nothing stored: running the step again once stock arrives sources it.
-            return _outcome(result, [], stored=False)
+            # Nothing reserved, nothing claimed: running the step again once stock arrives sources it.
+            stores.sourcing.note_backordered(key, now_backordered)
+            if record is None:
+                return _outcome(result, [], stored=False)
+            return _summary(
+                earlier,
+                result.backordered,
+                result.relaxed,
+                result.distance_basis,
+                prefix="nothing more reserved: ",
+            )
         decision = {
             "action": action,
             "step": request.step,
             "relaxed": result.relaxed,
             "distance_basis": result.distance_basis,
-            "backordered": [b.model_dump(mode="json") for b in result.backordered],
+            "backordered": [
+                b.model_dump(mode="json") for b in _still_backordered(record, selected, result.backordered)
+            ],
         }
         try:
-            stores.sourcing.commit(key, decision, orders)
+            stores.sourcing.commit(
+                key,
+                decision,
+                orders,
+                previous=record,
+                line_limits=limits,
+                day=day,
+                backordered=now_backordered,
+            )
         except AlreadySourced:
             return _answer_stored(
                 stores.sourcing.record(key) or decision, stores.fulfillment_orders.for_order(key)
@@ -224,29 +261,109 @@ def _source(
                 "action": action,
                 "fulfillment_orders": len(orders),
                 "backordered": len(result.backordered),
+                "round": int(record.get("round", 1)) + 1 if record is not None else 1,
             },
         )
-        return _outcome(result, orders, stored=True)
+        if record is None:
+            return _outcome(result, orders, stored=True)
+        return _summary(
+            orders,
+            result.backordered,
+            result.relaxed,
+            result.distance_basis,
+            prefix="backordered lines sourced: ",
+            earlier=earlier,
+        )
     raise TransientStepError(
         f"other orders kept taking the stock this order was planned on ({ATTEMPTS} plans)"
     )
 
 
-def _dom_sources(sources: list[FulfillmentSource], stock: dict[str, list[Any]]) -> list[dom.DomSource]:
+def _backordered(record: dict[str, Any], request: StepRequest) -> dict[int, int]:
+    """What the claim says is still backordered, of the lines this step sources."""
+    found: dict[int, int] = defaultdict(int)
+    for entry in record.get("backordered", []):
+        line = BackorderedLine.model_validate(entry)
+        if request.lines is None or line.line_number in request.lines:
+            found[line.line_number] += line.quantity
+    return dict(found)
+
+
+def _to_source(
+    order: Order, request: StepRequest, backordered: dict[int, int] | None
+) -> tuple[list[OrderLine], list[dom.DomLine]]:
+    """The order lines to source and what of each: what is not shipped yet, or, when an earlier run
+    backordered some, only that."""
+    selected: list[OrderLine] = []
+    lines: list[dom.DomLine] = []
+    for line in order.lines:
+        if request.lines is not None and line.line_number not in request.lines:
+            continue
+        quantity = line.quantity - line.quantity_shipped
+        if backordered is not None:
+            quantity = min(quantity, backordered.get(line.line_number, 0))
+        if quantity > 0:
+            selected.append(line)
+            lines.append(dom.DomLine(line.line_number, line.product, quantity, line.sku))
+    return selected, lines
+
+
+def _line_backorders(selected: list[OrderLine], result: dom.DomResult) -> list[tuple[OrderLine, int]]:
+    """The order lines whose backordered quantity this plan changes, with the new quantity."""
+    missing = {b.line_number: b.quantity for b in result.backordered}
+    return [
+        (line, missing.get(line.line_number, 0))
+        for line in selected
+        if missing.get(line.line_number, 0) != line.quantity_backordered
+    ]
+
+
+def _still_backordered(
+    record: dict[str, Any] | None, selected: list[OrderLine], backordered: list[BackorderedLine]
+) -> list[BackorderedLine]:
+    """The claim's backorders after this run: its plan's, and the earlier ones of lines it left out."""
+    planned = {line.line_number for line in selected}
+    kept = [
+        BackorderedLine.model_validate(entry)
+        for entry in (record or {}).get("backordered", [])
+        if entry["line_number"] not in planned
+    ]
+    return sorted([*kept, *backordered], key=lambda b: b.line_number)
+
+
+def _next_number(record: dict[str, Any] | None) -> int:
+    """The number of the next fulfillment order (``<order key>-FO<n>``) after the earlier rounds'."""
+    numbers = [
+        int(match.group(1))
+        for fo_id in (record or {}).get("fulfillment_orders", [])
+        if (match := _FO_NUMBER.search(fo_id))
+    ]
+    return max(numbers, default=0) + 1
+
+
+def _dom_sources(
+    sources: list[FulfillmentSource], stock: dict[str, list[Any]], lines_given: dict[str, int]
+) -> list[dom.DomSource]:
     per_source: dict[str, dict[str, int]] = defaultdict(dict)
     for product, levels in stock.items():
         for level in levels:
             per_source[level.source_id][product] = level.available
     return [
         dom.DomSource(
-            s.id, per_source.get(s.id, {}), priority=s.priority, location=s.address.location, active=s.active
+            s.id,
+            per_source.get(s.id, {}),
+            priority=s.priority,
+            location=s.address.location,
+            active=s.active,
+            max_lines_per_day=s.max_lines_per_day,
+            lines_today=lines_given.get(s.id, 0),
         )
         for s in sources
     ]
 
 
 def _fulfillment_orders(
-    order: Order, lines: list[OrderLine], result: dom.DomResult
+    order: Order, lines: list[OrderLine], result: dom.DomResult, first: int = 1
 ) -> list[FulfillmentOrder]:
     by_number = {line.line_number: line for line in lines}
     return [
@@ -265,7 +382,7 @@ def _fulfillment_orders(
                 for number, quantity in shipment.lines
             ],
         )
-        for n, shipment in enumerate(result.shipments, 1)
+        for n, shipment in enumerate(result.shipments, first)
     ]
 
 
@@ -305,7 +422,9 @@ def _summary(
     relaxed: list[str],
     basis: str,
     prefix: str,
+    earlier: Sequence[FulfillmentOrder] = (),
 ) -> StepOutcome:
+    """The step's answer; ``earlier``: the fulfillment orders of earlier runs, in its details too."""
     parts: list[str] = []
     if orders:
         listing = ", ".join(
@@ -324,6 +443,8 @@ def _summary(
         parts.append(f"relaxed to source more: {', '.join(relaxed)}")
     if basis not in ("coordinates", "unknown"):
         parts.append(f"distances estimated from the ship-to's {_BASES.get(basis, basis)}")
+    if earlier:
+        parts.append(f"{len(earlier)} fulfillment order(s) from before")
     return StepOutcome(
         succeeded=not backordered,
         message=prefix + ("; ".join(parts) or "nothing to source"),
@@ -338,7 +459,7 @@ def _summary(
                         {"line_number": line.line_number, "quantity": line.quantity} for line in fo.lines
                     ],
                 }
-                for fo in orders
+                for fo in [*earlier, *orders]
             ],
             "backordered": [b.model_dump(mode="json") for b in backordered],
             "relaxed": relaxed,

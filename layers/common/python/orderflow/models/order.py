@@ -128,6 +128,8 @@ class OrderLine(_Model):
     total_inc_tax: Decimal = Decimal("0")
     ship_to_external_id: int | None = None
     quantity_shipped: int = 0
+    # What sourcing could not place yet; a later send_to_dom sources it (fulfillment/sourcing.py).
+    quantity_backordered: int = 0
     product: str | None = None
     unit: str | None = None
     mapping_issues: list[MappingIssue] = Field(default_factory=list)

@@ -2,37 +2,48 @@
 
 FulfillmentTable keys, from the access patterns:
   ``pk = "SOURCE"``,          ``sk = <source id>``   every source in one Query (tens to hundreds)
-  ``pk = "INV#<product>"``,   ``sk = <source id>``   a product's stock at every source in one Query
+  ``pk = "INV#<product>"``,   ``sk = <source id>``   a product's stock at every source in one Query;
+                                                     index ``BySource`` (source_id, product): a
+                                                     source's stock in one Query (listing, deleting it)
+  ``pk = "LINES#<day>"``,     ``sk = <source id>``   order lines given that UTC day to each source with
+                                                     a daily limit (``max_lines_per_day``), all in one
+                                                     Query; gone a week later (TTL ``expires_at``)
 Inventory items keep ``available = on_hand - reserved`` as an attribute of its own, because a
 condition expression cannot subtract: reserving is ``available >= :q`` then ``available -= q``,
-``reserved += q`` in one conditional write. Listing by source is a Scan (admin only, paginated).
+``reserved += q`` in one conditional write. Only inventory items carry ``source_id``, so the index
+holds nothing else.
 
 Orders table, in the order's partition (pk = order key):
   ``sk = "FO#<id>"``    one per fulfillment order
-  ``sk = "SOURCING"``   what sourcing decided (reservations, backorders): the step's idempotency claim
-The claim, the fulfillment orders and the stock they reserve are written in one TransactWriteItems
-across both tables, so a retried or concurrent step can never reserve twice.
+  ``sk = "SOURCING"``   what sourcing decided (reservations, backorders): the step's idempotency claim,
+                        with the round that wrote it (a later run that sources backordered lines
+                        writes the next round, conditioned on the one it read)
+The claim, the fulfillment orders, the stock they reserve, the sources' daily line counts and the
+order lines' backordered quantities are written in one TransactWriteItems across both tables, so a
+retried or concurrent step can never reserve twice, nor give a source more lines than its limit.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
 from orderflow import clock
-from orderflow.errors import Conflict, NotFound
+from orderflow.errors import Conflict, InvalidInput, NotFound
 from orderflow.models.fulfillment import (
     FulfillmentOrder,
     FulfillmentOrderStatus,
     FulfillmentSource,
     InventoryLevel,
 )
+from orderflow.models.order import OrderLine
 from orderflow.store.dynamo import (
     TableRepository,
     decode_cursor,
@@ -42,9 +53,13 @@ from orderflow.store.dynamo import (
     resource,
     storable,
 )
+from orderflow.store.orders import line_sk
 
 SOURCE_PK = "SOURCE"
 INVENTORY_PREFIX = "INV#"
+BY_SOURCE_INDEX = "BySource"
+LINES_PREFIX = "LINES#"
+LINES_KEPT_DAYS = 8  # a day's line counts are only read on that day; kept a week after it for operators
 FO_PREFIX = "FO#"
 SOURCING_SK = "SOURCING"
 TRANSACTION_LIMIT = 100  # TransactWriteItems' maximum items per call
@@ -57,6 +72,16 @@ CONSUMING = {FulfillmentOrderStatus.SHIPPED}
 
 def inventory_key(source_id: str, product: str) -> dict[str, str]:
     return {"pk": f"{INVENTORY_PREFIX}{product}", "sk": source_id}
+
+
+def today() -> str:
+    """The UTC day that daily line limits count in."""
+    return clock.now().date().isoformat()
+
+
+def _expiry(day: str) -> int:
+    start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    return int((start + timedelta(days=LINES_KEPT_DAYS)).timestamp())
 
 
 def _level(item: dict[str, Any]) -> InventoryLevel:
@@ -97,6 +122,11 @@ class SourceRepository(TableRepository):
     def list_all(self) -> list[FulfillmentSource]:
         items = self.query_all(Key("pk").eq(SOURCE_PK))
         return [FulfillmentSource.model_validate(plain(i)) for i in items]
+
+    def lines_on(self, day: str) -> dict[str, int]:
+        """Order lines each source with a daily limit has been given on ``day`` (UTC)."""
+        items = self.query_all(Key("pk").eq(f"{LINES_PREFIX}{day}"), ConsistentRead=True)
+        return {str(i["sk"]): int(i.get("lines", 0)) for i in items}
 
     def delete(self, source_id: str, inventory: InventoryRepository) -> None:
         """Delete a source and its stock rows; refused while any of its stock is reserved (409)."""
@@ -158,16 +188,8 @@ class InventoryRepository(TableRepository):
             return dict(zip(wanted, pool.map(self.for_product, wanted), strict=True))
 
     def for_source(self, source_id: str) -> list[InventoryLevel]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "FilterExpression": Attr("pk").begins_with(INVENTORY_PREFIX) & Attr("sk").eq(source_id)
-        }
-        while True:
-            page = self.table.scan(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return [_level(i) for i in items]
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = self.query_all(Key("source_id").eq(source_id), IndexName=BY_SOURCE_INDEX)
+        return [_level(i) for i in items]
 
     def search(
         self,
@@ -176,10 +198,19 @@ class InventoryRepository(TableRepository):
         limit: int = 100,
         cursor: str | None = None,
     ) -> tuple[list[InventoryLevel], str | None]:
-        """One page of stock levels, by product (a Query) or else by source / all (a Scan)."""
+        """One page of stock levels: by product (a Query), by source (a Query of ``BySource``), or
+        all (a Scan)."""
+        keys = (
+            ("pk", "sk", "source_id", "product")
+            if product is None and source_id is not None
+            else ("pk", "sk")
+        )
         kwargs: dict[str, Any] = {}
         start = decode_cursor(cursor)
         if start:
+            # DynamoDB refuses a start key of another listing's shape: that is the client's mistake.
+            if sorted(start) != sorted(keys) or not all(isinstance(v, str) for v in start.values()):
+                raise InvalidInput("the cursor is not one this API gave out for this listing", field="cursor")
             kwargs["ExclusiveStartKey"] = start
         if product is not None:
             condition: Any = Key("pk").eq(f"{INVENTORY_PREFIX}{product}")
@@ -188,13 +219,23 @@ class InventoryRepository(TableRepository):
 
             def read(**more: Any) -> dict[str, Any]:
                 return dict(self.table.query(KeyConditionExpression=condition, Limit=limit, **more))
-        else:
-            expression: Any = Attr("pk").begins_with(INVENTORY_PREFIX)
-            if source_id is not None:
-                expression = expression & Attr("sk").eq(source_id)
+        elif source_id is not None:
 
             def read(**more: Any) -> dict[str, Any]:
-                return dict(self.table.scan(FilterExpression=expression, **more))
+                return dict(
+                    self.table.query(
+                        IndexName=BY_SOURCE_INDEX,
+                        KeyConditionExpression=Key("source_id").eq(source_id),
+                        Limit=limit,
+                        **more,
+                    )
+                )
+        else:
+
+            def read(**more: Any) -> dict[str, Any]:
+                return dict(
+                    self.table.scan(FilterExpression=Attr("pk").begins_with(INVENTORY_PREFIX), **more)
+                )
 
         found: list[dict[str, Any]] = []
         for _ in range(SEARCH_PAGES):
@@ -204,7 +245,7 @@ class InventoryRepository(TableRepository):
                 found.append(item)
                 if len(found) == limit:
                     more = index + 1 < len(items) or last_key is not None
-                    next_key = {"pk": item["pk"], "sk": item["sk"]} if more else None
+                    next_key = {k: item[k] for k in keys} if more else None
                     return [_level(i) for i in found], encode_cursor(next_key)
             if last_key is None:
                 return [_level(i) for i in found], None
@@ -238,7 +279,8 @@ class StockTaken(Exception):
 
 
 class SourcingStore:
-    """Writes a sourcing decision: claim + fulfillment orders + reservations, all or nothing."""
+    """Writes a sourcing decision: claim + fulfillment orders + reservations + daily line counts +
+    the order lines' backordered quantities, all or nothing."""
 
     def __init__(self, fulfillment_table: str, orders_table: str) -> None:
         self.fulfillment_table = fulfillment_table
@@ -246,71 +288,205 @@ class SourcingStore:
 
     def record(self, order_key: str) -> dict[str, Any] | None:
         item = (
-            resource().Table(self.orders_table).get_item(Key={"pk": order_key, "sk": SOURCING_SK}).get("Item")
+            resource()
+            .Table(self.orders_table)
+            .get_item(Key={"pk": order_key, "sk": SOURCING_SK}, ConsistentRead=True)
+            .get("Item")
         )
         return plain(item) if item else None
 
     def commit(
-        self, order_key: str, decision: dict[str, Any], orders: Sequence[FulfillmentOrder]
+        self,
+        order_key: str,
+        decision: dict[str, Any],
+        orders: Sequence[FulfillmentOrder],
+        *,
+        previous: Mapping[str, Any] | None = None,
+        line_limits: Mapping[str, int] | None = None,
+        day: str | None = None,
+        backordered: Iterable[tuple[OrderLine, int]] = (),
     ) -> list[Reservation]:
         """Reserve and store in one transaction (several when over 100 items: each later one failing
-        undoes the earlier ones). Raises AlreadySourced or StockTaken, having written nothing."""
+        undoes the earlier ones). Raises AlreadySourced or StockTaken, having written nothing.
+
+        ``previous``: the claim read, when this sources what an earlier round backordered; the new
+        claim replaces it only if it is still that round. ``line_limits``: the sources' daily line
+        limits, counted on ``day`` under a condition that keeps each within its limit.
+        ``backordered``: order lines and the quantity of each now backordered."""
         at = clock.iso()
         reservations = reservations_of(orders)
         claim = {
             "pk": order_key,
             "sk": SOURCING_SK,
             **storable(decision),
+            "round": 1,
             "reservations": [r.__dict__ for r in reservations],
             "fulfillment_orders": [fo.id for fo in orders],
             "created_at": at,
         }
-        items: list[dict[str, Any]] = [_put(self.orders_table, claim)]
-        items += [_put(self.orders_table, fo_item(fo)) for fo in orders]
-        items += [self._reserve(r, at) for r in reservations]
-        done: list[list[dict[str, Any]]] = []
-        for start in range(0, len(items), TRANSACTION_LIMIT):
-            chunk = items[start : start + TRANSACTION_LIMIT]
+        writes: list[tuple[dict[str, Any], Callable[[], None]]] = []
+        if previous is None:
+            writes.append(self._put_new(self.orders_table, claim))
+        else:
+            writes.append(self._replace_claim(claim, previous, at))
+        writes += [self._put_new(self.orders_table, fo_item(fo)) for fo in orders]
+        writes += [self._reserve(r, at) for r in reservations]
+        writes += self._count_lines(orders, line_limits or {}, day or today())
+        writes += [self._backorder(order_key, line, quantity) for line, quantity in backordered]
+        done: list[Callable[[], None]] = []
+        for start in range(0, len(writes), TRANSACTION_LIMIT):
+            chunk = writes[start : start + TRANSACTION_LIMIT]
             try:
-                resource().meta.client.transact_write_items(TransactItems=chunk)
+                resource().meta.client.transact_write_items(TransactItems=[item for item, _ in chunk])
             except Exception as exc:
                 if not is_conditional_failure(exc):
-                    self._undo(done)
+                    _undo(done)
                     raise
                 codes = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
-                self._undo(done)
+                _undo(done)
                 if start == 0 and codes[:1] == ["ConditionalCheckFailed"]:
                     raise AlreadySourced(order_key) from None
                 raise StockTaken(order_key) from None
-            done.append(chunk)
+            done += [undo for _, undo in chunk]
         return reservations
 
-    def _reserve(self, reservation: Reservation, at: str) -> dict[str, Any]:
-        return {
+    def note_backordered(self, order_key: str, backordered: Iterable[tuple[OrderLine, int]]) -> None:
+        """Record on the order lines what is backordered when nothing could be reserved (no claim)."""
+        for line, quantity in backordered:
+            resource().Table(self.orders_table).update_item(**_backorder_update(order_key, line, quantity))
+
+    # -- the items of a decision, each with what undoes it ---------------------------------------
+    @staticmethod
+    def _put_new(table_name: str, item: dict[str, Any]) -> tuple[dict[str, Any], Callable[[], None]]:
+        def undo() -> None:
+            resource().Table(table_name).delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+
+        return _put(table_name, item), undo
+
+    def _replace_claim(
+        self, claim: dict[str, Any], previous: Mapping[str, Any], at: str
+    ) -> tuple[dict[str, Any], Callable[[], None]]:
+        """The next round's claim: everything reserved so far, conditioned on the round read."""
+        earlier = int(previous.get("round", 1))
+        claim.update(
+            {
+                "round": earlier + 1,
+                "reservations": [*previous.get("reservations", []), *claim["reservations"]],
+                "fulfillment_orders": [*previous.get("fulfillment_orders", []), *claim["fulfillment_orders"]],
+                "created_at": previous.get("created_at", at),
+                "updated_at": at,
+            }
+        )
+        # A claim written before rounds were counted is round 1.
+        condition = (
+            "#round = :round"
+            if "round" in previous
+            else "attribute_exists(pk) AND attribute_not_exists(#round)"
+        )
+        values = {":round": earlier} if "round" in previous else {}
+        put: dict[str, Any] = {
+            "TableName": self.orders_table,
+            "Item": claim,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#round": "round"},
+        }
+        if values:
+            put["ExpressionAttributeValues"] = values
+        restored = storable(dict(previous))
+
+        def undo() -> None:
+            resource().Table(self.orders_table).put_item(Item=restored)
+
+        return {"Put": put}, undo
+
+    def _reserve(self, reservation: Reservation, at: str) -> tuple[dict[str, Any], Callable[[], None]]:
+        key = inventory_key(reservation.source_id, reservation.product)
+        item = {
             "Update": {
                 "TableName": self.fulfillment_table,
-                "Key": inventory_key(reservation.source_id, reservation.product),
+                "Key": key,
                 "UpdateExpression": "SET reserved = reserved + :q, available = available - :q, updated_at = :at",
                 "ConditionExpression": "available >= :q",
                 "ExpressionAttributeValues": {":q": reservation.quantity, ":at": at},
             }
         }
 
-    def _undo(self, chunks: list[list[dict[str, Any]]]) -> None:
-        """Compensate committed chunks of a decision that could not be completed."""
-        for chunk in chunks:
-            for item in chunk:
-                if "Put" in item:
-                    put = item["Put"]
-                    key = {"pk": put["Item"]["pk"], "sk": put["Item"]["sk"]}
-                    resource().Table(put["TableName"]).delete_item(Key=key)
-                else:
-                    update = item["Update"]
-                    resource().Table(update["TableName"]).update_item(
-                        Key=update["Key"],
-                        UpdateExpression="SET reserved = reserved - :q, available = available + :q",
-                        ExpressionAttributeValues={":q": update["ExpressionAttributeValues"][":q"]},
-                    )
+        def undo() -> None:
+            resource().Table(self.fulfillment_table).update_item(
+                Key=key,
+                UpdateExpression="SET reserved = reserved - :q, available = available + :q",
+                ExpressionAttributeValues={":q": reservation.quantity},
+            )
+
+        return item, undo
+
+    def _count_lines(
+        self, orders: Sequence[FulfillmentOrder], limits: Mapping[str, int], day: str
+    ) -> list[tuple[dict[str, Any], Callable[[], None]]]:
+        """A day's capacity is consumed by the lines sourced that day and never given back: a
+        fulfillment order cancelled or failed later may have been picked already, and its lines were
+        counted on the day it was sourced, not the day it ends. Only sources with a limit are
+        counted, so the others add no contended item to every order's transaction."""
+        lines: dict[str, int] = defaultdict(int)
+        for fo in orders:
+            if fo.source_id in limits:
+                lines[fo.source_id] += len(fo.lines)
+        writes: list[tuple[dict[str, Any], Callable[[], None]]] = []
+        for source_id, count in sorted(lines.items()):
+            if count > limits[source_id]:
+                raise StockTaken(source_id)  # planned on a limit that has changed since
+            key = {"pk": f"{LINES_PREFIX}{day}", "sk": source_id}
+            item = {
+                "Update": {
+                    "TableName": self.fulfillment_table,
+                    "Key": key,
+                    "UpdateExpression": "ADD #lines :n SET expires_at = :expires",
+                    "ConditionExpression": "attribute_not_exists(#lines) OR #lines <= :room",
+                    "ExpressionAttributeNames": {"#lines": "lines"},
+                    "ExpressionAttributeValues": {
+                        ":n": count,
+                        ":room": limits[source_id] - count,
+                        ":expires": _expiry(day),
+                    },
+                }
+            }
+
+            def undo(key: dict[str, str] = key, count: int = count) -> None:
+                resource().Table(self.fulfillment_table).update_item(
+                    Key=key,
+                    UpdateExpression="ADD #lines :n",
+                    ExpressionAttributeNames={"#lines": "lines"},
+                    ExpressionAttributeValues={":n": -count},
+                )
+
+            writes.append((item, undo))
+        return writes
+
+    def _backorder(
+        self, order_key: str, line: OrderLine, quantity: int
+    ) -> tuple[dict[str, Any], Callable[[], None]]:
+        def undo() -> None:
+            resource().Table(self.orders_table).update_item(
+                **_backorder_update(order_key, line, line.quantity_backordered)
+            )
+
+        item = {"TableName": self.orders_table, **_backorder_update(order_key, line, quantity)}
+        return {"Update": item}, undo
+
+
+def _backorder_update(order_key: str, line: OrderLine, quantity: int) -> dict[str, Any]:
+    return {
+        "Key": {"pk": order_key, "sk": line_sk(line)},
+        "UpdateExpression": "SET quantity_backordered = :q",
+        "ConditionExpression": "attribute_exists(pk)",
+        "ExpressionAttributeValues": {":q": quantity},
+    }
+
+
+def _undo(compensations: list[Callable[[], None]]) -> None:
+    """Compensate committed chunks of a decision that could not be completed."""
+    for compensate in compensations:
+        compensate()
 
 
 def fo_item(fo: FulfillmentOrder) -> dict[str, Any]:
