@@ -47,6 +47,17 @@ def test_a_duplicate_mapping_is_a_409(api: Api) -> None:
         ("/mappings/products", {**SCALE, "external_field_value": ""}, "external_field_value"),
         ("/mappings/widgets", SCALE, "kind"),
         ("/mappings/products", ["not", "an", "object"], "body"),
+        ("/mappings/products", {**SCALE, "unit": "ea"}, "unit"),
+        (
+            "/mappings/accounts",
+            {"external_field_name": "ProviderName", "external_field_value": "BC"},
+            "account",
+        ),
+        (
+            "/mappings/accounts",
+            {"account": " ", "external_field_name": "x", "external_field_value": "y"},
+            "account",
+        ),
     ],
 )
 def test_bad_mapping_input_is_a_400_naming_the_field(api: Api, path: str, body: object, field: str) -> None:
@@ -190,3 +201,47 @@ def test_the_openapi_document_declares_security_and_every_answer_in_the_error_sh
     asl = operations[("get", "/flows/{flow_id}/asl")]["responses"]["200"]["content"]
     diagram = operations[("get", "/flows/{flow_id}/diagram")]["responses"]["200"]["content"]
     assert asl == {"application/json": {"schema": {"type": "object"}}} and list(diagram) == ["text/plain"]
+
+
+def test_the_openapi_document_shows_the_bodies_the_routes_validate_and_no_injected_parameter(
+    api: Api,
+) -> None:
+    document = api.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    operations = {(m.upper(), path): op for path, item in document["paths"].items() for m, op in item.items()}
+
+    def body(method: str, path: str) -> dict:
+        schema = operations[(method, path)]["requestBody"]["content"]["application/json"]["schema"]
+        return schemas[schema["$ref"].rsplit("/", 1)[-1]] if "$ref" in schema else schema
+
+    def parameters(method: str, path: str) -> list[tuple[str, str]]:
+        return [(p["in"], p["name"]) for p in operations[(method, path)].get("parameters", [])]
+
+    # The typed bodies, as their models validate them
+    mapping = body("POST", "/mappings/{kind}")
+    assert mapping["required"] == ["external_field_name", "external_field_value"]
+    assert {"account", "price_list", "unit", "product"} <= set(mapping["properties"])
+    assert mapping["additionalProperties"] is False and mapping["properties"]["product"]["anyOf"][0] == {
+        "type": "string", "minLength": 1, "maxLength": 200}  # fmt: skip
+    source, replacement = (
+        body("POST", "/fulfillment-sources"),
+        body("PUT", "/fulfillment-sources/{source_id}"),
+    )
+    assert source["required"] == ["id", "name"] and replacement["required"] == ["name"]
+    assert "created_at" not in source["properties"] and "created_at" not in replacement["properties"]
+    stock = body("PUT", "/inventory/{source_id}/{product}")
+    assert stock["required"] == ["on_hand"]
+    assert (
+        stock["properties"]["on_hand"] | {"type": "integer", "minimum": 0} == stock["properties"]["on_hand"]
+    )
+    settings = body("PUT", "/settings/bigcommerce")
+    assert "required" not in settings and settings["additionalProperties"] is False
+    assert {"store_hash", "status_mapping", "push_enabled"} <= set(settings["properties"])
+    # The repositories the routes are given are no parameters of theirs
+    assert parameters("GET", "/orders") == [("query", "external_id"), ("query", "limit"), ("query", "cursor")]
+    assert parameters("GET", "/settings/bigcommerce") == []
+    assert parameters("PUT", "/inventory/{source_id}/{product}") == [
+        ("path", "source_id"),
+        ("path", "product"),
+    ]
+    assert parameters("DELETE", "/fulfillment-sources/{source_id}") == [("path", "source_id")]

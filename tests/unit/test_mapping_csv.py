@@ -1,4 +1,5 @@
-"""CSV import/export of mappings (pure): parsing, per-row errors, header errors, rendering, planning."""
+"""CSV import/export of mappings (pure): parsing, per-row errors, header errors, rendering, planning; and
+the inventory CSV's parsing."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from orderflow.mapping.csv_files import (
     MAX_REPORTED_ERRORS,
     MAX_ROWS,
     ImportReport,
+    InventoryRow,
     ParsedCsv,
+    ParsedInventory,
     RowError,
     columns,
     decode,
     escape_cell,
     identity,
     parse_csv,
+    parse_inventory_csv,
     plan_import,
     render_csv,
     unescape_cell,
@@ -344,3 +348,96 @@ def test_a_report_of_a_huge_bad_file_stays_small_but_counts_every_rejected_row()
     assert body["rejected"] == MAX_REPORTED_ERRORS + 500
     assert len(body["errors"]) == MAX_REPORTED_ERRORS and body["errors_omitted"] == 500
     assert body["errors"][0]["row"] == 2  # in row order
+
+
+# -- inventory -------------------------------------------------------------------------------------------
+
+SOURCES = {"WH-TX", "WH-2"}
+INVENTORY_HEADER = "source_id,product,on_hand"
+
+
+def _inventory(*lines: str, header: str = INVENTORY_HEADER) -> str:
+    return "\r\n".join([header, *lines]) + "\r\n"
+
+
+def test_an_inventory_export_with_bom_spaces_and_blank_rows_is_read_with_spreadsheet_row_numbers() -> None:
+    # Given what a spreadsheet writes: a BOM, a header in its own words, padded cells, a blank row,
+    # leading zeros and a quoted product with a comma
+    text = f'{BOM}Source ID,Product, On Hand\r\n WH-TX , Accu Scale ,40\r\n\r\nWH-2,"Scale, Pro",007\r\n'
+
+    # When it is parsed
+    parsed = parse_inventory_csv(decode(text.encode()), SOURCES)
+
+    # Then both rows are read, numbered as the spreadsheet shows them
+    assert parsed == ParsedInventory(
+        rows=[InventoryRow(2, "WH-TX", "Accu Scale", 40), InventoryRow(4, "WH-2", "Scale, Pro", 7)]
+    )
+
+
+def test_every_bad_inventory_row_is_reported_with_its_row_and_column_and_good_rows_are_kept() -> None:
+    parsed = parse_inventory_csv(
+        _inventory(
+            "WH-TX,Accu Scale,40",  # 2 good
+            "NOPE,Accu Scale,1",  # 3 an unknown source
+            "WH-TX,,3",  # 4 no product
+            "WH-TX,Bench Press,-2",  # 5 a negative count
+            "WH-TX,Bench Press,\u00b2",  # 6 a digit int() would refuse
+            f"WH-TX,{'x' * 201},1",  # 7 a product too long to be one
+            f"WH-TX,Weights,{'9' * 39}",  # 8 more digits than DynamoDB keeps
+            ",,",  # skipped: blank
+            "WH-TX,Accu Scale,41",  # 10 repeats row 2
+            "WH-2,Accu Scale,3",  # 11 good: another source
+        ),
+        SOURCES,
+    )
+
+    assert [(r.row, r.source_id, r.on_hand) for r in parsed.rows] == [(2, "WH-TX", 40), (11, "WH-2", 3)]
+    assert [(e.row, e.field) for e in parsed.errors] == [
+        (3, "source_id"), (4, "product"), (5, "on_hand"), (6, "on_hand"), (7, "product"), (8, "on_hand"),
+        (10, "product")]  # fmt: skip
+    messages = [e.message for e in parsed.errors]
+    assert messages[0] == "no fulfillment source with id NOPE"
+    assert messages[2] == "on_hand must be a whole number, 0 or more (got '-2')"
+    assert messages[5] == "on_hand has more than 38 digits"
+    assert messages[6] == "repeats row 2 (Accu Scale at WH-TX)"
+    assert parsed.to_body(dry_run=True)["updated"] == 0 and parsed.to_body(dry_run=False)["updated"] == 2
+    assert parsed.to_body(dry_run=False)["rejected"] == 7
+
+
+@pytest.mark.parametrize(
+    ("header", "field", "words"),
+    [
+        ("source,product,qty", "source_id", "(missing source_id, on_hand) (unknown source, qty)"),
+        ("source_id,product", "on_hand", "(missing on_hand)"),
+        ("source_id,product,on_hand,bin", "bin", "(unknown bin)"),
+        ("source_id,product,on_hand,on_hand", "body", "the header is source_id,product,on_hand"),
+    ],
+)
+def test_a_bad_inventory_header_is_one_error_naming_the_column(header: str, field: str, words: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse_inventory_csv(_inventory("WH-TX,Accu Scale,1", header=header), SOURCES)
+
+    assert raised.value.field == field
+    assert words in raised.value.message
+
+
+@pytest.mark.parametrize("text", ["", BOM, "\r\n\r\n", ",,\n"])
+def test_an_inventory_file_without_a_header_row_is_refused(text: str) -> None:
+    with pytest.raises(InvalidInput, match="no header row") as raised:
+        parse_inventory_csv(text, SOURCES)
+    assert raised.value.field == "body"
+
+
+def test_an_inventory_file_over_the_row_limit_is_refused_whole() -> None:
+    rows = [f"WH-TX,P{n},1" for n in range(MAX_ROWS + 1)]
+
+    assert len(parse_inventory_csv(_inventory(*rows[:MAX_ROWS]), SOURCES).rows) == MAX_ROWS
+    with pytest.raises(InvalidInput, match="more than 20,000 rows: split it") as raised:
+        parse_inventory_csv(_inventory(*rows), SOURCES)
+    assert raised.value.field == "body"
+
+
+def test_an_inventory_product_is_read_as_the_mappings_export_writes_it() -> None:
+    # A product the mappings export quoted against formulas is the same product here
+    parsed = parse_inventory_csv(_inventory(f"WH-TX,{escape_cell('=Accu')},1"), SOURCES)
+    assert [r.product for r in parsed.rows] == ["=Accu"]

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderflow import config
-from orderflow.store import tables
+from orderflow.api.dependencies import Customers
 
 router = APIGatewayHttpRouter()
 
@@ -18,8 +18,9 @@ def list_customers(
     email: Annotated[str | None, Query(description="exact billing email, any case")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(description="from the previous page's next_cursor")] = None,
+    *,
+    repo: Customers,
 ) -> dict[str, Any]:
-    repo = tables.customers()
     if email is not None:
         record = repo.by_email(config.store_hash(), email)
         return {"customers": [record.model_dump(mode="json")] if record else [], "next_cursor": None}
@@ -28,5 +29,5 @@ def list_customers(
 
 
 @router.get("/customers/<customer_id>", summary="One customer record", tags=["customers"])
-def get_customer(customer_id: str) -> dict[str, Any]:
-    return tables.customers().get(customer_id).model_dump(mode="json")
+def get_customer(customer_id: str, repo: Customers) -> dict[str, Any]:
+    return repo.get(customer_id).model_dump(mode="json")

@@ -8,15 +8,18 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from orderflow.api.dependencies import Flows, Mappings, Settings, StateMachines
 from orderflow.api.http import created
 from orderflow.errors import InvalidInput
 from orderflow.flows import diagram, dry_run, publishing
 from orderflow.flows.asl import generate_asl, to_json
 from orderflow.models.flow import FlowError
-from orderflow.store import tables
 from orderflow.store.flows import FlowRecord
 
 router = APIGatewayHttpRouter()
+# A flow is a document the domain validates whole, structure and semantics (publishing.validate): every
+# problem is listed with its path (steps[2].branches[1].steps[0].action), which a typed body would cut to
+# Powertools' first error, with the tagged unions' tags in its path. The body is taken as an object here.
 FLOW_BODY = Body(
     description="A flow definition: name, type order_orchestration, description, input_events, filter_policies, "
     "steps (actions and elements)"
@@ -44,8 +47,8 @@ def render(record: FlowRecord) -> dict[str, Any]:
 
 
 @router.get("/flows", summary="Flows with their status and version", tags=["flows"])
-def list_flows() -> dict[str, Any]:
-    flows = tables.flows().all_flows()
+def list_flows(repo: Flows) -> dict[str, Any]:
+    flows = repo.all_flows()
     return {
         "flows": [
             {k: render(r)[k] for k in ("id", "name", "status", "version", "published_version", "updated_at")}
@@ -55,13 +58,13 @@ def list_flows() -> dict[str, Any]:
 
 
 @router.post("/flows", summary="Create a flow (validated whole; nothing stored when invalid)", tags=["flows"])
-def create_flow(body: Annotated[dict[str, Any], FLOW_BODY]) -> tuple[Any, int]:
-    return created(render(_validated(publishing.create_flow, body, tables.flows())))
+def create_flow(body: Annotated[dict[str, Any], FLOW_BODY], repo: Flows) -> tuple[Any, int]:
+    return created(render(_validated(publishing.create_flow, body, repo)))
 
 
 @router.get("/flows/<flow_id>", summary="A flow's definition, status and versions", tags=["flows"])
-def get_flow(flow_id: str) -> dict[str, Any]:
-    return render(tables.flows().get(flow_id))
+def get_flow(flow_id: str, repo: Flows) -> dict[str, Any]:
+    return render(repo.get(flow_id))
 
 
 @router.put(
@@ -69,31 +72,25 @@ def get_flow(flow_id: str) -> dict[str, Any]:
     summary="Replace an unpublished flow's definition (409 when published)",
     tags=["flows"],
 )
-def put_flow(flow_id: str, body: Annotated[dict[str, Any], FLOW_BODY]) -> dict[str, Any]:
-    return render(_validated(publishing.replace_flow, flow_id, body, tables.flows()))
+def put_flow(flow_id: str, body: Annotated[dict[str, Any], FLOW_BODY], repo: Flows) -> dict[str, Any]:
+    return render(_validated(publishing.replace_flow, flow_id, body, repo))
 
 
 @router.delete("/flows/<flow_id>", summary="Delete an unpublished flow (409 when published)", tags=["flows"])
-def delete_flow(flow_id: str) -> dict[str, Any]:
-    tables.flows().delete(flow_id)
+def delete_flow(flow_id: str, repo: Flows) -> dict[str, Any]:
+    repo.delete(flow_id)
     return {"deleted": flow_id}
 
 
 @router.post("/flows/<flow_id>/publish", summary="Publish as a new immutable version", tags=["flows"])
-def publish_flow(flow_id: str) -> dict[str, Any]:
-    record = _validated(
-        publishing.publish_flow,
-        flow_id,
-        tables.flows(),
-        tables.state_machines(),
-        publishing.function_substitutions(),
-    )
+def publish_flow(flow_id: str, repo: Flows, machines: StateMachines) -> dict[str, Any]:
+    record = _validated(publishing.publish_flow, flow_id, repo, machines, publishing.function_substitutions())
     return render(record)
 
 
 @router.post("/flows/<flow_id>/unpublish", summary="Stop new orders reaching the flow", tags=["flows"])
-def unpublish_flow(flow_id: str) -> dict[str, Any]:
-    return render(tables.flows().unpublish(flow_id))
+def unpublish_flow(flow_id: str, repo: Flows) -> dict[str, Any]:
+    return render(repo.unpublish(flow_id))
 
 
 @router.get(
@@ -108,9 +105,11 @@ def unpublish_flow(flow_id: str) -> dict[str, Any]:
     },
 )
 def get_asl(
-    flow_id: str, version: Annotated[int | None, Query(ge=1, description="a published version")] = None
+    flow_id: str,
+    version: Annotated[int | None, Query(ge=1, description="a published version")] = None,
+    *,
+    repo: Flows,
 ) -> Response[str]:
-    repo = tables.flows()
     if version is not None:
         text = repo.version(flow_id, version).asl
     else:
@@ -135,8 +134,10 @@ def get_diagram(
     format: Annotated[
         str, Query(pattern="^(mermaid|markdown)$", description="mermaid (default) or markdown")
     ] = "mermaid",
+    *,
+    repo: Flows,
 ) -> Response[str]:
-    flow = tables.flows().get(flow_id).flow()
+    flow = repo.get(flow_id).flow()
     text = diagram.to_markdown(flow) if format == "markdown" else diagram.to_mermaid(flow)
     return Response(status_code=200, content_type="text/plain; charset=utf-8", body=text)
 
@@ -148,6 +149,8 @@ def get_diagram(
 )
 def dry_run_flow(
     flow_id: str,
+    # Two shapes of order (a BigCommerce v2 order, or one as GET /orders/{key} answers it), which the
+    # dry run tells apart and reads itself: the body is taken as an object.
     body: Annotated[
         dict[str, Any],
         Body(
@@ -155,11 +158,13 @@ def dry_run_flow(
             '"event": <the event it runs on, default new_order>}'
         ),
     ],
+    repo: Flows,
+    settings_repo: Settings,
+    mappings: Mappings,
 ) -> dict[str, Any]:
-    repo = tables.flows()
     flow = repo.get(flow_id).flow()
-    settings = tables.settings().bigcommerce()
-    order = dry_run.sample_order(body, settings, tables.mappings().resolve)
+    settings = settings_repo.bigcommerce()
+    order = dry_run.sample_order(body, settings, mappings.resolve)
     event = dry_run.sample_event(body)
     result = dry_run.dry_run(flow, publishing.policies_by_name(repo), order, settings, event)
     return {

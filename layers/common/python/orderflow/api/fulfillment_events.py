@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderflow import config, inbound
+from orderflow.api.dependencies import Flows, FulfillmentOrders, Orders, Settings
 from orderflow.bigcommerce import connection
 from orderflow.fulfillment import events
-from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
 
 router = APIGatewayHttpRouter()
@@ -39,6 +39,11 @@ EVENT_BODY = Body(
 def receive_event(
     fulfillment_order_id: str,
     body: Annotated[dict[str, Any] | None, EVENT_BODY] = None,  # documents the body; never filled
+    *,
+    fulfillment_orders: FulfillmentOrders,
+    orders: Orders,
+    settings: Settings,
+    flows: Flows,
 ) -> dict[str, Any]:
     event = router.current_event
     events.authenticate(dict(event.headers or {}), config.secret("PROVIDER_SECRET"))
@@ -46,10 +51,10 @@ def receive_event(
         fulfillment_order_id,
         # Not event.decoded_body: it decodes as UTF-8 whatever came, and fails on what is not.
         inbound.request_body(event.body, event.is_base64_encoded),
-        fulfillment_orders=tables.fulfillment_orders(),
-        orders=tables.orders(),
-        config=tables.settings().bigcommerce(),
+        fulfillment_orders=fulfillment_orders,
+        orders=orders,
+        config=settings.bigcommerce(),
         bigcommerce=connection.client(time_budget=connection.API_TIME_BUDGET),
-        flows=tables.flows(),
+        flows=flows,
         starter=ExecutionStarter(),
     )

@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderflow import config
+from orderflow.api.dependencies import Orders, Settings
 from orderflow.bigcommerce import connection
 from orderflow.connector import sweep, sync
-from orderflow.store import tables
 
 router = APIGatewayHttpRouter()
 
@@ -23,8 +23,8 @@ router = APIGatewayHttpRouter()
     "kind, whatever the number of orders.",
     tags=["operations"],
 )
-def get_health() -> dict[str, Any]:
-    summary = sweep.health(tables.orders())
+def get_health(orders: Orders) -> dict[str, Any]:
+    summary = sweep.health(orders)
     grace = int(sweep.grace().total_seconds())
     late = [
         kind
@@ -42,13 +42,12 @@ def get_health() -> dict[str, Any]:
     "running). The reconciliation part carries on from its checkpoint and stops in time to answer.",
     tags=["operations"],
 )
-def run_sweep() -> dict[str, Any]:
+def run_sweep(orders: Orders, settings: Settings) -> dict[str, Any]:
     client = connection.client(time_budget=connection.API_TIME_BUDGET)
-    orders = tables.orders()
     context = router.lambda_context
     report = sweep.run(
         orders,
-        tables.settings(),
+        settings,
         client,
         sync.intake_starter(client.store_hash, config.env("ORDER_INTAKE_STATE_MACHINE_ARN"), orders=orders),
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000.0 - 5.0,

@@ -11,14 +11,20 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from orderflow.api.dependencies import Mappings
 from orderflow.api.http import created
 from orderflow.errors import InvalidInput
 from orderflow.mapping import csv_files as mapping_csv
-from orderflow.models.order import MAPPING_VALUE_FIELD, Mapping, MappingInput, MappingKind
+from orderflow.models.order import (
+    DEFAULT_MAPPING_GROUP,
+    MAPPING_VALUE_FIELD,
+    Mapping,
+    MappingInput,
+    MappingKind,
+)
 from orderflow.observability import logger
-from orderflow.store import tables
 
 router = APIGatewayHttpRouter()
 KINDS = ", ".join(k.value for k in MappingKind)
@@ -28,6 +34,44 @@ MAPPING_BODY = Body(
     '"external_field_name": "sku", "external_field_value": "ABS"}; the internal value is named after the '
     "kind: account, price_list, unit or product"
 )
+NAME_LIMIT = 200  # characters, MappingInput's limit for each of its names
+Name = Annotated[str, Field(min_length=1, max_length=NAME_LIMIT)]
+
+
+class MappingBody(BaseModel):
+    """A mapping: the internal value under its kind's name (account, price_list, unit or product); for
+    accounts mappings, account is that value, for the others the account the mapping is limited to."""
+
+    # MappingInput as the API spells it. Which field holds the value depends on the path's kind, which
+    # a body model cannot know: the four are optional here, and to_input takes the kind's.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    mapping_group: Name = DEFAULT_MAPPING_GROUP
+    account: Annotated[str, Field(max_length=NAME_LIMIT)] | None = None
+    price_list: Name | None = None
+    unit: Name | None = None
+    product: Name | None = None
+    external_field_name: Name
+    external_field_value: Name
+
+    def to_input(self, kind: MappingKind) -> MappingInput:
+        value_field = MAPPING_VALUE_FIELD[kind]
+        for other in MAPPING_VALUE_FIELD.values():
+            if other not in (value_field, "account") and other in self.model_fields_set:
+                raise InvalidInput(
+                    f"{other}: {kind.value} mappings have no {other} (their value is {value_field})",
+                    field=other,
+                )
+        value = getattr(self, value_field)
+        if not value:
+            raise InvalidInput(f"{value_field}: Field required", field=value_field)
+        return MappingInput(
+            mapping_group=self.mapping_group,
+            account=None if value_field == "account" else self.account,
+            value=value,
+            external_field_name=self.external_field_name,
+            external_field_value=self.external_field_value,
+        )
 
 
 def parse_kind(kind: str) -> MappingKind:
@@ -35,22 +79,6 @@ def parse_kind(kind: str) -> MappingKind:
         return MappingKind(kind)
     except ValueError:
         raise InvalidInput(f"unknown mapping kind '{kind}' (known: {KINDS})", field="kind") from None
-
-
-def parse_mapping(kind: MappingKind, body: Any) -> MappingInput:
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object", field="body")
-    value_field = MAPPING_VALUE_FIELD[kind]
-    data = dict(body)
-    if value_field in data:
-        data["value"] = data.pop(value_field)
-    try:
-        return MappingInput.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        field = value_field if field == "value" else field
-        raise InvalidInput(f"{field}: {first['msg']}", field=field) from None
 
 
 def render(mapping: Mapping) -> dict[str, Any]:
@@ -98,17 +126,19 @@ def list_mappings(
     external_field_value: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query()] = None,
+    *,
+    repo: Mappings,
 ) -> dict[str, Any]:
-    mappings, next_cursor = tables.mappings().search(
+    mappings, next_cursor = repo.search(
         parse_kind(kind), group=mapping_group, external_value=external_field_value, limit=limit, cursor=cursor
     )
     return {"mappings": [render(m) for m in mappings], "next_cursor": next_cursor}
 
 
 @router.post("/mappings/<kind>", summary="Create a mapping (409 when it exists)", tags=["mappings"])
-def create_mapping(kind: str, body: Annotated[dict[str, Any], MAPPING_BODY]) -> tuple[Any, int]:
+def create_mapping(kind: str, body: Annotated[MappingBody, MAPPING_BODY], repo: Mappings) -> tuple[Any, int]:
     mapping_kind = parse_kind(kind)
-    return created(render(tables.mappings().create(mapping_kind, parse_mapping(mapping_kind, body))))
+    return created(render(repo.create(mapping_kind, body.to_input(mapping_kind))))
 
 
 # Registered before /mappings/<kind>/<mapping_id>: Powertools tries routes in registration order, and
@@ -120,10 +150,13 @@ def create_mapping(kind: str, body: Annotated[dict[str, Any], MAPPING_BODY]) -> 
     responses={200: {"description": "the mappings", "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def export_mappings(
-    kind: str, mapping_group: Annotated[str | None, Query(description="only this group")] = None
+    kind: str,
+    mapping_group: Annotated[str | None, Query(description="only this group")] = None,
+    *,
+    repo: Mappings,
 ) -> Response[str]:
     mapping_kind = parse_kind(kind)
-    text = mapping_csv.render_csv(mapping_kind, tables.mappings().list_all(mapping_kind, group=mapping_group))
+    text = mapping_csv.render_csv(mapping_kind, repo.list_all(mapping_kind, group=mapping_group))
     return Response(
         status_code=200,
         content_type="text/csv; charset=utf-8",
@@ -152,11 +185,13 @@ def import_mappings(
         Query(description="refuse (default): a row whose key exists with another value is an error"),
     ] = "refuse",
     dry_run: Annotated[bool, Query(description="validate and count; write nothing")] = False,
+    *,
+    repo: Mappings,
 ) -> dict[str, Any]:
     mapping_kind = parse_kind(kind)
     text = csv_text(router.current_event)
     report = mapping_csv.import_csv(
-        mapping_kind, text, tables.mappings(), replace=on_existing == "update", dry_run=dry_run
+        mapping_kind, text, repo, replace=on_existing == "update", dry_run=dry_run
     )
     body = report.to_body()
     # Named keys, not the body's: "created" is a LogRecord attribute, which no log key may be.
@@ -175,17 +210,19 @@ def import_mappings(
 
 
 @router.get("/mappings/<kind>/<mapping_id>", summary="One mapping", tags=["mappings"])
-def get_mapping(kind: str, mapping_id: str) -> dict[str, Any]:
-    return render(tables.mappings().get(parse_kind(kind), mapping_id))
+def get_mapping(kind: str, mapping_id: str, repo: Mappings) -> dict[str, Any]:
+    return render(repo.get(parse_kind(kind), mapping_id))
 
 
 @router.put("/mappings/<kind>/<mapping_id>", summary="Replace a mapping", tags=["mappings"])
-def put_mapping(kind: str, mapping_id: str, body: Annotated[dict[str, Any], MAPPING_BODY]) -> dict[str, Any]:
+def put_mapping(
+    kind: str, mapping_id: str, body: Annotated[MappingBody, MAPPING_BODY], repo: Mappings
+) -> dict[str, Any]:
     mapping_kind = parse_kind(kind)
-    return render(tables.mappings().update(mapping_kind, mapping_id, parse_mapping(mapping_kind, body)))
+    return render(repo.update(mapping_kind, mapping_id, body.to_input(mapping_kind)))
 
 
 @router.delete("/mappings/<kind>/<mapping_id>", summary="Delete a mapping", tags=["mappings"])
-def delete_mapping(kind: str, mapping_id: str) -> tuple[Any, int]:
-    tables.mappings().delete(parse_kind(kind), mapping_id)
+def delete_mapping(kind: str, mapping_id: str, repo: Mappings) -> tuple[Any, int]:
+    repo.delete(parse_kind(kind), mapping_id)
     return {"deleted": mapping_id}, 200

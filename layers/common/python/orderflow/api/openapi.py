@@ -12,8 +12,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
 from orderflow.api import http
-from orderflow.models.fulfillment import FulfillmentSource
-from orderflow.models.order import BigCommerceSettings, MappingKind
+from orderflow.models.order import MappingKind
 from orderflow.models.policy import Policy
 from orderflow.shipments.shipping import ShipmentRequest
 
@@ -161,23 +160,13 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
         200: "The same shipment_id again: the shipment as it was recorded, unchanged",
     },
 }
-# Routes that take their JSON body as a dict and validate it themselves (their own error messages):
-# the model each validates it with, the fields it ignores (left out here), and the fields it fills in.
-BODY_MODELS: dict[tuple[str, str], tuple[type[BaseModel], tuple[str, ...], tuple[str, ...]]] = {
-    ("POST", "/fulfillment-sources"): (FulfillmentSource, ("created_at", "updated_at"), ()),
-    # the id defaults to the path's
-    ("PUT", "/fulfillment-sources/{source_id}"): (FulfillmentSource, ("created_at", "updated_at"), ("id",)),
-    ("POST", "/orders/{order_key}/shipments"): (ShipmentRequest, (), ()),
-    ("PUT", "/settings/bigcommerce"): (BigCommerceSettings, (), ()),
-    ("POST", "/policies"): (Policy, ("status",), ()),
-    ("PUT", "/policies/{policy_id}"): (Policy, ("status",), ()),
-}
-BODY_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
-    ("PUT", "/inventory/{source_id}/{product}"): {
-        "type": "object",
-        "required": ["on_hand"],
-        "properties": {"on_hand": {"type": "integer", "minimum": 0, "description": "units on hand"}},
-    },
+# Routes whose JSON body the domain reads itself, to list every problem at once: the model it reads each
+# with, and the fields it ignores (left out here). Typed bodies are documented by the event handler; a
+# flow and a dry run's sample order stay plain objects.
+BODY_MODELS: dict[tuple[str, str], tuple[type[BaseModel], tuple[str, ...]]] = {
+    ("POST", "/orders/{order_key}/shipments"): (ShipmentRequest, ()),
+    ("POST", "/policies"): (Policy, ("status",)),
+    ("PUT", "/policies/{policy_id}"): (Policy, ("status",)),
 }
 WEBHOOK_BODY = {
     "required": True,
@@ -247,22 +236,15 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _complete_body(method: str, path: str, operation: dict[str, Any], schemas: dict[str, Any]) -> None:
-    """The JSON body's schema: the model a route validates its dict with; never ``null`` (an optional
+    """The JSON body's schema: the model the domain reads a document with; never ``null`` (an optional
     body is sent or left out, and a JSON null is refused like any other non-object)."""
     content = operation.get("requestBody", {}).get("content", {}).get("application/json")
     if content is None:
         return
     schema = content.get("schema", {})
     if (method, path) in BODY_MODELS:
-        model, left_out, filled_in = BODY_MODELS[(method, path)]
-        schema = {
-            **_model_schema(model, left_out, filled_in, schemas),
-            "description": schema.get("description", ""),
-        }
-        if model is BigCommerceSettings:  # only the fields given change; the store is the deployment's
-            schema["properties"]["store_hash"] = {"type": "string", "description": "400 unless this store's"}
-    elif (method, path) in BODY_SCHEMAS:
-        schema = {**copy.deepcopy(BODY_SCHEMAS[(method, path)]), "description": schema.get("description", "")}
+        model, left_out = BODY_MODELS[(method, path)]
+        schema = {**_model_schema(model, left_out, schemas), "description": schema.get("description", "")}
     elif "anyOf" in schema:
         alternatives = [a for a in schema["anyOf"] if a != {"type": "null"}]
         schema = {k: v for k, v in schema.items() if k != "anyOf"}
@@ -271,7 +253,7 @@ def _complete_body(method: str, path: str, operation: dict[str, Any], schemas: d
 
 
 def _model_schema(
-    model: type[BaseModel], left_out: tuple[str, ...], filled_in: tuple[str, ...], schemas: dict[str, Any]
+    model: type[BaseModel], left_out: tuple[str, ...], schemas: dict[str, Any]
 ) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, definition in schema.pop("$defs", {}).items():
@@ -279,7 +261,7 @@ def _model_schema(
     for name in left_out:
         schema.get("properties", {}).pop(name, None)
     if "required" in schema:
-        schema["required"] = [name for name in schema["required"] if name not in left_out + filled_in]
+        schema["required"] = [name for name in schema["required"] if name not in left_out]
     schema.pop("title", None)
     return schema
 

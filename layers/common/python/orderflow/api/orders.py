@@ -8,8 +8,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderflow import config
+from orderflow.api.dependencies import Orders
 from orderflow.models.order import order_key_for
-from orderflow.store import tables
 
 router = APIGatewayHttpRouter()
 
@@ -21,8 +21,9 @@ def list_orders(
     external_id: Annotated[int | None, Query(description="the BigCommerce order id", ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(description="from the previous page's next_cursor")] = None,
+    *,
+    repo: Orders,
 ) -> dict[str, Any]:
-    repo = tables.orders()
     if external_id is not None:
         order = repo.find(order_key_for(config.store_hash(), external_id))
         return {"orders": [_summary(order.model_dump(mode="json"))] if order else [], "next_cursor": None}
@@ -31,16 +32,15 @@ def list_orders(
 
 
 @router.get("/orders/<order_key>", summary="One order with its lines and step results", tags=["orders"])
-def get_order(order_key: str) -> dict[str, Any]:
-    order, steps = tables.orders().get_with_steps(order_key)
+def get_order(order_key: str, repo: Orders) -> dict[str, Any]:
+    order, steps = repo.get_with_steps(order_key)
     return {**order.model_dump(mode="json"), "step_results": [s.model_dump(mode="json") for s in steps]}
 
 
 @router.get(
     "/orders/<order_key>/step-results", summary="The order's step results, in run order", tags=["orders"]
 )
-def get_step_results(order_key: str) -> dict[str, Any]:
-    repo = tables.orders()
+def get_step_results(order_key: str, repo: Orders) -> dict[str, Any]:
     steps = repo.step_results(order_key)
     if not steps:
         repo.get(order_key)  # 404 when the order does not exist at all

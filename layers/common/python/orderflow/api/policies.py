@@ -7,15 +7,18 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from orderflow.api.dependencies import Flows
 from orderflow.api.http import created
 from orderflow.errors import Conflict, InvalidInput
 from orderflow.flows import publishing
 from orderflow.models.flow import policy_references
 from orderflow.models.policy import Policy, PolicyError, parse_policy
-from orderflow.store import tables
 from orderflow.store.flows import FlowRepository, PolicyRecord
 
 router = APIGatewayHttpRouter()
+# A policy is a document the domain validates whole (parse_policy): every problem is listed with its path
+# (rules[1].rules[0].field), which a typed body would cut to Powertools' first error. The body is taken
+# as an object here; the document shows Policy's schema (openapi.BODY_MODELS).
 POLICY_BODY = Body(
     description='e.g. {"name": "Filter Policy - BigCommerce", "kind": "filter", "applies_to": "order", '
     '"rules": [{"field": "provider", "operator": "equals", "value": "BigCommerce"}]}'
@@ -57,19 +60,19 @@ def _refuse_while_used(repo: FlowRepository, policy: PolicyRecord) -> None:
 
 
 @router.get("/policies", summary="Filter and execution policies", tags=["policies"])
-def list_policies() -> dict[str, Any]:
-    return {"policies": [render(r) for r in tables.flows().policies()]}
+def list_policies(repo: Flows) -> dict[str, Any]:
+    return {"policies": [render(r) for r in repo.policies()]}
 
 
 @router.post("/policies", summary="Create a policy (a draft until published)", tags=["policies"])
-def create_policy(body: Annotated[dict[str, Any], POLICY_BODY]) -> tuple[Any, int]:
+def create_policy(body: Annotated[dict[str, Any], POLICY_BODY], repo: Flows) -> tuple[Any, int]:
     policy = _parse(body)
-    return created(render(tables.flows().create_policy(policy.id, _definition(policy))))
+    return created(render(repo.create_policy(policy.id, _definition(policy))))
 
 
 @router.get("/policies/<policy_id>", summary="One policy", tags=["policies"])
-def get_policy(policy_id: str) -> dict[str, Any]:
-    return render(tables.flows().policy(policy_id))
+def get_policy(policy_id: str, repo: Flows) -> dict[str, Any]:
+    return render(repo.policy(policy_id))
 
 
 @router.put(
@@ -77,8 +80,7 @@ def get_policy(policy_id: str) -> dict[str, Any]:
     summary="Change a policy; published flows keep the copy they were published with",
     tags=["policies"],
 )
-def put_policy(policy_id: str, body: Annotated[dict[str, Any], POLICY_BODY]) -> dict[str, Any]:
-    repo = tables.flows()
+def put_policy(policy_id: str, body: Annotated[dict[str, Any], POLICY_BODY], repo: Flows) -> dict[str, Any]:
     current = repo.policy(policy_id)
     policy = _parse(body)
     if policy.id != policy_id:
@@ -91,8 +93,7 @@ def put_policy(policy_id: str, body: Annotated[dict[str, Any], POLICY_BODY]) -> 
 
 
 @router.delete("/policies/<policy_id>", summary="Delete a policy no published flow uses", tags=["policies"])
-def delete_policy(policy_id: str) -> dict[str, Any]:
-    repo = tables.flows()
+def delete_policy(policy_id: str, repo: Flows) -> dict[str, Any]:
     record = repo.policy(policy_id)
     _refuse_while_used(repo, record)
     repo.delete_policy(policy_id)
@@ -102,16 +103,14 @@ def delete_policy(policy_id: str) -> dict[str, Any]:
 @router.post(
     "/policies/<policy_id>/publish", summary="Make a policy usable by published flows", tags=["policies"]
 )
-def publish_policy(policy_id: str) -> dict[str, Any]:
-    repo = tables.flows()
+def publish_policy(policy_id: str, repo: Flows) -> dict[str, Any]:
     return render(repo.save_policy(repo.policy(policy_id).model_copy(update={"status": "published"})))
 
 
 @router.post(
     "/policies/<policy_id>/unpublish", summary="Keep new flow versions from using a policy", tags=["policies"]
 )
-def unpublish_policy(policy_id: str) -> dict[str, Any]:
-    repo = tables.flows()
+def unpublish_policy(policy_id: str, repo: Flows) -> dict[str, Any]:
     record = repo.policy(policy_id)
     _refuse_while_used(repo, record)
     return render(repo.save_policy(record.model_copy(update={"status": "draft"})))

@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow import config
+from orderflow.api.dependencies import Items, Mappings, Settings
 from orderflow.api.http import error_response
 from orderflow.bigcommerce import connection, hooks
 from orderflow.bigcommerce.client import (
@@ -29,7 +30,6 @@ from orderflow.bigcommerce.client import (
 from orderflow.connector import items
 from orderflow.errors import ConfigurationError
 from orderflow.observability import logger
-from orderflow.store import tables
 
 router = APIGatewayHttpRouter()
 
@@ -113,13 +113,19 @@ def _client() -> BigCommerceClient:
     "send as `start_page` in the next call. Importing again updates, never duplicates.",
     tags=["providers"],
 )
-def import_items(body: Annotated[ImportRequest | None, Body()] = None) -> dict[str, Any]:
+def import_items(
+    body: Annotated[ImportRequest | None, Body()] = None,
+    *,
+    catalog: Items,
+    mappings: Mappings,
+    settings: Settings,
+) -> dict[str, Any]:
     request = body or ImportRequest()
     result = items.import_items(
         connection.client(),
-        tables.items(),
-        tables.mappings(),
-        tables.settings().bigcommerce().mapping_group,
+        catalog,
+        mappings,
+        settings.bigcommerce().mapping_group,
         start_page=request.start_page,
         max_pages=request.max_pages,
         remaining_seconds=_remaining_seconds(),

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from orderflow.api.dependencies import Flows, Orders, Settings
 from orderflow.api.http import caller
 from orderflow.bigcommerce import connection
 from orderflow.bigcommerce.client import BigCommerceError
@@ -13,7 +14,6 @@ from orderflow.flows import resubmit
 from orderflow.models.order import OrderStatus
 from orderflow.observability import logger
 from orderflow.orders import status_push
-from orderflow.store import tables
 from orderflow.store.execution_status import ExecutionReader
 from orderflow.store.executions import ExecutionStarter
 
@@ -33,9 +33,9 @@ router = APIGatewayHttpRouter()
     "`new`; its history names who resubmitted it.",
     tags=["orders"],
 )
-def resubmit_order(order_key: str) -> tuple[dict[str, Any], int]:
-    orders = tables.orders()
-
+def resubmit_order(
+    order_key: str, orders: Orders, settings: Settings, flows: Flows
+) -> tuple[dict[str, Any], int]:
     def heal(key: str, status: OrderStatus, reason: str, fallback_store_status: int | None) -> str:
         try:
             outcome = status_push.push_status(
@@ -43,7 +43,7 @@ def resubmit_order(order_key: str) -> tuple[dict[str, Any], int]:
                 status,
                 reason,
                 orders,
-                tables.settings().bigcommerce(),
+                settings.bigcommerce(),
                 lambda: connection.client(time_budget=connection.API_TIME_BUDGET),
                 fallback_store_status=fallback_store_status,
             )
@@ -55,7 +55,7 @@ def resubmit_order(order_key: str) -> tuple[dict[str, Any], int]:
     result = resubmit.resubmit(
         order_key,
         orders=orders,
-        flows=tables.flows(),
+        flows=flows,
         starter=ExecutionStarter(),
         reader=ExecutionReader(),
         machines=resubmit.StackMachines.from_env(),

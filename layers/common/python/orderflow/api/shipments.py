@@ -9,14 +9,16 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from orderflow.api.dependencies import Flows, Orders, Settings, Shipments
 from orderflow.bigcommerce import connection
 from orderflow.orders.events import emitter
 from orderflow.shipments import shipping as shipments
-from orderflow.store import tables
 from orderflow.store.executions import ExecutionStarter
-from orderflow.store.shipments import ShipmentRepository
 
 router = APIGatewayHttpRouter()
+# shipments.ship reads the body itself, so that a refusal lists every problem at once, those of the
+# request's shape (ShipmentRequest) with those only the order can tell (over-shipping, unknown lines).
+# The body is taken as an object here; the document shows ShipmentRequest's schema (openapi.BODY_MODELS).
 SHIPMENT_BODY = Body(
     description='e.g. {"shipment_id": "WH1-000123", "items": [{"line_number": 1, "quantity": 1}, '
     '{"sku": "SCW", "quantity": 2}], "tracking_number": "1Z999AA10123456784", "carrier": "ups", '
@@ -38,19 +40,23 @@ SHIPMENT_BODY = Body(
     "released); 503 with Retry-After when BigCommerce's answer was lost: repeat the same request.",
     tags=["orders"],
 )
-def create_shipment(order_key: str, body: Annotated[dict[str, Any], SHIPMENT_BODY]) -> tuple[Any, int]:
-    orders = tables.orders()
+def create_shipment(
+    order_key: str,
+    body: Annotated[dict[str, Any], SHIPMENT_BODY],
+    orders: Orders,
+    recorded: Shipments,
+    settings: Settings,
+    flows: Flows,
+) -> tuple[Any, int]:
     result = shipments.ship(
         order_key,
         body,
         orders=orders,
-        shipments=ShipmentRepository(orders.table_name),
-        config=tables.settings().bigcommerce(),
+        shipments=recorded,
+        config=settings.bigcommerce(),
         bigcommerce=connection.client(time_budget=connection.API_TIME_BUDGET),
         settle_seconds=_settle_seconds(),
-        emit=emitter(
-            order_key, orders=orders, flows=tables.flows(), starter=ExecutionStarter(), trigger="shipment"
-        ),
+        emit=emitter(order_key, orders=orders, flows=flows, starter=ExecutionStarter(), trigger="shipment"),
     )
     return shipments.render(result.shipment), 201 if result.created else 200
 

@@ -15,11 +15,11 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow import config
+from orderflow.api.dependencies import Orders, Settings
 from orderflow.api.http import error_response
 from orderflow.bigcommerce import connection
 from orderflow.bigcommerce.client import BigCommerceAuthError
 from orderflow.connector import sync
-from orderflow.store import tables
 
 router = APIGatewayHttpRouter()
 
@@ -74,16 +74,18 @@ class SyncRequest(BaseModel):
     "on. Safe while webhooks arrive and safe to repeat: an order is imported once.",
     tags=["providers"],
 )
-def sync_orders(body: Annotated[SyncRequest | None, Body()] = None) -> Any:
+def sync_orders(
+    body: Annotated[SyncRequest | None, Body()] = None, *, orders: Orders, settings: Settings
+) -> Any:
     request = body or SyncRequest()
     client = connection.client()
     try:
         report = sync.sync_orders(
             client,
-            tables.orders(),
-            tables.settings().bigcommerce().new_order_status_id,
+            orders,
+            settings.bigcommerce().new_order_status_id,
             sync.intake_starter(
-                client.store_hash, config.env("ORDER_INTAKE_STATE_MACHINE_ARN"), orders=tables.orders()
+                client.store_hash, config.env("ORDER_INTAKE_STATE_MACHINE_ARN"), orders=orders
             ),
             status_id=request.status_id,
             order_ids=request.order_ids,

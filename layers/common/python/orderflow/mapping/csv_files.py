@@ -1,16 +1,18 @@
-"""CSV import and export of mappings: a merchant's spreadsheet in, per-row errors out, and back.
+"""CSV import and export of mappings, and the inventory CSV: a merchant's spreadsheet in, per-row errors
+out, and back.
 
-Columns, per kind: ``mapping_group,account,<value field>,external_field_name,external_field_value``,
-the value field being ``account``, ``price_list``, ``unit`` or ``product``. Accounts mappings have no
-separate ``account`` column: there, as in the JSON API, ``account`` is the value. Everything here is
-pure except ``import_csv``, which runs the plan against the repository it is given.
+Mappings' columns, per kind: ``mapping_group,account,<value field>,external_field_name,
+external_field_value``, the value field being ``account``, ``price_list``, ``unit`` or ``product``.
+Accounts mappings have no separate ``account`` column: there, as in the JSON API, ``account`` is the
+value. Inventory's columns: ``source_id,product,on_hand``. Everything here is pure except
+``import_csv``, which runs the plan against the repository it is given.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,9 @@ MAX_REPORTED_ERRORS = 1000  # a 5 MB file of bad rows would otherwise answer mor
 # reads and 800 batched writes. A bigger file is refused whole, before anything is written.
 MAX_ROWS = 20_000
 REQUIRED = ("external_field_name", "external_field_value")
+INVENTORY_COLUMNS = ("source_id", "product", "on_hand")
+PRODUCT_MAX = 200  # characters, as a products mapping's product (what inventory is kept by)
+ON_HAND_DIGITS = 38  # DynamoDB's precision
 
 
 def columns(kind: MappingKind) -> list[str]:
@@ -350,3 +355,113 @@ def _message(column: str | None, error: Any) -> str:
     if error["type"] == "string_too_long":
         return f"{column} is longer than {error['ctx']['max_length']} characters"
     return f"{column}: {error['msg']}"
+
+
+# -- inventory ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InventoryRow:
+    row: int
+    source_id: str
+    product: str
+    on_hand: int
+
+
+@dataclass
+class ParsedInventory:
+    """The good rows of an inventory CSV, and each problem of the others with its row and column."""
+
+    rows: list[InventoryRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    def to_body(self, dry_run: bool) -> dict[str, Any]:
+        errors = sorted(self.errors, key=lambda e: e.row)
+        return {
+            "updated": 0 if dry_run else len(self.rows),
+            "valid": len(self.rows),
+            "rejected": len({e.row for e in errors}),
+            "errors": [
+                {"row": e.row, "field": e.field, "message": e.message} for e in errors[:MAX_REPORTED_ERRORS]
+            ],
+            "errors_omitted": max(0, len(errors) - MAX_REPORTED_ERRORS),
+            "dry_run": dry_run,
+        }
+
+
+def parse_inventory_csv(text: str, known_sources: Collection[str]) -> ParsedInventory:
+    """Rows of an inventory CSV (``source_id,product,on_hand``), each problem with its row (the header
+    is row 1) and column; a row naming a source not in ``known_sources`` is one of them.
+
+    A bad header, a file over the row limit or one that is not CSV is one InvalidInput, as for mappings.
+    """
+    parsed = ParsedInventory()
+    names: list[str] | None = None
+    first_row: dict[tuple[str, str], int] = {}
+    data_rows = 0
+    for number, cells in _records(text.removeprefix(BOM)):
+        if not any(cells):
+            continue
+        if names is None:
+            names = _inventory_header(cells)
+            continue
+        data_rows += 1
+        if data_rows > MAX_ROWS:
+            raise InvalidInput(
+                f"the file has more than {MAX_ROWS:,} rows: split it and import the parts", field="body"
+            )
+        values = {name: unescape_cell(cell) for name, cell in zip(names, cells, strict=False) if name}
+        row = _inventory_row(number, values, known_sources, parsed.errors)
+        if row is None:
+            continue
+        earlier = first_row.setdefault((row.source_id, row.product), number)
+        if earlier != number:
+            parsed.errors.append(
+                RowError(number, "product", f"repeats row {earlier} ({row.product} at {row.source_id})")
+            )
+            continue
+        parsed.rows.append(row)
+    if names is None:
+        raise InvalidInput(f"the file has no header row ({','.join(INVENTORY_COLUMNS)})", field="body")
+    return parsed
+
+
+def _inventory_header(cells: list[str]) -> list[str]:
+    names = [cell.strip().lower().replace(" ", "_") for cell in cells]
+    missing = [c for c in INVENTORY_COLUMNS if c not in names]
+    unknown = [c for c in names if c and c not in INVENTORY_COLUMNS]
+    if missing or unknown or len(set(names)) != len(names):
+        raise InvalidInput(
+            f"bad header row: the header is {','.join(INVENTORY_COLUMNS)}"
+            + (f" (missing {', '.join(missing)})" if missing else "")
+            + (f" (unknown {', '.join(unknown)})" if unknown else ""),
+            field=(missing or unknown or ["body"])[0],
+        )
+    return names
+
+
+def _inventory_row(
+    number: int, values: dict[str, str], known_sources: Collection[str], errors: list[RowError]
+) -> InventoryRow | None:
+    before = len(errors)
+    source_id, product, on_hand = (values.get(c, "") for c in INVENTORY_COLUMNS)
+    if not source_id:
+        errors.append(RowError(number, "source_id", "source_id is empty"))
+    elif source_id not in known_sources:
+        errors.append(RowError(number, "source_id", f"no fulfillment source with id {source_id}"))
+    if not product:
+        errors.append(RowError(number, "product", "product is empty"))
+    elif len(product) > PRODUCT_MAX:
+        errors.append(RowError(number, "product", f"product is longer than {PRODUCT_MAX} characters"))
+    # ASCII digits only: str.isdigit() takes "²" and "١٢" too, which int() refuses or reads otherwise.
+    digits = on_hand.lstrip("0") or "0"
+    if not (on_hand.isascii() and on_hand.isdigit()):
+        shown = on_hand if len(on_hand) <= 40 else f"{on_hand[:40]}…"
+        errors.append(
+            RowError(number, "on_hand", f"on_hand must be a whole number, 0 or more (got '{shown}')")
+        )
+    elif len(digits) > ON_HAND_DIGITS:
+        errors.append(RowError(number, "on_hand", f"on_hand has more than {ON_HAND_DIGITS} digits"))
+    if len(errors) > before:
+        return None
+    return InventoryRow(number, source_id, product, int(digits))
