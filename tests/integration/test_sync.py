@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from orderflow import clock, config
-from orderflow.bigcommerce import connection
+from orderflow.bigcommerce import connection, quota
 from orderflow.connector import sync
 from orderflow.models.order import Order, order_key_for
 from orderflow.store import tables
 from orderflow_cli.__main__ import main
 from orderflow_local.demo_store import DemoStore, Fault
 from orderflow_local.runtime import LocalRuntime
-from tests.conftest import ADMIN_TOKEN, Api, post_webhook, webhook_body
+from tests.conftest import ADMIN_TOKEN, Api, post_webhook, step_event, webhook_body
 
 SYNC = "/providers/bigcommerce/sync"
 RECONCILE = "ReconcileOrdersFunction"
@@ -366,6 +366,51 @@ def test_a_page_budget_answers_where_to_resume_and_orders_leaving_the_status_are
     # Then the next page still holds every order after the first one's (page 2 by number would be empty)
     assert (rest["next_page"], rest["listed"], [p["page"] for p in rest["pages"]]) == (None, 12, [2])
     assert (rest["pages"][0]["first_id"], rest["pages"][0]["last_id"]) == (ids[250], ids[-1])
+
+
+def importing_in_process(runtime: LocalRuntime, store: DemoStore) -> sync.IntakeStarter:
+    """An intake starter that runs the intake's import step at once, in-process, on the sync's own
+    start workers: the imports of a whole sync then compete for the store's quota within seconds,
+    which 300 Step Functions executions under moto would take minutes to do."""
+
+    def start(order_id: int, trigger: str, attempt: str) -> tuple[str, bool]:
+        order_key = order_key_for(store.store_hash, order_id)
+        execution = f"{order_key}-intake-{attempt}"
+        ref = {"source": "bigcommerce", "store_hash": store.store_hash, "order_id": order_id}
+        event = step_event(
+            "step_import_order.json", order_key=order_key, order_ref=ref, trigger=trigger, execution=execution
+        )
+        outcome = runtime.invoke("ImportOrderFunction", event)
+        assert outcome["status"] == "succeeded", outcome
+        return execution, True
+
+    return start
+
+
+def test_a_sync_of_300_orders_against_the_stores_quota_meets_no_429_and_imports_each_order_once(
+    runtime: LocalRuntime, api: Api, store: DemoStore
+) -> None:
+    # Given 300 paid orders, and a store enforcing a quota our imports outrun: 6 requests per 500 ms
+    # (BigCommerce's 150 per 30 s, scaled so that the sync takes seconds, not minutes)
+    api.seed_demo_mappings()
+    ids = [store.sample_order() for _ in range(300)]
+    store.rate_limit(6, 500)
+    store.clear_requests()
+
+    # When they are synced, their imports running 8 at a time in this one process (one limiter)
+    report = sync.sync_orders(connection.client(), tables.orders(), 11, importing_in_process(runtime, store))
+
+    # Then the store never answered 429, and each order was read once and imported once
+    assert report.totals.started == 300
+    assert store.throttled == 0
+    reads = [r.path for r in store.requests if r.method == "GET" and r.path.count("/") == 3]
+    assert sorted(reads) == [f"/v2/orders/{i}" for i in ids]
+    stored = imported()
+    assert sorted(stored) == ids
+    assert {(order.revision, order.import_id) for order in stored.values()} == {(1, f"BC-{i}") for i in ids}
+    # And no window served more than the quota less the request left to the merchant's other apps
+    windows = store.quota_windows
+    assert len(windows) > 1 and max(w.served for w in windows) == 6 - quota.reserve_for(6)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from orderflow.bigcommerce import quota
 from orderflow.bigcommerce.client import (
     BigCommerceAuthError,
     BigCommerceClient,
@@ -423,26 +424,100 @@ def test_an_unknown_outcome_survives_pickling():
 # -- rate limits -----------------------------------------------------------------------------------
 
 
-def test_the_stores_own_quota_is_waited_out_with_its_reset_header(store):
-    # Given a store allowing 2 requests per 300 ms, and a client that really sleeps
-    store.rate_limit(2, 300)
-    slept: list[float] = []
-
+def real_sleep(slept: list[float]):
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         time.sleep(seconds)
 
-    throttled = BigCommerceClient(store.url, store.store_hash, store.access_token, sleep=sleep)
+    return sleep
 
-    # When a third request comes within the window
+
+def test_the_stores_own_quota_is_paced_on_without_meeting_a_429(store):
+    # Given a store allowing 2 requests per 300 ms (one of them kept for the merchant's other apps),
+    # and a client that really sleeps
+    store.rate_limit(2, 300)
+    slept: list[float] = []
+    paced = BigCommerceClient(store.url, store.store_hash, store.access_token, sleep=real_sleep(slept))
+
+    # When it sends three requests at once
     for _ in range(3):
-        throttled.list_order_statuses()
+        paced.list_order_statuses()
 
-    # Then it waited what the store said was left of the window, and got through
-    statuses = [r.path for r in store.requests]
-    assert statuses == ["/v2/order_statuses"] * 4
-    assert len(slept) == 1
-    assert 0 < slept[0] <= 0.3
+    # Then each after the first waited for the window to reset, and none was refused
+    assert [r.path for r in store.requests] == ["/v2/order_statuses"] * 3
+    assert store.throttled == 0
+    assert len(slept) == 2 and all(0 < seconds <= 0.3 + quota.MARGIN for seconds in slept)
+    assert [window.served for window in store.quota_windows] == [1, 1, 1]
+
+
+def test_threads_sharing_the_stores_limiter_never_meet_a_429_and_leave_the_reserve(store):
+    # Given a store allowing 10 requests per 300 ms, and 6 threads with a client each
+    store.rate_limit(10, 300)
+    clients = [BigCommerceClient(store.url, store.store_hash, store.access_token) for _ in range(6)]
+    failures: list[Exception] = []
+
+    def work(client: BigCommerceClient) -> None:
+        try:
+            for _ in range(10):
+                client.list_order_statuses()
+        except Exception as exc:
+            failures.append(exc)
+
+    # When they send 60 requests as fast as they can
+    threads = [threading.Thread(target=work, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then none was refused, and no window served more than 9 (one left to the other apps)
+    assert failures == []
+    assert len({id(client.limiter) for client in clients}) == 1
+    assert store.throttled == 0 and len(store.requests) == 60
+    assert max(window.served for window in store.quota_windows) == 9
+
+
+def test_another_apps_spending_still_meets_a_429_which_waits_for_the_reset(store):
+    # Given a store allowing 5 requests per 400 ms, all of them spent by another app
+    store.rate_limit(5, 400)
+    for _ in range(5):
+        answer = requests.get(
+            f"{store.api_base}/v2/store", headers={"X-Auth-Token": store.access_token}, timeout=5
+        )
+        assert answer.status_code == 200
+    slept: list[float] = []
+    ours = BigCommerceClient(store.url, store.store_hash, store.access_token, sleep=real_sleep(slept))
+
+    # When our client asks twice
+    ours.list_order_statuses()
+    ours.list_order_statuses()
+
+    # Then the first met the 429, waited for the reset and got through; the second went at once
+    assert store.throttled == 1
+    assert [r.path for r in store.requests][5:] == ["/v2/order_statuses"] * 3
+    assert len(slept) == 1 and 0 < slept[0] <= 0.4
+
+
+def test_clients_of_one_store_share_its_limiter_and_a_wait_beyond_the_budget_gives_up_unsent(store):
+    # Given a store allowing 3 requests per 5 s, spent down to its reserve by one client
+    store.rate_limit(3, 5_000)
+    first = BigCommerceClient(store.url, store.store_hash, store.access_token)
+    first.list_order_statuses()
+    first.list_order_statuses()
+    other_store = BigCommerceClient(store.url, "another-store", store.access_token)
+    assert other_store.limiter is not first.limiter
+
+    # When another client of the same store, answering within 1 s, asks
+    hurried = BigCommerceClient(store.url, store.store_hash, store.access_token, time_budget=1.0)
+    assert hurried.limiter is first.limiter
+    with pytest.raises(BigCommerceUnavailable) as caught:
+        hurried.list_order_statuses()
+
+    # Then it gives up at once, saying why, without spending the request left to the other apps
+    assert caught.value.status == 429
+    assert caught.value.message.startswith("the store's API quota is spent until its window resets in")
+    assert caught.value.message.endswith("; gave up within the client's 1 s time budget")
+    assert hurried.request_count == 0 and len(store.requests) == 2 and store.throttled == 0
 
 
 def test_the_reset_header_wins_over_retry_after_and_absurd_waits_are_capped(store, client, sleeps):

@@ -301,3 +301,16 @@ def test_a_published_version_is_stored_with_its_asl_compressed_and_reads_back_th
 
     assert "asl" not in item and len(json.dumps(item).encode()) < 100 * 1024  # DynamoDB items: 400 KB
     assert version_from_item(dict(item)) == version
+
+
+def test_a_throttled_import_waits_its_turn_for_as_long_as_a_flash_sale_drains() -> None:
+    retries = intake_asl()["States"]["Import order"]["Retry"]
+
+    # the first retrier that matches applies: throttling is taken before the short transient one
+    assert retries[0]["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
+    waited, interval = 0.0, float(retries[0]["IntervalSeconds"])
+    for _ in range(retries[0]["MaxAttempts"]):
+        waited += min(interval, retries[0]["MaxDelaySeconds"])
+        interval *= retries[0]["BackoffRate"]
+    assert waited > 45 * 60  # a 3,000-order sale on a Standard store drains in ~21 minutes
+    assert "Lambda.TooManyRequestsException" in retries[1]["ErrorEquals"]  # other steps: unchanged

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,12 +26,24 @@ from orderflow_local.demo_store.base import (
 from orderflow_local.demo_store.shipments import ShipmentResource
 
 
+@dataclass(frozen=True)
+class QuotaWindow:
+    """One window of the enforced quota: when it started (time.monotonic), the requests it served and
+    those it answered 429."""
+
+    started: float
+    served: int
+    throttled: int
+
+
 class DemoStore(ShipmentResource):
     """One in-memory store; every piece of state sits behind one lock, so handler threads, the test
     thread and the webhook sender see consistent snapshots. Its resources (orders, shipments, hooks,
     customers, catalog) each come from their own module; this one serves them."""
 
     store_name = "Demo Store"
+    # The enforced quota's windows since rate_limit(), each [started, served, throttled].
+    _quota_windows: list[list[float]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -116,16 +129,29 @@ class DemoStore(ShipmentResource):
 
     def rate_limit(self, quota: int, window_ms: int) -> None:
         """Enforce a fixed-window quota (BigCommerce: 150 per 30000 ms); responses then carry the
-        X-Rate-Limit-* headers and requests over quota answer 429."""
+        X-Rate-Limit-* headers and requests over quota answer 429. A window starts with the first
+        request after the last one ended; each is counted (quota_windows, throttled)."""
         with self._lock:
             self._quota = quota
             self._window_ms = window_ms
             self._window_start = None
             self._window_used = 0
+            self._quota_windows = []
 
     def clear_rate_limit(self) -> None:
         with self._lock:
             self._quota = None
+
+    @property
+    def quota_windows(self) -> list[QuotaWindow]:
+        with self._lock:
+            return [QuotaWindow(start, int(served), int(throttled)) for start, served, throttled in
+                    self._quota_windows or []]  # fmt: skip
+
+    @property
+    def throttled(self) -> int:
+        """Requests answered 429 for being over the quota since rate_limit() (not injected faults)."""
+        return sum(window.throttled for window in self.quota_windows)
 
     # -- HTTP handling -------------------------------------------------------------------------------
 
@@ -213,12 +239,16 @@ class DemoStore(ShipmentResource):
                 return {}, False
             now = time.monotonic()
             window = self._window_ms / 1000.0
+            windows = self._quota_windows
+            assert windows is not None  # set by rate_limit() with the quota
             if self._window_start is None or now - self._window_start >= window:
                 self._window_start, self._window_used = now, 0
+                windows.append([now, 0, 0])
             reset_ms = max(1, int((self._window_start + window - now) * 1000))
             over = self._window_used >= self._quota
             if not over:
                 self._window_used += 1
+            windows[-1][2 if over else 1] += 1
             headers = {
                 "X-Rate-Limit-Time-Window-Ms": str(self._window_ms),
                 "X-Rate-Limit-Time-Reset-Ms": str(reset_ms),

@@ -1,6 +1,6 @@
-"""REST client for one BigCommerce store: a timeout on every call, bounded retries that honour the
-rate-limit headers (never a blind retry of a POST), BigCommerce's own error messages, and whole orders
-in one request."""
+"""REST client for one BigCommerce store: a timeout on every call, requests paced on the store's API
+quota, bounded retries that honour the rate-limit headers (never a blind retry of a POST),
+BigCommerce's own error messages, and whole orders in one request."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from typing import Any
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+
+from orderflow.bigcommerce.quota import QuotaLimiter, QuotaReading, limiter_for, read_quota
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +92,12 @@ class BigCommerceClient:
         backoff_cap: float = 8.0,
         time_budget: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: QuotaLimiter | None = None,
     ) -> None:
         """``time_budget`` (seconds) bounds one call, its attempts and waits together, so a call gives
-        up before the Lambda making it times out; None leaves only the per-attempt timeouts."""
+        up before the Lambda making it times out; None leaves only the per-attempt timeouts.
+        ``limiter`` paces the requests; by default the process's limiter of this store, which every
+        client of the store shares (quota.limiter_for)."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if time_budget is not None and time_budget <= 0:
@@ -106,6 +111,7 @@ class BigCommerceClient:
         self.backoff_cap = backoff_cap
         self.time_budget = time_budget
         self._sleep = sleep
+        self._limiter = limiter
         # Sent per request rather than set on the session, so a caller's shared session is not altered.
         self._headers = {
             "X-Auth-Token": access_token,
@@ -126,7 +132,8 @@ class BigCommerceClient:
     def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
     ) -> Any:
-        """Send with retries; the parsed JSON body, or None for 204 / an empty body.
+        """Send, paced on the store's quota, with retries; the parsed JSON body, or None for 204 / an
+        empty body.
 
         A POST is retried only when the store cannot have acted on it (no connection was made, or a
         429); otherwise :class:`BigCommerceOutcomeUnknown` lets the caller reconcile.
@@ -136,20 +143,25 @@ class BigCommerceClient:
         where = path.split("?", 1)[0]
         idempotent = method.upper() in _IDEMPOTENT
         started = time.monotonic()
+        limiter = self.limiter
         last_status: int | None = None
         last_message = ""
         for attempt in range(self.max_attempts):
-            timeout = self._attempt_timeout(started)
-            if timeout is None:
+            if self._attempt_timeout(started) is None:
                 raise BigCommerceUnavailable(
                     last_status, self._out_of_time(last_message), method=method, path=where
+                )
+            ticket = self._admit(limiter, started, method, where)
+            timeout = self._attempt_timeout(started)
+            if timeout is None:  # the wait for the quota fitted in the budget, only just
+                limiter.settle(ticket, None)
+                raise BigCommerceUnavailable(
+                    429, self._out_of_time("waited for the store's API quota"), method=method, path=where
                 )
             with self._count_lock:
                 self.request_count += 1
             try:
-                response = self.session.request(
-                    method, url, params=params, json=json, headers=self._headers, timeout=timeout
-                )
+                response = self._send(limiter, ticket, method, url, params, json, timeout)
             except requests.Timeout as exc:
                 connect = isinstance(exc, requests.ConnectTimeout)
                 last_status, last_message = None, f"{'connect' if connect else 'read'} timeout"
@@ -199,8 +211,53 @@ class BigCommerceClient:
                     self.max_attempts,
                     wait,
                 )
+                until = limiter.clock() + wait
                 self._sleep(wait)
+                limiter.passed(until)
         raise BigCommerceUnavailable(last_status, last_message, method=method, path=where)
+
+    @property
+    def limiter(self) -> QuotaLimiter:
+        return self._limiter or limiter_for(self.base_url)
+
+    def _admit(self, limiter: QuotaLimiter, started: float, method: str, where: str) -> int:
+        """A ticket to send now: while the store's quota is spent down to the reserve, wait for the
+        window to reset, or give up when the time budget would not cover the wait."""
+        while True:
+            admission = limiter.admit()
+            if admission.ticket is not None:
+                return admission.ticket
+            if not self._can_wait(started, admission.wait):
+                spent = f"the store's API quota is spent until its window resets in {admission.wait:.1f} s"
+                raise BigCommerceUnavailable(429, self._out_of_time(spent), method=method, path=where)
+            logger.debug(
+                "BigCommerce %s %s: pacing on the store's quota, waiting %.3f s",
+                method,
+                where,
+                admission.wait,
+            )
+            self._sleep(admission.wait)
+            limiter.passed(admission.until)
+
+    def _send(
+        self,
+        limiter: QuotaLimiter,
+        ticket: int,
+        method: str,
+        url: str,
+        params: dict[str, Any] | None,
+        json: Any,
+        timeout: tuple[float, float],
+    ) -> requests.Response:
+        reading: QuotaReading | None = None
+        try:
+            response = self.session.request(
+                method, url, params=params, json=json, headers=self._headers, timeout=timeout
+            )
+            reading = read_quota(response.headers, response.status_code)
+            return response
+        finally:
+            limiter.settle(ticket, reading)
 
     def _remaining(self, started: float) -> float | None:
         if self.time_budget is None:

@@ -90,6 +90,18 @@ RETRY = {
     "JitterStrategy": "FULL",
 }
 
+# The import function's concurrency is bounded (ImportConcurrency: a flash sale must not spend the
+# store's API quota): a throttled import waits its turn, for as long as a sale takes to drain
+# (~50 minutes), rather than failing its intake after the ~30 s of RETRY.
+IMPORT_THROTTLED_RETRY = {
+    "ErrorEquals": ["Lambda.TooManyRequestsException"],
+    "IntervalSeconds": 5,
+    "MaxAttempts": 100,
+    "BackoffRate": 1.5,
+    "MaxDelaySeconds": 60,
+    "JitterStrategy": "FULL",
+}
+
 
 class _States(dict[str, Any]):
     """The States of a machine or branch; a name given twice is a bug, never a silent overwrite."""
@@ -149,6 +161,7 @@ def intake_asl() -> dict[str, Any]:
         },
         next_state=ROUTE_STEP,
     )
+    import_task["Retry"].insert(0, dict(IMPORT_THROTTLED_RETRY))
     import_task["Catch"] = [
         {"ErrorEquals": ["StoreNotAnswering"], "ResultPath": "$.last", "Next": STORE_NOT_ANSWERING}
     ]
