@@ -6,13 +6,18 @@ import base64
 import io
 import json
 import logging
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any, cast
 
+import boto3
 import pytest
 import requests
 
 from orderflow.mapping.csv_files import BOM
 from orderflow.observability import logger
+from orderflow.store import dynamo
+from orderflow.store.mappings import forget_kept_partitions
 from orderflow_local.demo_store import DemoStore
 from orderflow_local.runtime import LocalRuntime
 from orderflow_local.server import api_gateway_event
@@ -37,6 +42,24 @@ MIXED = "\r\n".join(
 def _import(api: Api, text: str | bytes, kind: str = "products", **params: Any) -> requests.Response:
     data = text.encode() if isinstance(text, str) else text
     return api.post(f"/mappings/{kind}/import", data=data, headers=CSV, params=params)
+
+
+@pytest.fixture
+def dynamodb_calls(runtime: LocalRuntime) -> Iterator[Counter[str]]:
+    """DynamoDB API calls by operation, seen through botocore's events (no mocks of our code)."""
+    calls: Counter[str] = Counter()
+
+    def count(event_name: str, **_: object) -> None:
+        calls[event_name.rsplit(".", 1)[-1]] += 1
+
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", count)
+    dynamo.reset()  # clients made from now on carry the counter
+    forget_kept_partitions()  # as a container that has read no mappings yet
+    yield calls
+    boto3.DEFAULT_SESSION.events.unregister("before-call.dynamodb", count)
+    dynamo.reset()
+    forget_kept_partitions()
 
 
 def _listed(api: Api, kind: str = "products") -> dict[tuple[str, str | None, str], dict[str, Any]]:
@@ -135,6 +158,59 @@ def test_a_changed_value_is_refused_by_default_and_replaced_on_request(api: Api)
         "Accu Scale 2000",
         original["created_at"],
     )
+
+
+def test_a_big_file_is_compared_with_one_read_of_its_group_and_written_in_batches(
+    api: Api, dynamodb_calls: Counter[str]
+) -> None:
+    rows = [f",,Product {n},sku,SKU-{n:05d}" for n in range(1, 2501)]
+    text = "\r\n".join([HEADER, *rows])
+
+    # When a file of 2,500 new mappings is imported
+    first = _import(api, text).json()
+
+    # Then the group's products were read once (its version, then one Query), written 25 a request,
+    # and the group's version replaced once
+    assert (first["created"], first["rejected"]) == (2500, 0)
+    assert dynamodb_calls == Counter({"BatchGetItem": 1, "Query": 1, "BatchWriteItem": 100, "UpdateItem": 1})
+
+    # When it is imported again, by the same container and then by one that keeps no mappings
+    for cold, reads in (
+        (False, Counter({"BatchGetItem": 1})),
+        (True, Counter({"BatchGetItem": 1, "Query": 1})),
+    ):
+        if cold:
+            forget_kept_partitions()
+        dynamodb_calls.clear()
+        again = _import(api, text).json()
+
+        # Then nothing changes, and the comparison took one request (two with the Query)
+        assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2500)
+        assert dynamodb_calls == reads
+
+    # When a changed row comes back, and then with on_existing=update
+    [stored] = api.get("/mappings/products", params={"external_field_value": "SKU-00007"}).json()["mappings"]
+    changed = "\r\n".join([HEADER, *rows[:6], ",,Renamed,sku,SKU-00007", *rows[7:]])
+    refused = _import(api, changed).json()
+    replaced = _import(api, changed, on_existing="update").json()
+
+    # Then the row is refused naming the stored mapping, then replaced keeping its id
+    assert (refused["rejected"], refused["unchanged"], refused["errors"][0]["row"]) == (1, 2499, 8)
+    assert f"with product 'Product 7' (id {stored['id']})" in refused["errors"][0]["message"]
+    assert (replaced["updated"], replaced["unchanged"]) == (1, 2499)
+    [after] = api.get("/mappings/products", params={"external_field_value": "SKU-00007"}).json()["mappings"]
+    assert (after["id"], after["product"]) == (stored["id"], "Renamed")
+
+    # When the group is exported
+    dynamodb_calls.clear()
+    exported = api.get("/mappings/products/export", params={"mapping_group": "Default Mapping Group"})
+
+    # Then every row is in it, and it took the group's version alone (the same container keeps it)
+    assert exported.text.splitlines()[1:] == [
+        f"Default Mapping Group,,{'Renamed' if n == 7 else f'Product {n}'},sku,SKU-{n:05d}"
+        for n in range(1, 2501)
+    ]
+    assert dynamodb_calls == Counter({"BatchGetItem": 1})
 
 
 def test_a_dry_run_counts_and_reports_but_writes_nothing(api: Api) -> None:

@@ -1,24 +1,39 @@
-"""A 500-line order mapped against the embedded DynamoDB: batched reads, precedence, every miss named."""
+"""Orders mapped against the embedded DynamoDB: at most 3 requests at any size, writes seen at once,
+precedence, every miss named."""
 
 from __future__ import annotations
 
-import math
+import importlib.util
+import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
+from types import ModuleType
 
 import boto3
 import pytest
 
-from orderflow.mapping.resolve import PROVIDER_FIELD, PROVIDER_VALUE, header_keys, line_keys, map_order
+from orderflow.mapping.resolve import PROVIDER_FIELD, PROVIDER_VALUE, map_order
 from orderflow.models.order import Address, Customer, MappingInput, MappingKind, Order, OrderLine
 from orderflow.store import dynamo, tables
-from orderflow.store.mappings import BATCH_LIMIT
+from orderflow.store import mappings as store_mappings
+from orderflow.store.mappings import forget_kept_partitions
 from orderflow_local.runtime import LocalRuntime
+from tests.conftest import Api
 
 ACCOUNT = "TestBCAccount"
 UNMAPPED_SKU_AT = {17: "GONE-1", 250: "GONE-2", 499: "GONE-3"}  # line number → a SKU nobody mapped
 UNMAPPED_UNIT_AT = {40: "pallet", 41: "crate", 420: "pallet"}
+
+
+@pytest.fixture(autouse=True)
+def cold_container() -> Iterator[None]:
+    """Each test starts, and leaves, as a container that keeps no mappings (the tables are new)."""
+    forget_kept_partitions()
+    yield
+    forget_kept_partitions()
 
 
 @pytest.fixture
@@ -97,22 +112,235 @@ def _seed() -> None:
     )  # fmt: skip
 
 
-def test_a_500_line_order_is_mapped_in_a_few_batched_reads(dynamodb_calls: Counter[str]) -> None:
-    # Given the mappings of 300 products and four units, some with the account's own variant
+def test_a_500_line_order_is_mapped_in_three_requests_then_two(dynamodb_calls: Counter[str]) -> None:
+    # Given the mappings of 300 products and four units, some with the account's own variant, in a
+    # container that has not read them (as one that did not write them)
     _seed()
+    forget_kept_partitions()
     order = _order()
     dynamodb_calls.clear()
 
     # When the 500-line order is mapped against the table
-    mapped = map_order(order, tables.mappings().resolve)
+    mapped = map_order(order, tables.mappings().lookup)
 
-    # Then the lookups were batched: one read for the account and price list, then every line's keys
-    # at once, 100 keys a call; never a request per line
-    keys = len(header_keys(order)) + len(line_keys(order, ACCOUNT))
-    assert set(dynamodb_calls) == {"BatchGetItem"}
-    assert dynamodb_calls["BatchGetItem"] == 1 + math.ceil(len(line_keys(order, ACCOUNT)) / BATCH_LIMIT)
-    assert dynamodb_calls["BatchGetItem"] <= 2 * math.ceil(keys / BATCH_LIMIT)
-    assert len(mapped.lines) == 500
+    # Then it took the account's read, one read of the few unit and price list keys with the group's
+    # version, and the group's products in one Query: never a request per line or per 100 keys
+    assert dynamodb_calls == Counter({"BatchGetItem": 2, "Query": 1})
+    assert len(mapped.lines) == 500 and mapped.lines[1].product == "Product 2"
+
+    # When the next order is mapped by the same container
+    dynamodb_calls.clear()
+    again = map_order(order, tables.mappings().lookup)
+
+    # Then the products it keeps, at the version just read, serve it: two requests
+    assert dynamodb_calls == Counter({"BatchGetItem": 2})
+    assert again == mapped
+
+
+def _catalog(products: int) -> None:
+    mappings = tables.mappings()
+    mappings.upsert_many(
+        MappingKind.ACCOUNTS,
+        [
+            MappingInput(
+                value=ACCOUNT, external_field_name=PROVIDER_FIELD, external_field_value=PROVIDER_VALUE
+            )
+        ],
+    )
+    mappings.upsert_many(
+        MappingKind.UNITS, [MappingInput(value="ea", external_field_name="unit", external_field_value="each")]
+    )
+    mappings.upsert_many(
+        MappingKind.PRODUCTS,
+        [MappingInput(value=f"Product {n}", external_field_name="sku", external_field_value=_sku(n))
+         for n in range(1, products + 1)],
+    )  # fmt: skip
+
+
+def _sized(lines: int) -> Order:
+    return Order(
+        order_key=f"BC-test-store-{lines}", store_hash="test-store", external_id=lines, import_id=f"BC-{lines}",
+        lines=[OrderLine(line_number=n, external_id=n, sku=_sku(n), quantity=1) for n in range(1, lines + 1)],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("lines", [1, 2000])
+def test_an_order_of_any_size_is_mapped_in_at_most_three_requests(
+    dynamodb_calls: Counter[str], lines: int
+) -> None:
+    # Given a group of 2,000 products, read by no container yet
+    _catalog(2000)
+    forget_kept_partitions()
+    order = _sized(lines)
+
+    # When the order is mapped, by a cold container and then by the same one again
+    counts = []
+    for _ in range(2):
+        dynamodb_calls.clear()
+        mapped = map_order(order, tables.mappings().lookup)
+        counts.append(sum(dynamodb_calls.values()))
+        assert not mapped.all_mapping_issues
+        assert mapped.lines[-1].product == f"Product {lines}" and mapped.account == ACCOUNT
+
+    # Then neither took more than 3 DynamoDB requests
+    assert max(counts) <= 3, counts
+    assert counts[1] == 2
+
+
+def test_a_mapping_written_while_the_products_are_kept_is_seen_by_the_next_order(
+    dynamodb_calls: Counter[str], api: Api
+) -> None:
+    # Given a container keeping the products of a group (a big order was just mapped)
+    _catalog(300)
+    order = _sized(301)  # its last SKU has no mapping yet
+    assert [i.value for i in map_order(order, tables.mappings().lookup).all_mapping_issues] == [_sku(301)]
+
+    # When a merchant creates the missing mapping and changes another through the admin API
+    created = api.post("/mappings/products", {"product": "New", "external_field_name": "sku",
+                                               "external_field_value": _sku(301)})  # fmt: skip
+    assert created.status_code == 201, created.text
+    [first] = api.get("/mappings/products", params={"external_field_value": _sku(1)}).json()["mappings"]
+    changed = api.put(f"/mappings/products/{first['id']}", {**_body(first), "product": "Renamed"})
+    assert changed.status_code == 200, changed.text
+    dynamodb_calls.clear()
+    mapped = map_order(order, tables.mappings().lookup)
+
+    # Then the next order sees both, still from what the container keeps (brought up to date by its
+    # own writes): two requests
+    assert not mapped.all_mapping_issues
+    assert (mapped.lines[0].product, mapped.lines[-1].product) == ("Renamed", "New")
+    assert dynamodb_calls == Counter({"BatchGetItem": 2})
+
+    # When the mapping is deleted
+    assert api.delete(f"/mappings/products/{created.json()['id']}").status_code == 200
+
+    # Then the next order misses it again
+    assert [i.value for i in map_order(order, tables.mappings().lookup).all_mapping_issues] == [_sku(301)]
+
+
+def _body(mapping: dict[str, object]) -> dict[str, object]:
+    return {k: mapping[k] for k in ("mapping_group", "account", "product", "external_field_name",
+                                    "external_field_value")}  # fmt: skip
+
+
+def _another_container(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """store/mappings.py loaded again: a module of its own, so the partitions it keeps are its own,
+    as those of another Lambda container writing to the same table."""
+    name = "other_container_mappings"
+    spec = importlib.util.spec_from_file_location(name, store_mappings.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)  # where its dataclasses find their module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_write_by_another_container_is_seen_by_the_next_order(
+    dynamodb_calls: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given this container keeping a group's products, and another container of the admin API
+    _catalog(300)
+    order = _sized(300)
+    assert map_order(order, tables.mappings().lookup).lines[0].product == "Product 1"
+    other = _another_container(monkeypatch).MappingRepository(tables.mappings().table_name)
+
+    # When the other container changes a product mapping and creates one for a new account
+    other.upsert_many(
+        MappingKind.PRODUCTS,
+        [MappingInput(value="Changed", external_field_name="sku", external_field_value=_sku(1)),
+         MappingInput(value="Trade", external_field_name="sku", external_field_value=_sku(2), account=ACCOUNT)],
+    )  # fmt: skip
+    dynamodb_calls.clear()
+    mapped = map_order(order, tables.mappings().lookup)
+
+    # Then the version read with the next order tells this container its copy is old: it reads the
+    # products again and maps with both changes
+    assert (mapped.lines[0].product, mapped.lines[1].product) == ("Changed", "Trade")
+    assert dynamodb_calls == Counter({"BatchGetItem": 2, "Query": 1})
+
+
+def test_a_write_that_moved_no_version_is_seen_once_the_kept_copy_is_old(
+    runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a container keeping a group's products, which it reads again after two seconds at most
+    monkeypatch.setattr(store_mappings, "CACHE_SECONDS", 2.0)
+    _catalog(300)
+    forget_kept_partitions()
+    order = _sized(300)
+    assert map_order(order, tables.mappings().lookup).lines[0].product == "Product 1"
+    read_at = time.monotonic()
+
+    # When a mapping changes without its version (as the previous release, still running during a
+    # deployment, writes: the item alone)
+    table = boto3.resource("dynamodb").Table(tables.mappings().table_name)
+    key = {"pk": f"products#{order.mapping_group}", "sk": f"sku#{_sku(1)}#*"}
+    table.update_item(Key=key, UpdateExpression="SET #v = :v", ExpressionAttributeNames={"#v": "value"},
+                      ExpressionAttributeValues={":v": "Changed"})  # fmt: skip
+
+    # Then orders mapped meanwhile use the kept copy, and once it is two seconds old the change shows
+    assert map_order(order, tables.mappings().lookup).lines[0].product == "Product 1"
+    time.sleep(max(0.0, read_at + 2.1 - time.monotonic()))
+    assert map_order(order, tables.mappings().lookup).lines[0].product == "Changed"
+
+
+def test_a_group_too_big_to_keep_is_read_for_each_order_and_still_maps_it(
+    dynamodb_calls: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a container that keeps at most 100 mappings, and a group of 300 products
+    monkeypatch.setattr(store_mappings, "CACHE_LIMIT", 100)
+    _catalog(300)
+    order = _sized(300)
+
+    # When two orders are mapped
+    for _ in range(2):
+        dynamodb_calls.clear()
+        mapped = map_order(order, tables.mappings().lookup)
+
+        # Then each read the products (memory stays bounded) and was mapped whole
+        assert dynamodb_calls == Counter({"BatchGetItem": 2, "Query": 1})
+        assert not mapped.all_mapping_issues and mapped.lines[-1].product == "Product 300"
+
+
+def test_orders_mapped_on_many_threads_while_mappings_are_written_all_see_a_whole_group(
+    runtime: LocalRuntime,
+) -> None:
+    # Given a group of 300 products (the local runtime runs its functions on threads of one process)
+    _catalog(300)
+    order = _sized(300)
+    problems: list[str] = []
+    writing = threading.Event()
+
+    def mapper() -> None:
+        while not writing.is_set():
+            try:
+                mapped = map_order(order, tables.mappings().lookup)
+            except Exception as exc:  # a thread's exception would otherwise only be printed
+                problems.append(repr(exc))
+                return
+            # every line mapped, to the value it had before the writes or to the one written
+            for n, line in enumerate(mapped.lines, start=1):
+                if line.product not in (f"Product {n}", f"Changed {n}"):
+                    problems.append(f"line {n}: {line.product} {line.mapping_issues}")
+
+    # When four threads map orders while a fifth changes the products in ten writes
+    threads = [threading.Thread(target=mapper) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    mappings = tables.mappings()
+    for n in range(0, 300, 30):
+        mappings.upsert_many(
+            MappingKind.PRODUCTS,
+            [MappingInput(value=f"Changed {m}", external_field_name="sku", external_field_value=_sku(m))
+             for m in range(n + 1, n + 31)],
+        )  # fmt: skip
+    writing.set()
+    for thread in threads:
+        thread.join()
+
+    # Then no order saw a broken group, and the next one sees every write
+    assert problems == []
+    after = map_order(order, tables.mappings().lookup)
+    assert [line.product for line in after.lines] == [f"Changed {n}" for n in range(1, 301)]
 
 
 def test_the_accounts_own_mapping_beats_the_groups_general_one(runtime: LocalRuntime) -> None:
@@ -120,7 +348,7 @@ def test_the_accounts_own_mapping_beats_the_groups_general_one(runtime: LocalRun
     _seed()
 
     # When the order (whose account the group's accounts mapping names) is mapped
-    mapped = map_order(_order(), tables.mappings().resolve)
+    mapped = map_order(_order(), tables.mappings().lookup)
 
     # Then the account's own variant wins wherever it exists, on every line that repeats a SKU too
     assert (mapped.account, mapped.price_list) == (ACCOUNT, "TradePriceList")
@@ -140,7 +368,7 @@ def test_every_unmapped_value_of_the_order_is_reported_at_once(runtime: LocalRun
     _seed()
 
     # When it is mapped
-    mapped = map_order(_order(), tables.mappings().resolve)
+    mapped = map_order(_order(), tables.mappings().lookup)
 
     # Then every missing SKU and unit is named, each on the lines that carry it, and nothing else
     issues = mapped.all_mapping_issues

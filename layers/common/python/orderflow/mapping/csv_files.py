@@ -30,8 +30,8 @@ QUOTE = "'"
 # What makes a spreadsheet read a cell as a formula (OWASP, "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 MAX_REPORTED_ERRORS = 1000  # a 5 MB file of bad rows would otherwise answer more than Lambda's 6 MB
-# One import is one API call, answered within API Gateway's 30 s: 20,000 new rows are 200 batched
-# reads and 800 batched writes. A bigger file is refused whole, before anything is written.
+# One import is one API call, answered within API Gateway's 30 s: 20,000 new rows are a read of the
+# group's partition and 800 batched writes. A bigger file is refused whole, before anything is written.
 MAX_ROWS = 20_000
 REQUIRED = ("external_field_name", "external_field_value")
 INVENTORY_COLUMNS = ("source_id", "product", "on_hand")
@@ -219,9 +219,10 @@ def plan_import(
 def import_csv(
     kind: MappingKind, text: str, mappings: MappingRepository, *, replace: bool, dry_run: bool
 ) -> ImportReport:
-    """Parse, look every row's key up at once, write the good rows (unless a dry run), report."""
+    """Parse, look every row's key up at once (a big file: each group's partition read whole), write
+    the good rows (unless a dry run), report."""
     parsed = parse_csv(kind, text)
-    existing = mappings.resolve(key_of(kind, row.mapping) for row in parsed.rows)
+    existing = mappings.lookup(key_of(kind, row.mapping) for row in parsed.rows)
     plan = plan_import(kind, parsed, existing, replace=replace)
     if plan.writes and not dry_run:
         mappings.put_resolved(kind, plan.writes)

@@ -5,7 +5,7 @@ the accounts mapping of its billing company (``company`` = name, B2B orders), th
 (``ProviderName`` = ``BigCommerce``, every order of the store to one account), else the customer
 record the order was matched to (one account per customer, created on a customer's first order).
 A missing price list is not an error (the store's prices stand); a missing product or unit is.
-Nothing is fetched here: the caller looks the keys up in one batch (store/mappings.py).
+Nothing is fetched here: the caller's lookup reads the keys in a few requests (store/mappings.py).
 """
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ def import_order(
         order = order.model_copy(update={"customer": customer})
         if match.created:
             metrics.add_metric(name="CustomersCreated", unit="Count", value=1)
-    order = map_order(order, mappings.resolve)
+    order = map_order(order, mappings.lookup)
 
     if existing is not None:
         order = _next_revision(existing, order)
@@ -303,7 +303,7 @@ def _remap(
     order leaves ``error`` and the store the import-error status (for the downloaded status, else
     the new-order status); still unmapped, it stays in error."""
     before = len(order.all_mapping_issues)
-    remapped = map_order(order, mappings.resolve)
+    remapped = map_order(order, mappings.lookup)
     issues = remapped.all_mapping_issues
     if len(issues) != before or remapped.account != order.account or remapped.price_list != order.price_list:
         orders.save_mapping(remapped)
