@@ -470,11 +470,12 @@ def test_threads_sharing_the_stores_limiter_never_meet_a_429_and_leave_the_reser
     for thread in threads:
         thread.join()
 
-    # Then none was refused, and no window served more than 9 (one left to the other apps)
+    # Then none was refused, and no window served more than 9 (one left to the other apps); how many
+    # each window served depends on this machine's speed, so that is a bench figure, not a test's
     assert failures == []
     assert len({id(client.limiter) for client in clients}) == 1
     assert store.throttled == 0 and len(store.requests) == 60
-    assert max(window.served for window in store.quota_windows) == 9
+    assert max(window.served for window in store.quota_windows) <= 9
 
 
 def test_another_apps_spending_still_meets_a_429_which_waits_for_the_reset(store):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
+import copy
+import functools
 import importlib
+import inspect
 import logging
 import threading
 import time
@@ -25,6 +29,11 @@ EXECUTIONS_ON_VERSIONS = "executions on versions"
 ONE_LAMBDA_CLIENT = "one Lambda client per region"
 SCALED_RETRY_WAITS = "scaled retry waits"
 FINISHED_RESTORED_EXECUTIONS = "finished restored executions"
+QUERIES_READ_ONE_PARTITION = "queries read one partition"
+DEFINITIONS_PARSED_ONCE = "definitions parsed once"
+PLAIN_ITEMS_WRITTEN_DIRECTLY = "plain items written directly"
+ITEMS_SIZED_ONCE = "items sized once"
+TRANSACTIONS_BACK_UP_THEIR_ITEMS = "transactions back up their own items"
 
 # Held by each DynamoDB call moto answers; a save of the local state holds it to read one moment.
 ATOMIC_LOCK = threading.RLock()
@@ -58,6 +67,11 @@ def apply(*, retry_wait_scale: float = 1.0) -> None:
     _reuse_engine_lambda_client()
     _scale_engine_retry_waits(retry_wait_scale)
     _check_restored_executions()
+    _query_one_partition()
+    _parse_each_definition_once()
+    _write_plain_items_directly()
+    _size_items_once()
+    _back_up_transaction_items_only()
 
 
 def check_version(installed: str) -> None:
@@ -222,6 +236,232 @@ def _check_restored_executions() -> None:
     patch = FINISHED_RESTORED_EXECUTIONS
     execution = require(_module("moto.stepfunctions.parser.backend.execution", patch), "Execution", patch)
     require(execution, "exec_worker", patch)
+
+
+def _query_one_partition() -> None:
+    """moto answers a Query on a table's key by sorting every item of the table and keeping the
+    partition's: each order's read costs as much as the whole orders table, so a run slows as it
+    goes. The items moto reads for such a Query are the partition's own (same answer, same order)."""
+    patch = QUERIES_READ_ONE_PARTITION
+    table_class = require(_module("moto.dynamodb.models.table", patch), "Table", patch)
+    original_query = require(table_class, "query", patch)
+    original_all_items = require(table_class, "all_items", patch)
+    if getattr(original_query, "_one_partition", False):
+        return
+    signature = inspect.signature(original_query)
+    if not {"hash_key", "index_name"} <= set(signature.parameters):
+        raise MotoPatchError(patch, "Table.query(hash_key, …, index_name)")
+    # The (table, partition key) a Query on this thread is reading, while moto gathers its candidates.
+    reading: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar("reading", default=None)
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        hash_key, index_name = bound.arguments.get("hash_key"), bound.arguments.get("index_name")
+        if index_name or hash_key is None:  # an index's partitions are not kept apart: moto's own way
+            return original_query(self, *args, **kwargs)
+        token = reading.set((self, hash_key))
+        try:
+            return original_query(self, *args, **kwargs)
+        finally:
+            reading.reset(token)
+
+    def all_items(self: Any) -> Any:
+        partition = reading.get()
+        if partition is None or partition[0] is not self:
+            return original_all_items(self)
+        # .get: moto's item store is a defaultdict, and a read must not add an empty partition to it
+        found = self.items.get(partition[1])
+        if found is None:
+            return []
+        items = list(found.values()) if self.range_key_attr else [found]
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+    query._one_partition = True  # type: ignore[attr-defined]
+    table_class.query = query
+    table_class.all_items = all_items
+
+
+def _parse_each_definition_once() -> None:
+    """moto's engine parses a state machine's definition again for every execution it starts (ANTLR,
+    in pure Python: a quarter of the local pipeline's time). The parse tree of each definition is kept;
+    every execution still gets a program of its own, built from that tree as moto builds it."""
+    patch = DEFINITIONS_PARSED_ONCE
+    parser_class = require(
+        _module("moto.stepfunctions.parser.asl.parse.asl_parser", patch), "AmazonStateLanguageParser", patch
+    )
+    preprocessor = require(
+        _module("moto.stepfunctions.parser.asl.parse.preprocessor", patch), "Preprocessor", patch
+    )
+    original = require(parser_class, "parse", patch)
+    if getattr(original, "_parsed_once", False):
+        return
+
+    @functools.lru_cache(maxsize=256)  # a definition that fails to parse raises each time: not kept
+    def tree_of(definition: str) -> Any:
+        return original(definition)[1]
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        tree = tree_of(definition)
+        return preprocessor().visit(tree), tree
+
+    parse._parsed_once = True  # type: ignore[attr-defined]
+    parser_class.parse = staticmethod(parse)
+
+
+class _NotPlain(Exception):
+    """An attribute value the direct writer leaves to moto's serializer (a blob, anything unexpected)."""
+
+
+def _plain_attribute_value(value: Any) -> dict[str, Any]:
+    """A DynamoDB attribute value ({"S": "x"}, {"M": {...}}…) as moto's JSON serializer writes it, for
+    the types that it writes unchanged: strings, numbers, booleans, nulls, their sets, maps and lists."""
+    if type(value) is not dict or len(value) != 1:
+        raise _NotPlain
+    ((kind, inner),) = value.items()
+    if kind in ("S", "N") and type(inner) is str:
+        return value
+    if kind in ("BOOL", "NULL") and type(inner) is bool:
+        return value
+    if kind in ("SS", "NS") and type(inner) is list and all(type(v) is str for v in inner):
+        return {kind: list(inner)}
+    if kind == "M" and type(inner) is dict:
+        return {"M": {k: _plain_attribute_value(v) for k, v in inner.items()}}
+    if kind == "L" and type(inner) is list:
+        return {"L": [_plain_attribute_value(v) for v in inner]}
+    raise _NotPlain
+
+
+def _write_plain_items_directly() -> None:
+    """moto writes each DynamoDB answer by walking botocore's model of it, looking every member of every
+    attribute value up under several names: most of the time a Lambda spends in DynamoDB locally, for
+    items that are already in the wire format. An attribute value of the plain types is written as it
+    is; blobs (base64 on the wire) still take moto's way."""
+    patch = PLAIN_ITEMS_WRITTEN_DIRECTLY
+    serialize = _module("moto.core.serialize", patch)
+    serializer = require(serialize, "get_serializer_class", patch)("dynamodb", "json")
+    original = require(serializer, "_serialize_type_structure", patch)
+    if getattr(original, "_plain_items", False):
+        return
+
+    def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and self.service_model.service_name == "dynamodb":
+            try:
+                plain = _plain_attribute_value(value)
+            except _NotPlain:
+                pass
+            else:
+                serialized[self.get_serialized_name(shape, key)] = plain
+                return
+        original(self, serialized, value, shape, key)
+
+    _serialize_type_structure._plain_items = True  # type: ignore[attr-defined]
+    serializer._serialize_type_structure = _serialize_type_structure
+
+
+# moto's limit on an item's size (DynamoDB's 400 KB, as moto measures it: LimitedSizeDict.__setitem__).
+_ITEM_SIZE_LIMIT = 405000
+
+
+def _size_items_once() -> None:
+    """moto builds an item attribute by attribute, measuring the whole item again before each one goes
+    in (to refuse an item over 400 KB): the cost of writing or reading an order grows with the square
+    of its attributes. The item is measured once, when built, against the same limit."""
+    patch = ITEMS_SIZED_ONCE
+    dynamo_type = _module("moto.dynamodb.models.dynamo_type", patch)
+    item_class = require(dynamo_type, "Item", patch)
+    limited = require(dynamo_type, "LimitedSizeDict", patch)
+    value_class = require(dynamo_type, "DynamoType", patch)
+    too_large = require(dynamo_type, "ItemSizeTooLarge", patch)
+    bytesize = require(dynamo_type, "bytesize", patch)
+    original = require(item_class, "__init__", patch)
+    if getattr(original, "_sized_once", False):
+        return
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = limited()
+        for key, value in attrs.items():
+            dict.__setitem__(self.attrs, key, value_class(value))
+        # each attribute's name and value, as LimitedSizeDict counts them
+        if sum(bytesize(key) + value.size() for key, value in self.attrs.items()) > _ITEM_SIZE_LIMIT:
+            raise too_large
+
+    __init__._sized_once = True  # type: ignore[attr-defined]
+    item_class.__init__ = __init__
+
+
+class _Unlisted(dict[str, Any]):
+    """The backend's tables, each still found by name, none found by ``in``: what moto's transaction
+    looks for to copy whole."""
+
+    def __contains__(self, name: object) -> bool:
+        return False
+
+
+def _back_up_transaction_items_only() -> None:
+    """moto makes a transaction undoable by copying every table it writes, whole, before it starts: a
+    webhook's de-duplication (one transaction) costs more with each delivery ever received. The items
+    the transaction writes are copied instead, and put back as they were when it fails."""
+    patch = TRANSACTIONS_BACK_UP_THEIR_ITEMS
+    models = _module("moto.dynamodb.models", patch)
+    backend_class = require(models, "DynamoDBBackend", patch)
+    value_class = require(models, "DynamoType", patch)
+    original = require(backend_class, "transact_write_items", patch)
+    if getattr(original, "_own_items", False):
+        return
+
+    def written_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, ...]] | None:
+        """(table, hash key, range key, the item as it is now or None) for each item written; None when
+        a table keeps a stream (whose records only a whole copy puts back)."""
+        found = []
+        for transact_item in transact_items:
+            operation, request = next(iter(transact_item.items()))
+            table = backend.tables.get(request.get("TableName"))
+            if table is None:
+                continue  # moto refuses the transaction; nothing of it is written
+            if table.stream_shard is not None:
+                return None
+            key = request.get("Item") if operation == "Put" else request.get("Key")
+            ranged = table.range_key_attr is not None
+            if not isinstance(key, dict) or any(
+                name not in key for name in (table.hash_key_attr, *([table.range_key_attr] if ranged else []))
+            ):
+                continue  # moto refuses an incomplete key; nothing of the transaction is written
+            hash_key = value_class(key[table.hash_key_attr])
+            range_key = value_class(key[table.range_key_attr]) if ranged else None
+            now = table.get_item(hash_key, range_key)
+            found.append((table, hash_key, range_key, copy.deepcopy(now)))
+        return found
+
+    def put_back(table: Any, hash_key: Any, range_key: Any, before: Any) -> None:
+        if table.range_key_attr is None:
+            if before is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = before
+        elif before is None:
+            table.items.get(hash_key, {}).pop(range_key, None)
+        else:
+            table.items[hash_key][range_key] = before
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        written = written_items(self, transact_items)
+        if written is None:
+            return original(self, transact_items)
+        tables = self.tables
+        self.tables = _Unlisted(tables)
+        try:
+            return original(self, transact_items)
+        except BaseException:
+            for table, hash_key, range_key, before in reversed(written):
+                put_back(table, hash_key, range_key, before)
+            raise
+        finally:
+            self.tables = tables
+
+    transact_write_items._own_items = True  # type: ignore[attr-defined]
+    backend_class.transact_write_items = transact_write_items
 
 
 def _never(*_: Any, **__: Any) -> Any:

@@ -123,6 +123,8 @@ class LocalRuntime:
         self._saved_env: dict[str, str] | None = None
         self._saved_log_level: int | None = None
         self._mock: Any = None
+        self._states_client: Any = None
+        self._states_lock = threading.Lock()
         self.server: LocalApiServer | None = None
         self.state: LocalState | None = None
         # Executions that were running when the state was last saved, as restored on start.
@@ -196,6 +198,7 @@ class LocalRuntime:
         if self._mock:
             self._mock.stop()
             self._mock = None
+        self._states_client = None
         _forget_cached_clients()
         if self._saved_log_level is not None:
             logger.setLevel(self._saved_log_level)
@@ -292,9 +295,17 @@ class LocalRuntime:
             self.handlers[spec.logical_id] = getattr(module, attribute)
 
     # -- executions ----------------------------------------------------------------------------
+    def _states(self) -> Any:
+        """The Step Functions client the runtime reads executions with: one per run (clients are
+        thread-safe), as making a client costs more than the call it makes while waiting."""
+        with self._states_lock:
+            if self._states_client is None:
+                self._states_client = boto3.client("stepfunctions", region_name=REGION)
+            return self._states_client
+
     def executions(self) -> list[dict[str, Any]]:
         """Every execution of every state machine, oldest first (the template's and published flows')."""
-        client = boto3.client("stepfunctions", region_name=REGION)
+        client = self._states()
         found: list[dict[str, Any]] = []
         arns = [
             m["stateMachineArn"]
@@ -307,15 +318,19 @@ class LocalRuntime:
         return found
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
-        client = boto3.client("stepfunctions", region_name=REGION)
+        client = self._states()
         deadline = time.monotonic() + timeout
+        pause = 0.02
         while True:
             described = cast(dict[str, Any], client.describe_execution(executionArn=execution_arn))
             if described["status"] in TERMINAL:
                 return described
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {execution_arn} still {described['status']} after {timeout}s")
-            time.sleep(0.02)
+            time.sleep(pause)
+            # Each look takes the interpreter from the executions it waits for: look less often as
+            # the wait grows, never more than a tenth of a second late.
+            pause = min(pause * 1.5, 0.1)
 
     def wait_for_all(self, timeout: float = 120.0) -> list[dict[str, Any]]:
         """Wait until every execution has finished, including those that finishing ones started
@@ -331,14 +346,14 @@ class LocalRuntime:
                 return sorted(done, key=lambda d: d["startDate"])
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        client = boto3.client("stepfunctions", region_name=REGION)
+        client = self._states()
         events: list[dict[str, Any]] = []
         for page in client.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
             events.extend(cast(list[dict[str, Any]], page["events"]))
         return events
 
     def definition(self, state_machine_arn: str) -> dict[str, Any]:
-        client = boto3.client("stepfunctions", region_name=REGION)
+        client = self._states()
         return json.loads(client.describe_state_machine(stateMachineArn=state_machine_arn)["definition"])
 
     def _wait_for_running(self, timeout: float) -> None:

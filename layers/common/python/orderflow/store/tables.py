@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 from orderflow import config
-from orderflow.store.customers import CustomerRepository
-from orderflow.store.deliveries import DeliveryLedger
-from orderflow.store.flows import FlowRepository
-from orderflow.store.fulfillment import (
-    FulfillmentOrderRepository,
-    InventoryRepository,
-    SourceRepository,
-    SourcingStore,
-)
-from orderflow.store.items import ItemRepository
-from orderflow.store.mappings import MappingRepository
-from orderflow.store.orders import OrderRepository
-from orderflow.store.settings import SettingsRepository
-from orderflow.store.state_machines import StateMachineRepository
+
+# Each repository module is imported by the factory that builds it, so a function loads only the
+# repositories it uses (and their models): cold start grows with what a function does, not with
+# everything the package holds.
+if TYPE_CHECKING:
+    from orderflow.store.customers import CustomerRepository
+    from orderflow.store.deliveries import DeliveryLedger
+    from orderflow.store.flows import FlowRepository
+    from orderflow.store.fulfillment import (
+        FulfillmentOrderRepository,
+        InventoryRepository,
+        SourceRepository,
+        SourcingStore,
+    )
+    from orderflow.store.items import ItemRepository
+    from orderflow.store.mappings import MappingRepository
+    from orderflow.store.orders import OrderRepository
+    from orderflow.store.settings import SettingsRepository
+    from orderflow.store.state_machines import StateMachineRepository
 
 
 def orders() -> OrderRepository:
@@ -46,24 +52,34 @@ def flows() -> FlowRepository:
 
 
 def sources() -> SourceRepository:
+    from orderflow.store.fulfillment import SourceRepository
+
     return SourceRepository(config.settings().need("fulfillment_table"))
 
 
 def inventory() -> InventoryRepository:
+    from orderflow.store.fulfillment import InventoryRepository
+
     return InventoryRepository(config.settings().need("fulfillment_table"))
 
 
 def fulfillment_orders() -> FulfillmentOrderRepository:
+    from orderflow.store.fulfillment import FulfillmentOrderRepository
+
     current = config.settings()
     return FulfillmentOrderRepository(current.need("orders_table"), current.need("fulfillment_table"))
 
 
 def sourcing() -> SourcingStore:
+    from orderflow.store.fulfillment import SourcingStore
+
     current = config.settings()
     return SourcingStore(current.need("fulfillment_table"), current.need("orders_table"))
 
 
 def state_machines() -> StateMachineRepository:
+    from orderflow.store.state_machines import StateMachineRepository
+
     current = config.settings()
     return StateMachineRepository(
         current.need("flow_state_machine_prefix"), current.need("flow_execution_role_arn")
@@ -77,36 +93,50 @@ def deliveries() -> DeliveryLedger:
 
 @functools.lru_cache(maxsize=4)
 def _orders(name: str) -> OrderRepository:
+    from orderflow.store.orders import OrderRepository
+
     return OrderRepository(name)
 
 
 @functools.lru_cache(maxsize=4)
 def _mappings(name: str) -> MappingRepository:
+    from orderflow.store.mappings import MappingRepository
+
     return MappingRepository(name)
 
 
 @functools.lru_cache(maxsize=4)
 def _settings(name: str) -> SettingsRepository:
+    from orderflow.store.settings import SettingsRepository
+
     return SettingsRepository(name)
 
 
 @functools.lru_cache(maxsize=4)
 def _flows(name: str) -> FlowRepository:
+    from orderflow.store.flows import FlowRepository
+
     return FlowRepository(name)
 
 
 @functools.lru_cache(maxsize=4)
 def _customers(name: str) -> CustomerRepository:
+    from orderflow.store.customers import CustomerRepository
+
     return CustomerRepository(name)
 
 
 @functools.lru_cache(maxsize=4)
 def _items(name: str) -> ItemRepository:
+    from orderflow.store.items import ItemRepository
+
     return ItemRepository(name)
 
 
 @functools.lru_cache(maxsize=4)
 def _deliveries(name: str, window: int) -> DeliveryLedger:
+    from orderflow.store.deliveries import DeliveryLedger
+
     return DeliveryLedger(name, window)
 
 
