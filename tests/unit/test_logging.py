@@ -14,8 +14,8 @@ from typing import Any, cast
 
 import pytest
 
-from orderflow.api.fulfillment_sources import ParsedInventory
 from orderflow.connector.sync import Counts, PageResult, ReconcileReport
+from orderflow.mapping.csv_files import ParsedInventory
 from orderflow.observability import RESERVED_LOG_KEYS, log_keys, logger, redact
 
 ROOT = Path(__file__).resolve().parents[2]
