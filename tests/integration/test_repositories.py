@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import boto3
 import pytest
+from boto3.dynamodb.conditions import Key
 
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
@@ -25,8 +26,10 @@ from orderflow.models.order import (
     StepResult,
     StepStatus,
 )
+from orderflow.models.shipment import BigCommerceShipment, Shipment, ShipmentLine
 from orderflow.store import dynamo, tables
 from orderflow.store.deliveries import DeliveryLedger
+from orderflow.store.shipments import LinesTaken, ShipmentRepository
 from orderflow_local.runtime import LocalRuntime
 
 GROUP = "Default Mapping Group"
@@ -93,7 +96,7 @@ def test_an_order_is_stored_once_and_read_back_with_its_steps_in_one_query(
     assert [s.step for s in steps] == ["First", "Second"]
 
 
-def test_a_2000_line_order_is_stored_as_lines_not_one_oversized_item(
+def test_a_2000_line_order_is_stored_in_items_of_100_lines_written_once_and_read_in_one_query(
     runtime: LocalRuntime, dynamodb_calls: Counter[str]
 ) -> None:
     orders = tables.orders()
@@ -101,11 +104,97 @@ def test_a_2000_line_order_is_stored_as_lines_not_one_oversized_item(
 
     orders.create(order)
     writes = dict(dynamodb_calls)
+    dynamodb_calls.clear()
     stored = orders.get(order.order_key)
 
-    assert len(stored.lines) == 2000 and stored.lines[-1].quantity == 2000
-    # the pending record (a conditional put), the import's claim on it, 25 lines a batch, the header
-    assert writes == {"PutItem": 2, "UpdateItem": 1, "BatchWriteItem": 80}
+    assert stored.lines == order.lines and stored.lines[-1].quantity == 2000
+    assert dynamodb_calls == Counter({"Query": 1})
+    # the pending record (a conditional put), the import's claim on it, the 20 items of lines in one
+    # batch, the header
+    assert writes == {"PutItem": 2, "UpdateItem": 1, "BatchWriteItem": 1}
+    items = orders.query_all(Key("pk").eq(order.order_key) & Key("sk").begins_with("LINES#"))
+    assert [i["sk"] for i in items] == [f"LINES#{n:04d}" for n in range(21)]  # lines 1…2000: 0…20
+    packed = [len(bytes(i["lines"])) for i in items]
+    assert max(packed) < 10_000  # 100 lines compressed: far from the 400 KB item limit, cheap to write
+
+
+def _shipment(order_key: str, shipment_id: str, quantities: dict[int, int]) -> Shipment:
+    return Shipment(
+        id=shipment_id,
+        order_key=order_key,
+        lines=[
+            ShipmentLine(line_number=n, quantity=q, order_product_id=n, order_address_id=1)
+            for n, q in quantities.items()
+        ],
+        bigcommerce=[BigCommerceShipment(order_address_id=1)],
+    )
+
+
+def test_shipments_across_items_of_lines_count_line_by_line_and_a_remapping_keeps_them(
+    runtime: LocalRuntime,
+) -> None:
+    orders, shipments = tables.orders(), ShipmentRepository("OrdersTable")
+    order = _order(lines=250)  # line n orders n units; lines 1…250 sit in three items
+    orders.create(order)
+    ordered = {line.line_number: line.quantity for line in order.lines}
+
+    # A shipment taking from three items, and a second one competing for line 150's last unit
+    shipments.record(_shipment(order.order_key, "a", {1: 1, 150: 149, 250: 10}), ordered, order.revision)
+    with pytest.raises(LinesTaken):
+        shipments.record(_shipment(order.order_key, "b", {99: 1, 150: 2}), ordered, order.revision)
+    shipments.record(_shipment(order.order_key, "c", {99: 1, 150: 1}), ordered, order.revision)
+
+    # A re-mapping meanwhile rewrites what the lines map to, never what shipped
+    remapped = orders.get(order.order_key)
+    for line in remapped.lines:
+        line.product, line.unit = f"P-{line.line_number}", "EA"
+        line.quantity_shipped = 0  # what a stale copy would say: not written by a re-mapping
+    orders.save_mapping(remapped)
+    stored = orders.get(order.order_key)
+    shipped = {line.line_number: line.quantity_shipped for line in stored.lines if line.quantity_shipped}
+    assert shipped == {1: 1, 99: 1, 150: 150, 250: 10}  # "b" took nothing, not even line 99
+    assert {line.product for line in stored.lines} == {f"P-{n}" for n in range(1, 251)}
+
+    # Giving a shipment's units back releases them from each item, once
+    def refused(current: Shipment) -> Shipment:
+        return current.model_copy(
+            update={"bigcommerce": [BigCommerceShipment(order_address_id=1, state="refused")]}
+        )
+
+    shipments.update(order.order_key, "a", refused)
+    shipments.update(order.order_key, "a", refused)
+    shipped = {
+        line.line_number: line.quantity_shipped
+        for line in orders.get(order.order_key).lines
+        if line.quantity_shipped
+    }
+    assert shipped == {99: 1, 150: 1}
+
+
+def test_a_reimport_during_a_remapping_or_a_shipment_fails_them_rather_than_mixing_revisions(
+    runtime: LocalRuntime,
+) -> None:
+    orders, shipments = tables.orders(), ShipmentRepository("OrdersTable")
+    order = _order(lines=3)
+    orders.create(order)
+    read = orders.get(order.order_key)
+
+    # The store changed the order: line 3 is gone and line 2 now orders 1
+    changed = read.model_copy(
+        update={"revision": 2, "lines": [read.lines[0], read.lines[1].model_copy(update={"quantity": 1})]}
+    )
+    orders.replace_revision(read, changed)
+
+    with pytest.raises(Conflict):
+        orders.save_mapping(read)  # mapped from revision 1: would bring line 3 back
+    with pytest.raises(LinesTaken):  # counted on line 2 ordering 2
+        shipments.record(_shipment(order.order_key, "late", {2: 2}), {2: 2}, read.revision)
+    stored = orders.get(order.order_key)
+    assert [(line.line_number, line.quantity, line.quantity_shipped) for line in stored.lines] == [
+        (1, 1, 0),
+        (2, 1, 0),
+    ]
+    assert shipments.for_order(order.order_key) == []
 
 
 def test_status_changes_are_kept_in_order_even_when_concurrent(runtime: LocalRuntime) -> None:

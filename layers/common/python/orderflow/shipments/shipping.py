@@ -446,7 +446,9 @@ def ship(
                 problems=exc.problems,
             ) from None
         try:
-            recorded = shipments.record(planned, {line.line_number: line.quantity for line in order.lines})
+            recorded = shipments.record(
+                planned, {line.line_number: line.quantity for line in order.lines}, order.revision
+            )
         except ShipmentExists:
             return ShipmentResult(
                 _resume(shipments.get(order_key, shipment_id), request, context), created=False
@@ -805,7 +807,9 @@ def record_store_shipment(
                 f"BigCommerce shipment {bigcommerce_shipment_id} does not fit order {order_key}: {exc.message}",
             )
         try:
-            recorded = shipments.record(planned, {line.line_number: line.quantity for line in order.lines})
+            recorded = shipments.record(
+                planned, {line.line_number: line.quantity for line in order.lines}, order.revision
+            )
         except ShipmentExists:
             # Another delivery of the same event recorded it a moment ago; that one finishes it.
             return StoreShipmentOutcome(

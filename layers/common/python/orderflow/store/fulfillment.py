@@ -53,12 +53,12 @@ from orderflow.store.dynamo import (
     resource,
     storable,
 )
-from orderflow.store.orders import line_sk
+from orderflow.store.orders import BACKORDERED, by_lines_item
 
 SOURCE_PK = "SOURCE"
 INVENTORY_PREFIX = "INV#"
 BY_SOURCE_INDEX = "BySource"
-LINES_PREFIX = "LINES#"
+DAY_LINES_PREFIX = "LINES#"
 LINES_KEPT_DAYS = 8  # a day's line counts are only read on that day; kept a week after it for operators
 FO_PREFIX = "FO#"
 SOURCING_SK = "SOURCING"
@@ -125,7 +125,7 @@ class SourceRepository(TableRepository):
 
     def lines_on(self, day: str) -> dict[str, int]:
         """Order lines each source with a daily limit has been given on ``day`` (UTC)."""
-        items = self.query_all(Key("pk").eq(f"{LINES_PREFIX}{day}"), ConsistentRead=True)
+        items = self.query_all(Key("pk").eq(f"{DAY_LINES_PREFIX}{day}"), ConsistentRead=True)
         return {str(i["sk"]): int(i.get("lines", 0)) for i in items}
 
     def delete(self, source_id: str, inventory: InventoryRepository) -> None:
@@ -332,7 +332,7 @@ class SourcingStore:
         writes += [self._put_new(self.orders_table, fo_item(fo)) for fo in orders]
         writes += [self._reserve(r, at) for r in reservations]
         writes += self._count_lines(orders, line_limits or {}, day or today())
-        writes += [self._backorder(order_key, line, quantity) for line, quantity in backordered]
+        writes += self._backorder(order_key, backordered)
         done: list[Callable[[], None]] = []
         for start in range(0, len(writes), TRANSACTION_LIMIT):
             chunk = writes[start : start + TRANSACTION_LIMIT]
@@ -352,8 +352,11 @@ class SourcingStore:
 
     def note_backordered(self, order_key: str, backordered: Iterable[tuple[OrderLine, int]]) -> None:
         """Record on the order lines what is backordered when nothing could be reserved (no claim)."""
-        for line, quantity in backordered:
-            resource().Table(self.orders_table).update_item(**_backorder_update(order_key, line, quantity))
+        quantities = {line.line_number: quantity for line, quantity in backordered}
+        for sk, numbers in by_lines_item(quantities).items():
+            resource().Table(self.orders_table).update_item(
+                **_backorder_update(order_key, sk, {n: quantities[n] for n in numbers})
+            )
 
     # -- the items of a decision, each with what undoes it ---------------------------------------
     @staticmethod
@@ -435,7 +438,7 @@ class SourcingStore:
         for source_id, count in sorted(lines.items()):
             if count > limits[source_id]:
                 raise StockTaken(source_id)  # planned on a limit that has changed since
-            key = {"pk": f"{LINES_PREFIX}{day}", "sk": source_id}
+            key = {"pk": f"{DAY_LINES_PREFIX}{day}", "sk": source_id}
             item = {
                 "Update": {
                     "TableName": self.fulfillment_table,
@@ -463,23 +466,35 @@ class SourcingStore:
         return writes
 
     def _backorder(
-        self, order_key: str, line: OrderLine, quantity: int
-    ) -> tuple[dict[str, Any], Callable[[], None]]:
-        def undo() -> None:
-            resource().Table(self.orders_table).update_item(
-                **_backorder_update(order_key, line, line.quantity_backordered)
+        self, order_key: str, backordered: Iterable[tuple[OrderLine, int]]
+    ) -> list[tuple[dict[str, Any], Callable[[], None]]]:
+        """One write per item of lines (a transaction may not touch an item twice), each undone by
+        setting back the quantities read."""
+        lines = {line.line_number: (line, quantity) for line, quantity in backordered}
+        writes: list[tuple[dict[str, Any], Callable[[], None]]] = []
+        for sk, numbers in by_lines_item(lines).items():
+            now = {n: lines[n][1] for n in numbers}
+            before = {n: lines[n][0].quantity_backordered for n in numbers}
+
+            def undo(sk: str = sk, before: dict[int, int] = before) -> None:
+                resource().Table(self.orders_table).update_item(**_backorder_update(order_key, sk, before))
+
+            writes.append(
+                ({"Update": {"TableName": self.orders_table, **_backorder_update(order_key, sk, now)}}, undo)
             )
-
-        item = {"TableName": self.orders_table, **_backorder_update(order_key, line, quantity)}
-        return {"Update": item}, undo
+        return writes
 
 
-def _backorder_update(order_key: str, line: OrderLine, quantity: int) -> dict[str, Any]:
+def _backorder_update(order_key: str, sk: str, quantities: Mapping[int, int]) -> dict[str, Any]:
+    """Set the backordered quantity of lines held by one item (``sk``), line by line."""
+    names = {"#b": BACKORDERED, **{f"#n{i}": str(n) for i, n in enumerate(quantities)}}
+    values = {f":q{i}": q for i, q in enumerate(quantities.values())}
     return {
-        "Key": {"pk": order_key, "sk": line_sk(line)},
-        "UpdateExpression": "SET quantity_backordered = :q",
+        "Key": {"pk": order_key, "sk": sk},
+        "UpdateExpression": "SET " + ", ".join(f"#b.#n{i} = :q{i}" for i in range(len(quantities))),
         "ConditionExpression": "attribute_exists(pk)",
-        "ExpressionAttributeValues": {":q": quantity},
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
     }
 
 

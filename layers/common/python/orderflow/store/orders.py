@@ -1,18 +1,29 @@
 """Orders and their step results, in one table and one partition per order.
 
 Items of an order (partition key ``pk`` = order key):
-  ``sk = "LINE#00001"`` … one per line (an order of 2,000 lines stays far from the 400 KB item limit)
+  ``sk = "LINES#0000"`` …   up to 100 lines each (line n in item n // 100): what was imported and mapped,
+                            compressed in ``lines``, and the quantities that change line by line in
+                            maps by line number, ``shipped`` and ``backordered`` (see below)
   ``sk = "ORDER"``          the header; also indexed by ``ByImportedAt`` for listing
   ``sk = "STEP#<flow>#<version>#<execution>#<step>"`` one per executed step
   ``sk = "REVISION#0001"`` … a revision a re-import replaced (compressed, whole)
   ``sk = "PUSH#PENDING"``   a status push the store did not take yet (retried by the sweep)
-so one Query returns an order with its step results. Orders that need attention (pending import,
+so one Query returns an order with its step results.
+
+Why lines are kept that way: a line item of its own cost a write unit per line at import (a 2,000-line
+order: 80 BatchWriteItems and ~1.5 MB written), and every step read them all back. In items of 100 a
+2,000-line order is 20 items written in one BatchWriteItem, and compressed (the lines of an order repeat
+their field names and most values) they are a few KB each. What is written by different hands lives in
+different attributes, so none overwrites another: the import and a re-mapping replace ``lines`` (under
+the chunk's ``revision``), shipments add to ``shipped`` and sourcing sets ``backordered`` per line, with
+conditions on those very map entries. Orders that need attention (pending import,
 import failed, error, on hold, a push pending) are also in the sparse ``NeedsAttention`` index,
 oldest first, for the sweep and ``GET /health``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 import zlib
@@ -39,7 +50,12 @@ from orderflow.store.dynamo import (
 )
 
 HEADER = "ORDER"
-LINE_PREFIX = "LINE#"
+LINES_PREFIX = "LINES#"
+LINES_PER_ITEM = 100
+# The per-line quantities kept outside the compressed lines (each written on its own, line by line).
+SHIPPED = "shipped"
+BACKORDERED = "backordered"
+_QUANTITIES = {"quantity_shipped": SHIPPED, "quantity_backordered": BACKORDERED}
 STEP_PREFIX = "STEP#"
 LIST_INDEX = "ByImportedAt"
 REVISION_PREFIX = "REVISION#"
@@ -58,8 +74,52 @@ STALE_CLAIM_SECONDS = 300
 _UNIMPORTED = [OrderStatus.PENDING_IMPORT.value, OrderStatus.IMPORT_FAILED.value]
 
 
-def line_sk(line: OrderLine) -> str:
-    return f"{LINE_PREFIX}{line.line_number:05d}"
+def lines_sk(line_number: int) -> str:
+    """The key of the item that holds line ``line_number``."""
+    return f"{LINES_PREFIX}{max(0, line_number) // LINES_PER_ITEM:04d}"
+
+
+def by_lines_item(line_numbers: Iterable[int]) -> dict[str, list[int]]:
+    """Line numbers grouped by the key of the item holding them (each group sorted)."""
+    grouped: dict[str, list[int]] = {}
+    for number in sorted(set(line_numbers)):
+        grouped.setdefault(lines_sk(number), []).append(number)
+    return grouped
+
+
+def lines_items(order: Order) -> list[dict[str, Any]]:
+    """The order's lines as the items that hold them."""
+    chunks: dict[str, list[OrderLine]] = {}
+    for line in sorted(order.lines, key=lambda line: line.line_number):
+        chunks.setdefault(lines_sk(line.line_number), []).append(line)
+    return [
+        {
+            "pk": order.order_key,
+            "sk": sk,
+            "revision": order.revision,
+            "lines": _packed(lines),
+            SHIPPED: {str(line.line_number): line.quantity_shipped for line in lines},
+            BACKORDERED: {str(line.line_number): line.quantity_backordered for line in lines},
+        }
+        for sk, lines in chunks.items()
+    ]
+
+
+def _packed(lines: list[OrderLine]) -> Binary:
+    body = [line.model_dump(mode="json", exclude=set(_QUANTITIES)) for line in lines]
+    return Binary(zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6))
+
+
+def _unpacked(item: dict[str, Any]) -> list[OrderLine]:
+    raw: Any = item["lines"]
+    body = json.loads(zlib.decompress(bytes(raw)))
+    lines = []
+    for fields in body:
+        number = str(fields["line_number"])
+        for field, attribute in _QUANTITIES.items():
+            fields[field] = int(item.get(attribute, {}).get(number, 0))
+        lines.append(OrderLine.model_validate(fields))
+    return lines
 
 
 def step_sk(result: StepResult) -> str:
@@ -112,10 +172,8 @@ class OrderRepository(TableRepository):
                 return False
             raise
         with self.table.batch_writer() as batch:
-            for line in order.lines:
-                batch.put_item(
-                    Item={"pk": order.order_key, "sk": line_sk(line), **line.model_dump(mode="json")}
-                )
+            for item in lines_items(order):
+                batch.put_item(Item=item)
         received = str(claimed.get("Attributes", {}).get("received_at") or order.received_at)
         header = order.model_copy(update={"received_at": received})
         try:
@@ -196,14 +254,13 @@ class OrderRepository(TableRepository):
                     "order": Binary(snapshot),
                 }
             )
-            for line in revision.lines:
-                batch.put_item(
-                    Item={"pk": revision.order_key, "sk": line_sk(line), **line.model_dump(mode="json")}
-                )
-            kept = {line_sk(line) for line in revision.lines}
-            for line in current.lines:
-                if line_sk(line) not in kept:
-                    batch.delete_item(Key={"pk": current.order_key, "sk": line_sk(line)})
+            written = lines_items(revision)
+            for item in written:
+                batch.put_item(Item=item)
+            kept = {item["sk"] for item in written}
+            for sk in by_lines_item(line.line_number for line in current.lines):
+                if sk not in kept:
+                    batch.delete_item(Key={"pk": current.order_key, "sk": sk})
         item = self._header_item(revision)
         item["record_version"] = current.record_version + 1
         try:
@@ -295,22 +352,26 @@ class OrderRepository(TableRepository):
     def save_mapping(self, order: Order) -> None:
         """Store what a new mapping run resolved (account, price list, each line's values and issues).
 
-        Only the mapped fields of each line change (a shipment recorded meanwhile keeps its
-        quantities), then the header, under its version: a concurrent change of the order makes
-        this fail rather than be overwritten.
+        The lines are rewritten under the revision read (a shipment recorded meanwhile keeps its
+        quantities, which live beside them), then the header, under its version: a concurrent change
+        of the order makes this fail rather than be overwritten.
         """
-        for line in order.lines:
-            self.table.update_item(
-                Key={"pk": order.order_key, "sk": line_sk(line)},
-                UpdateExpression="SET product = :product, #unit = :unit, mapping_issues = :issues",
-                ConditionExpression=Attr("pk").exists(),
-                ExpressionAttributeNames={"#unit": "unit"},
-                ExpressionAttributeValues={
-                    ":product": line.product,
-                    ":unit": line.unit,
-                    ":issues": [i.model_dump(mode="json") for i in line.mapping_issues],
-                },
-            )
+        for item in lines_items(order):
+            try:
+                # The lines only: the quantities beside them (shipments, sourcing) are not touched.
+                self.table.update_item(
+                    Key={"pk": order.order_key, "sk": item["sk"]},
+                    UpdateExpression="SET #lines = :lines",
+                    ConditionExpression=Attr("revision").eq(order.revision),
+                    ExpressionAttributeNames={"#lines": "lines"},
+                    ExpressionAttributeValues={":lines": item["lines"]},
+                )
+            except Exception as exc:
+                if is_conditional_failure(exc):
+                    raise Conflict(
+                        f"order {order.order_key} was re-imported while it was re-mapped; run the step again"
+                    ) from None
+                raise
         try:
             self.table.update_item(
                 Key={"pk": order.order_key, "sk": HEADER},
@@ -540,7 +601,7 @@ class OrderRepository(TableRepository):
 
     # -- reading -------------------------------------------------------------------------------
     def find(self, order_key: str) -> Order | None:
-        items = self.query_all(Key("pk").eq(order_key) & Key("sk").lte(HEADER))
+        items = self.query_all(Key("pk").eq(order_key) & Key("sk").between(LINES_PREFIX, HEADER))
         return order_from_items(items)
 
     def get(self, order_key: str) -> Order:
@@ -613,8 +674,8 @@ def order_from_items(items: list[dict[str, Any]]) -> Order | None:
     if header is None:
         return None
     order = _header(header)
-    lines = sorted((i for i in items if i["sk"].startswith(LINE_PREFIX)), key=lambda i: i["sk"])
-    order.lines = [OrderLine.model_validate(plain(line)) for line in lines]
+    lines = [line for item in items if item["sk"].startswith(LINES_PREFIX) for line in _unpacked(item)]
+    order.lines = sorted(lines, key=lambda line: line.line_number)
     return order
 
 

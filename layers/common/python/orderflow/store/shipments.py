@@ -1,8 +1,8 @@
 """Shipments of an order, kept in the order's partition of the Orders table (``sk = "SHIPMENT#<id>"``).
 
-A shipment and the quantities it takes from the order's lines are written in one transaction, each
-line under the condition that it never ships more than was ordered: concurrent shipments cannot
-over-ship. Later changes are compare-and-set on the shipment's ``version``; a change that gives
+A shipment and the quantities it takes from the order's lines are written in one transaction (one
+write per item of lines, see store/orders.py), each line under the condition that it never ships more
+than was ordered: concurrent shipments cannot over-ship. Later changes are compare-and-set on the shipment's ``version``; a change that gives
 quantities back (BigCommerce refused the shipment) takes them off the lines in the same transaction.
 """
 
@@ -15,12 +15,12 @@ from boto3.dynamodb.conditions import Key
 
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
-from orderflow.models.order import Order, OrderLine
+from orderflow.models.order import Order
 from orderflow.models.shipment import (
     Shipment,
 )
 from orderflow.store.dynamo import TableRepository, is_conditional_failure, plain, resource
-from orderflow.store.orders import line_sk, order_from_items
+from orderflow.store.orders import SHIPPED, by_lines_item, order_from_items
 
 SHIPMENT_PREFIX = "SHIPMENT#"
 # Sorts after every SHIPMENT# key and before STEP#: one Query reads lines, header and shipments.
@@ -38,9 +38,10 @@ class LinesTaken(Exception):
 class ShipmentRepository(TableRepository):
     """Shipments in the Orders table (the table of ``OrderRepository``)."""
 
-    def record(self, shipment: Shipment, ordered: dict[int, int]) -> Shipment:
+    def record(self, shipment: Shipment, ordered: dict[int, int], revision: int) -> Shipment:
         """Store a new shipment and add its quantities to the lines' ``quantity_shipped``, all or
-        nothing. ``ordered`` is each shipped line's ordered quantity (line number → quantity)."""
+        nothing. ``ordered`` is each shipped line's ordered quantity (line number → quantity) in the
+        order's ``revision`` read: a re-import meanwhile (which may change them) fails the write."""
         at = clock.iso()
         stored = shipment.model_copy(update={"created_at": at, "updated_at": at, "version": 1})
         actions: list[dict[str, Any]] = [
@@ -52,8 +53,13 @@ class ShipmentRepository(TableRepository):
                 }
             }
         ]
-        for line_number, quantity in sorted(stored.held().items()):
-            actions.append(self._line_change(stored.order_key, line_number, quantity, ordered[line_number]))
+        held = stored.held()
+        for sk, numbers in by_lines_item(held).items():
+            actions.append(
+                self._lines_change(
+                    stored.order_key, sk, {n: (held[n], ordered[n]) for n in numbers}, revision
+                )
+            )
         try:
             resource().meta.client.transact_write_items(TransactItems=actions)
         except Exception as exc:
@@ -118,8 +124,8 @@ class ShipmentRepository(TableRepository):
                 if released:
                     actions = [{"Put": put}]
                     actions += [
-                        self._line_release(order_key, line_number, quantity)
-                        for line_number, quantity in sorted(released.items())
+                        self._lines_release(order_key, sk, {n: released[n] for n in numbers})
+                        for sk, numbers in by_lines_item(released).items()
                     ]
                     resource().meta.client.transact_write_items(TransactItems=actions)
                 else:
@@ -147,38 +153,43 @@ class ShipmentRepository(TableRepository):
             **shipment.model_dump(mode="json"),
         }
 
-    def _line_change(self, order_key: str, line_number: int, quantity: int, ordered: int) -> dict[str, Any]:
-        # quantity_shipped + q <= quantity, written as quantity_shipped <= ordered - q (a condition
-        # cannot add); pinning quantity keeps that rewrite true.
+    def _lines_change(
+        self, order_key: str, sk: str, changes: dict[int, tuple[int, int]], revision: int
+    ) -> dict[str, Any]:
+        # shipped + q <= ordered, written as shipped <= ordered - q (a condition cannot add); pinning
+        # the revision keeps the ordered quantities those of the revision read.
+        names = {"#s": SHIPPED, "#revision": "revision", **{f"#n{i}": str(n) for i, n in enumerate(changes)}}
+        values: dict[str, Any] = {":revision": revision}
+        sets, conditions = [], ["#revision = :revision"]
+        for i, (quantity, ordered) in enumerate(changes.values()):
+            values.update({f":q{i}": quantity, f":m{i}": ordered - quantity})
+            sets.append(f"#s.#n{i} = #s.#n{i} + :q{i}")
+            conditions.append(f"#s.#n{i} <= :m{i}")
         return {
             "Update": {
                 "TableName": self.table_name,
-                "Key": {"pk": order_key, "sk": _line_sk_for(line_number)},
-                "UpdateExpression": "SET quantity_shipped = quantity_shipped + :q",
-                "ConditionExpression": "quantity = :ordered AND quantity_shipped <= :limit",
-                "ExpressionAttributeValues": {
-                    ":q": quantity,
-                    ":ordered": ordered,
-                    ":limit": ordered - quantity,
-                },
+                "Key": {"pk": order_key, "sk": sk},
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": " AND ".join(conditions),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
             }
         }
 
-    def _line_release(self, order_key: str, line_number: int, quantity: int) -> dict[str, Any]:
+    def _lines_release(self, order_key: str, sk: str, released: dict[int, int]) -> dict[str, Any]:
+        names = {"#s": SHIPPED, **{f"#n{i}": str(n) for i, n in enumerate(released)}}
+        values = {f":q{i}": quantity for i, quantity in enumerate(released.values())}
         return {
             "Update": {
                 "TableName": self.table_name,
-                "Key": {"pk": order_key, "sk": _line_sk_for(line_number)},
-                "UpdateExpression": "SET quantity_shipped = quantity_shipped - :q",
-                "ConditionExpression": "quantity_shipped >= :q",
-                "ExpressionAttributeValues": {":q": quantity},
+                "Key": {"pk": order_key, "sk": sk},
+                "UpdateExpression": "SET "
+                + ", ".join(f"#s.#n{i} = #s.#n{i} - :q{i}" for i in range(len(values))),
+                "ConditionExpression": " AND ".join(f"#s.#n{i} >= :q{i}" for i in range(len(values))),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
             }
         }
-
-
-def _line_sk_for(line_number: int) -> str:
-    # The line's key as store/orders.py writes it (one definition of the key format).
-    return line_sk(OrderLine(line_number=line_number, external_id=0, quantity=0))
 
 
 def _shipment(item: dict[str, Any]) -> Shipment:
