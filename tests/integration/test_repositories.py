@@ -101,6 +101,8 @@ def test_a_2000_line_order_is_stored_in_items_of_100_lines_written_once_and_read
 ) -> None:
     orders = tables.orders()
     order = _order(lines=2000)
+    orders.record_pending(order.model_copy(update={"lines": []}))  # as its webhook did
+    dynamodb_calls.clear()
 
     orders.create(order)
     writes = dict(dynamodb_calls)
@@ -109,13 +111,29 @@ def test_a_2000_line_order_is_stored_in_items_of_100_lines_written_once_and_read
 
     assert stored.lines == order.lines and stored.lines[-1].quantity == 2000
     assert dynamodb_calls == Counter({"Query": 1})
-    # the pending record (a conditional put), the import's claim on it, the 20 items of lines in one
-    # batch, the header
-    assert writes == {"PutItem": 2, "UpdateItem": 1, "BatchWriteItem": 1}
+    # the import's claim on the pending record, the 21 items of lines in one batch, the header
+    assert writes == {"UpdateItem": 1, "BatchWriteItem": 1, "PutItem": 1}
     items = orders.query_all(Key("pk").eq(order.order_key) & Key("sk").begins_with("LINES#"))
     assert [i["sk"] for i in items] == [f"LINES#{n:04d}" for n in range(21)]  # lines 1…2000: 0…20
     packed = [len(bytes(i["lines"])) for i in items]
     assert max(packed) < 10_000  # 100 lines compressed: far from the 400 KB item limit, cheap to write
+
+
+def test_an_accepted_order_is_recorded_pending_or_its_stored_header_read_in_one_request(
+    runtime: LocalRuntime, dynamodb_calls: Counter[str]
+) -> None:
+    orders = tables.orders()
+    order = _order()
+    pending = order.model_copy(update={"lines": []})
+
+    assert orders.record_pending_or_read(pending) is None  # made
+    assert orders.create(order) is True
+    dynamodb_calls.clear()
+    stored = orders.record_pending_or_read(pending)  # a second webhook: nothing written, header read
+
+    assert dynamodb_calls == Counter({"PutItem": 1})
+    assert stored is not None and stored.status == OrderStatus.NEW and stored.currency == "USD"
+    assert orders.get(order.order_key).lines == order.lines
 
 
 def _shipment(order_key: str, shipment_id: str, quantities: dict[int, int]) -> Shipment:

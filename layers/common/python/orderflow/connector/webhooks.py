@@ -36,7 +36,7 @@ from orderflow.models.event import store_status_event
 from orderflow.models.order import Order, order_key_for
 from orderflow.observability import logger, trace_order
 from orderflow.orders.events import emit, emitter
-from orderflow.orders.executions import start_intake
+from orderflow.orders.executions import pending_order, start_intake
 from orderflow.shipments.shipping import record_store_shipment
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.executions import ExecutionStarter
@@ -282,7 +282,14 @@ def accept(
         return IntakeResult("duplicate", reason="this delivery was already accepted", order_key=key)
     # Claimed first: a redelivered echo of our own push must not be taken for a merchant's change.
     change = status_change(payload) if payload.scope == ORDER_STATUS_UPDATED else None
-    stored = orders.find_header(key)
+    recorded = False
+    if payload.scope in (ORDER_CREATED, ORDER_UPDATED):
+        # These start the intake of an order not stored yet: record it pending, or read what is
+        # stored, in one request.
+        stored = orders.record_pending_or_read(pending_order(store_hash, order_id))
+        recorded = stored is None
+    else:
+        stored = orders.find_header(key)
     if change is not None and stored is not None and orders.recognise_echo(key, change.previous, change.new):
         logger.info("our own status change came back", extra={"order_key": key, "status": change.new})
         return IntakeResult("ignored", reason=f"status {change.new} was set by us", order_key=key)
@@ -313,7 +320,7 @@ def accept(
             payload.hash[:16],
             starter=starter,
             state_machine_arn=intake_state_machine_arn,
-            orders=orders,
+            orders=None if recorded else orders,
         )
     except Exception:
         logger.exception("could not start the order intake; releasing the delivery", extra={"order_key": key})

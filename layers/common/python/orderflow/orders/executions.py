@@ -75,6 +75,16 @@ def intake_execution_name(order_key: str, attempt: str) -> str:
     return _fit(f"{order_key}-intake-{attempt}")
 
 
+def pending_order(store_hash: str, order_id: int) -> Order:
+    """The record of an order accepted and not imported yet."""
+    return Order(
+        order_key=order_key_for(store_hash, order_id),
+        store_hash=store_hash,
+        external_id=order_id,
+        import_id=import_id_for(order_id),
+    )
+
+
 def start_intake(
     store_hash: str,
     order_id: int,
@@ -87,15 +97,12 @@ def start_intake(
 ) -> tuple[str, bool]:
     """Start the order's intake (import, then route); (execution name, False) when it already ran.
 
-    The order is recorded as pending_import first (unless it is stored already), so from the moment
-    we answer, it is listed, fetchable and resubmittable, whatever the store does meanwhile."""
+    The order is recorded as pending_import first (unless it is stored already; ``orders`` None: the
+    caller recorded it), so from the moment we answer, it is listed, fetchable and resubmittable,
+    whatever the store does meanwhile."""
     key = order_key_for(store_hash, order_id)
     if orders is not None:
-        orders.record_pending(
-            Order(
-                order_key=key, store_hash=store_hash, external_id=order_id, import_id=import_id_for(order_id)
-            )
-        )
+        orders.record_pending(pending_order(store_hash, order_id))
     name = intake_execution_name(key, attempt)
     _, started = starter.start(
         state_machine_arn, name, execution_input(store_hash, order_id, INTAKE, trigger)

@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from boto3.dynamodb.types import Binary
+from boto3.dynamodb.types import Binary, TypeDeserializer
 
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
@@ -72,6 +72,7 @@ ATTENTION_STATUSES = frozenset(
 # function's timeout is 60 s): another import may take it over.
 STALE_CLAIM_SECONDS = 300
 _UNIMPORTED = [OrderStatus.PENDING_IMPORT.value, OrderStatus.IMPORT_FAILED.value]
+_DESERIALIZE = TypeDeserializer()
 
 
 def lines_sk(line_number: int) -> str:
@@ -133,31 +134,66 @@ class OrderRepository(TableRepository):
     def record_pending(self, order: Order) -> bool:
         """An accepted order, before its import: listed, fetchable and resubmittable while the store
         is not read yet. False (nothing written) when the order is stored already, in any state."""
+        return self.record_pending_or_read(order) is None
+
+    def record_pending_or_read(self, order: Order) -> Order | None:
+        """``record_pending`` and, when the order is stored already, its header, in one request:
+        None when the pending record was made, else the stored header (nothing written)."""
         pending = order.model_copy(
             update={"status": OrderStatus.PENDING_IMPORT, "received_at": order.received_at or clock.iso()}
         )
         try:
-            self.table.put_item(Item=self._header_item(pending), ConditionExpression=Attr("pk").not_exists())
+            self.table.put_item(
+                Item=self._header_item(pending),
+                ConditionExpression=Attr("pk").not_exists(),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
         except Exception as exc:
             if is_conditional_failure(exc):
-                return False
+                stored = getattr(exc, "response", {}).get("Item")
+                if stored:
+                    return _header({k: _DESERIALIZE.deserialize(v) for k, v in stored.items()})
+                return self.find_header(order.order_key)  # an answer without the item: read it
             raise
-        return True
+        return None
 
     def create(self, order: Order) -> bool:
         """Store a newly imported order; False (and nothing written) when another import has it.
 
         Claim, then write: the first import claims the order's pending record (made here if no
-        webhook made it), then writes its lines, then the header under its claim. A concurrent
+        webhook made it: the claim is tried first, as a webhook usually did), then writes its lines,
+        then the header under its claim. A concurrent
         import loses the claim and writes nothing, so it can never overwrite what the winner (or a
         shipment recorded meanwhile) wrote. A claim older than STALE_CLAIM_SECONDS is taken over.
         """
-        self.record_pending(order.model_copy(update={"lines": []}))
         token = uuid.uuid4().hex
+        claimed = self._claim_import(order.order_key, token)
+        if claimed is None and self.record_pending(order.model_copy(update={"lines": []})):
+            claimed = self._claim_import(order.order_key, token)  # no webhook recorded it: now it is
+        if claimed is None:
+            return False
+        with self.table.batch_writer() as batch:
+            for item in lines_items(order):
+                batch.put_item(Item=item)
+        received = str(claimed.get("received_at") or order.received_at)
+        header = order.model_copy(update={"received_at": received})
+        try:
+            self.table.put_item(
+                Item=self._header_item(header), ConditionExpression=Attr("import_claim").eq(token)
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                return False  # our claim went stale and was taken over: that import wins
+            raise
+        return True
+
+    def _claim_import(self, order_key: str, token: str) -> dict[str, Any] | None:
+        """Claim an order's first import (its stored header after the claim), or None: not stored,
+        imported already, or claimed by a live import."""
         now = time.time()
         try:
             claimed = self.table.update_item(
-                Key={"pk": order.order_key, "sk": HEADER},
+                Key={"pk": order_key, "sk": HEADER},
                 UpdateExpression="SET import_claim = :token, import_claimed_at = :now",
                 ReturnValues="ALL_NEW",
                 ConditionExpression=Attr("status").is_in(_UNIMPORTED)
@@ -169,22 +205,9 @@ class OrderRepository(TableRepository):
             )
         except Exception as exc:
             if is_conditional_failure(exc):
-                return False
+                return None
             raise
-        with self.table.batch_writer() as batch:
-            for item in lines_items(order):
-                batch.put_item(Item=item)
-        received = str(claimed.get("Attributes", {}).get("received_at") or order.received_at)
-        header = order.model_copy(update={"received_at": received})
-        try:
-            self.table.put_item(
-                Item=self._header_item(header), ConditionExpression=Attr("import_claim").eq(token)
-            )
-        except Exception as exc:
-            if is_conditional_failure(exc):
-                return False  # our claim went stale and was taken over: that import wins
-            raise
-        return True
+        return dict(claimed.get("Attributes", {}))
 
     def forget_pending(self, order_key: str) -> bool:
         """Drop a pending record the import found nothing to import for (the store shows another
