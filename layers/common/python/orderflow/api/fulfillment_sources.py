@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from orderflow.api.dependencies import Inventory, Sources
@@ -45,6 +45,8 @@ class SourceReplacement(NewSource):
 
 class StockCount(BaseModel):
     """The units of a product on hand at a source; what is reserved of them is kept."""
+
+    model_config = ConfigDict(defer_build=True)
 
     # Strict: a whole number of units, not true, 4.0 or "4".
     on_hand: Annotated[int, Field(strict=True, ge=0, description="units on hand")]

@@ -42,9 +42,11 @@ class MappingBody(BaseModel):
     """A mapping: the internal value under its kind's name (account, price_list, unit or product); for
     accounts mappings, account is that value, for the others the account the mapping is limited to."""
 
+    model_config = ConfigDict(defer_build=True)
+
     # MappingInput as the API spells it. Which field holds the value depends on the path's kind, which
     # a body model cannot know: the four are optional here, and to_input takes the kind's.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", str_strip_whitespace=True)
 
     mapping_group: Name = DEFAULT_MAPPING_GROUP
     account: Annotated[str, Field(max_length=NAME_LIMIT)] | None = None

@@ -35,7 +35,7 @@ router = APIGatewayHttpRouter()
 
 
 class ImportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     start_page: Annotated[int, Field(strict=True, ge=1, description="the catalog page to start at")] = 1
     max_pages: Annotated[
@@ -49,7 +49,7 @@ class ImportRequest(BaseModel):
 
 
 class RegisterWebhooksRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     destination: Annotated[
         str,

@@ -27,7 +27,7 @@ OrderId = Annotated[int, Field(strict=True, ge=1)]
 
 
 class SyncRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     status_id: Annotated[
         int | None,

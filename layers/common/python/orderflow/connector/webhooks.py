@@ -73,7 +73,7 @@ class WebhookData(BaseModel):
     """``data`` of an order or shipment webhook: ``{"type": "order", "id": 250}``, a shipment's
     ``{"type": "shipment", "id": 12, "orderId": 251}``; ``statusUpdated`` may add ``status``."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", populate_by_name=True)
 
     type: str = Field(min_length=1, max_length=64)
     id: PositiveId
@@ -86,7 +86,7 @@ class WebhookPayload(BaseModel):
     and shipment scopes), lenient where BigCommerce itself varies (``store_id`` a string or a number,
     ``created_at`` and ``producer`` absent in older payloads, extra fields)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     scope: str = Field(pattern=r"^store(/[A-Za-z]+){1,6}$", max_length=100)
     store_id: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$")  # a string today, a number before

@@ -340,7 +340,7 @@ def send_to_invoice(
 
 
 class CustomAnswer(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     succeeded: StrictBool
     message: StrictStr = ""

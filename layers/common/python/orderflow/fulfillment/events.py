@@ -47,7 +47,7 @@ def authenticate(headers: Mapping[str, str], expected_secret: str) -> None:
 
 
 class EventLine(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     line_number: Annotated[StrictInt, Field(ge=1)]
     quantity: Annotated[StrictInt, Field(ge=1)]
@@ -58,7 +58,7 @@ EventLines = Annotated[list[EventLine], Field(min_length=1, max_length=MAX_LINES
 
 
 class FulfillmentEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", str_strip_whitespace=True)
 
     event_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")] | None = None
     type: Literal["shipped", "cancelled"]

@@ -72,7 +72,7 @@ class Provider(Protocol):
 class ProviderConfig(BaseModel):
     """A step's provider configuration (its ``params``); other params are the action's own."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     provider: Literal["https", "sqs"] = "sqs"
     url: str | None = None

@@ -68,7 +68,7 @@ class Stores:
 class Rule(BaseModel):
     """Every criterion given must match (country of the ship-to, channel id, SKU glob, product)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     source: Annotated[str, Field(min_length=1)]
     country: str | None = None
@@ -89,7 +89,7 @@ class Rule(BaseModel):
 class AssignSettings(BaseModel):
     """An assign_fulfillment_source step's ``params``: the first matching rule names the source."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     rules: list[Rule] = Field(default_factory=list)
     default: str | None = None

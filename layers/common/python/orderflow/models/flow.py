@@ -62,7 +62,7 @@ class FlowError(Problems):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", str_strip_whitespace=True, frozen=True)
 
 
 class ActionStep(_Strict):
@@ -194,10 +194,8 @@ class Flow(_Strict):
         return value
 
 
-ConditionStep.model_rebuild()
-Branch.model_rebuild()
-SplitterStep.model_rebuild()
-Flow.model_rebuild()
+# The models refer to each other (a branch holds steps): with defer_build, pydantic resolves the
+# references when a model is first used, so a function that never parses one never builds it.
 
 
 def parse_flow(data: Any) -> Flow:

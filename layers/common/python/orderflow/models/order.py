@@ -50,7 +50,7 @@ class MappingKind(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", populate_by_name=True)
 
 
 class Address(_Model):
@@ -243,7 +243,7 @@ _NAME_LIMIT = 200
 class MappingInput(_Model):
     """What a merchant sends to create or replace a mapping."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", str_strip_whitespace=True)
 
     mapping_group: Annotated[str, Field(min_length=1, max_length=_NAME_LIMIT)] = DEFAULT_MAPPING_GROUP
     account: Annotated[str, Field(max_length=_NAME_LIMIT)] | None = None
@@ -258,7 +258,7 @@ class MappingInput(_Model):
 
 
 class Mapping(MappingInput):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     id: str
     kind: MappingKind
@@ -311,7 +311,7 @@ def default_status_mapping() -> dict[OrderStatus, int | None]:
 class BigCommerceSettings(_Model):
     """The connector's settings (``GET|PUT /settings/bigcommerce``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     mapping_group: Annotated[str, Field(min_length=1, max_length=_NAME_LIMIT)] = DEFAULT_MAPPING_GROUP
     new_order_status_id: BigCommerceStatusId = 11

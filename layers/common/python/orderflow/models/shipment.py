@@ -22,7 +22,7 @@ HOLDING_STATES = ("pending", "sent", "created")  # the group's quantities count 
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
 
 class ShipmentLine(_Model):

@@ -10,6 +10,8 @@ from orderflow.models.order import FlowRef, StepStatus
 
 
 class OrderRef(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     source: str = "bigcommerce"
     store_hash: str
     order_id: int
@@ -18,7 +20,7 @@ class OrderRef(BaseModel):
 class StepRequest(BaseModel):
     """The small payload the generated Task sends (see flows/asl.py)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     order_key: str
     flow: FlowRef
@@ -57,6 +59,8 @@ class StepRequest(BaseModel):
 
 
 class StepOutcome(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     succeeded: bool
     message: str = ""
     details: dict[str, Any] = Field(default_factory=dict)

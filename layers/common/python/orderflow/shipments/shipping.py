@@ -85,7 +85,7 @@ _PAST_SHIPPING = {OrderStatus.INVOICED, OrderStatus.COMPLETED, OrderStatus.CANCE
 
 
 class ShipmentItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", str_strip_whitespace=True)
 
     line_number: Annotated[StrictInt, Field(ge=1)] | None = None
     sku: Annotated[str, Field(min_length=1, max_length=200)] | None = None
@@ -101,7 +101,7 @@ class ShipmentItem(BaseModel):
 class ShipmentRequest(BaseModel):
     """``POST /orders/{order_key}/shipments``."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", str_strip_whitespace=True)
 
     shipment_id: Annotated[str, Field(pattern=SHIPMENT_ID_PATTERN)] | None = None
     items: Annotated[list[ShipmentItem], Field(min_length=1, max_length=MAX_LINES_PER_SHIPMENT)]

@@ -15,7 +15,7 @@ import zlib
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow import clock
 from orderflow.errors import Conflict, NotFound
@@ -27,6 +27,8 @@ FLOW, ROUTE, POLICY = "flow", "route", "policy"
 
 class FlowRecord(BaseModel):
     """A flow as stored: its definition plus where it is in its life."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     definition: dict[str, Any]
@@ -43,6 +45,8 @@ class FlowRecord(BaseModel):
 
 
 class FlowVersion(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     flow_id: str
     version: int
     definition: dict[str, Any]
@@ -71,6 +75,8 @@ def version_from_item(item: dict[str, Any]) -> FlowVersion:
 class Route(BaseModel):
     """What the router needs to start a flow for an order, copied from its published version."""
 
+    model_config = ConfigDict(defer_build=True)
+
     flow_id: str
     name: str
     version: int
@@ -80,6 +86,8 @@ class Route(BaseModel):
 
 
 class PolicyRecord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     definition: dict[str, Any]
     status: str = "draft"
