@@ -3,12 +3,17 @@ email), created on the customer's first order, asked of the store only when the 
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import boto3
+import pytest
+
 from orderflow.models.order import CustomerRecord
-from orderflow.store import tables
+from orderflow.store import dynamo, tables
 from orderflow_local.demo_store import DemoStore
 from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, post_webhook, webhook_body
@@ -87,6 +92,67 @@ def test_a_guest_whose_email_belongs_to_a_registered_customer_is_linked_to_them(
     signed_in = _import(runtime, store, api, customer_id=registered, email="buyer@acme.example")
     assert signed_in["customer"]["record_id"] == record["id"]
     assert _customer_lookups(store) == []
+
+
+@pytest.fixture
+def customer_requests(runtime: LocalRuntime) -> Iterator[list[str]]:
+    """The DynamoDB operations made on the customers table, in order, seen through botocore's events."""
+    table = tables.customers().table_name
+    made: list[str] = []
+
+    def count(event_name: str, params: dict[str, Any], **_: object) -> None:
+        if json.loads(params.get("body") or b"{}").get("TableName") == table:  # the serialized request
+            made.append(event_name.rsplit(".", 1)[-1])
+
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", count)
+    dynamo.reset()  # clients made from now on carry the counter
+    yield made
+    boto3.DEFAULT_SESSION.events.unregister("before-call.dynamodb", count)
+    dynamo.reset()
+
+
+def test_a_registered_customers_first_order_creates_their_record_in_two_requests(
+    runtime: LocalRuntime, store: DemoStore, api: Api, customer_requests: list[str]
+) -> None:
+    api.seed_demo_mappings()
+    registered = store.add_customer(email="new.buyer@example.com", first_name="Di", last_name="Eve")
+    customer_requests.clear()
+
+    order = _import(runtime, store, api, customer_id=registered, email="New.Buyer@example.com")
+
+    # Matched by customer id (none yet), then created by a write that would have answered the record
+    # the email has: no read by email first, and no question to the store
+    assert order["customer"]["record_created"] is True
+    assert customer_requests == ["Query", "PutItem"]
+    assert _customer_lookups(store) == []
+    record = api.get(f"/customers/{order['customer']['record_id']}").json()
+    assert (record["email"], record["external_id"], record["first_name"]) == (
+        "new.buyer@example.com",
+        registered,
+        "Ana",
+    )
+
+
+def test_a_guest_who_registers_keeps_their_record_and_it_learns_their_customer_id(
+    runtime: LocalRuntime, store: DemoStore, api: Api, customer_requests: list[str]
+) -> None:
+    api.seed_demo_mappings()
+    guest = _import(runtime, store, api, customer_id=0, email="later.registered@example.com")
+    registered = store.add_customer(email="later.registered@example.com", first_name="Ana", last_name="Lima")
+    customer_requests.clear()
+    store.clear_requests()
+
+    # When they order again, signed in
+    signed_in = _import(runtime, store, api, customer_id=registered, email="later.registered@example.com")
+
+    # Then the write that would have created a record answered theirs, which now has the customer id
+    assert signed_in["customer"]["record_id"] == guest["customer"]["record_id"]
+    assert signed_in["customer"]["record_created"] is False
+    assert customer_requests == ["Query", "PutItem", "UpdateItem"]
+    assert _customer_lookups(store) == []
+    record = api.get(f"/customers/{guest['customer']['record_id']}").json()
+    assert record["external_id"] == registered
 
 
 def test_a_registered_customers_order_without_an_email_is_completed_from_the_store(

@@ -187,6 +187,61 @@ def test_an_order_of_any_size_is_mapped_in_at_most_three_requests(
     assert counts[1] == 2
 
 
+def test_a_small_order_whose_account_is_its_customer_is_mapped_in_one_request(
+    dynamodb_calls: Counter[str],
+) -> None:
+    # Given a group without accounts mappings, one customer's own product, and a container that has
+    # read none of them (as the demo store's, where every customer record is its own account)
+    mappings = tables.mappings()
+    mappings.upsert_many(
+        MappingKind.PRODUCTS,
+        [MappingInput(value="Accu Scale", external_field_name="sku", external_field_value="ABS"),
+         MappingInput(value="Calibration Weights", external_field_name="sku", external_field_value="SCW"),
+         MappingInput(value="Accu Scale (yours)", external_field_name="sku", external_field_value="ABS",
+                      account="CUS-1")],
+    )  # fmt: skip
+    mappings.upsert_many(
+        MappingKind.UNITS, [MappingInput(value="ea", external_field_name="unit", external_field_value="each")]
+    )
+    forget_kept_partitions()
+    order = _sized(2).model_copy(
+        update={
+            "customer": Customer(external_id=7, email="ana@example.com", record_id="CUS-1"),
+            "lines": [
+                OrderLine(line_number=1, external_id=1, sku="ABS", quantity=1),
+                OrderLine(line_number=2, external_id=2, sku="SCW", quantity=1),
+            ],
+        }
+    )
+    dynamodb_calls.clear()
+
+    # When its 2-line order is mapped
+    mapped = map_order(order, tables.mappings().lookup)
+
+    # Then the header's keys and the lines' (the customer's own variants with them) took one read,
+    # and the customer's own mapping won
+    assert dynamodb_calls == Counter({"BatchGetItem": 1})
+    assert mapped.account == "CUS-1" and not mapped.all_mapping_issues
+    assert [line.product for line in mapped.lines] == ["Accu Scale (yours)", "Calibration Weights"]
+
+    # When the group gets a catch-all accounts mapping (another account than the customer's)
+    mappings.upsert_many(
+        MappingKind.ACCOUNTS,
+        [
+            MappingInput(
+                value=ACCOUNT, external_field_name=PROVIDER_FIELD, external_field_value=PROVIDER_VALUE
+            )
+        ],
+    )
+    dynamodb_calls.clear()
+    mapped = map_order(order, tables.mappings().lookup)
+
+    # Then that account's keys take a second read, and the customer's own mapping no longer applies
+    assert dynamodb_calls == Counter({"BatchGetItem": 2})
+    assert mapped.account == ACCOUNT
+    assert [line.product for line in mapped.lines] == ["Accu Scale", "Calibration Weights"]
+
+
 def test_a_mapping_written_while_the_products_are_kept_is_seen_by_the_next_order(
     dynamodb_calls: Counter[str], api: Api
 ) -> None:

@@ -64,7 +64,7 @@ def test_an_account_specific_mapping_beats_the_groups_general_one() -> None:
     assert [line.product for line in mapped.lines] == ["Accu Scale (trade)", "Scale Calibration Weights"]
     assert [line.unit for line in mapped.lines] == ["ea", "ea"]
     assert mapped.all_mapping_issues == []
-    assert mappings.lookups == 2  # the account first, then every line at once
+    assert mappings.lookups == 2  # the account's keys named another account than the customer record's
 
 
 def test_every_unmapped_value_is_reported_not_only_the_first() -> None:
@@ -103,8 +103,10 @@ def test_the_account_is_the_company_mapping_then_the_catch_all_then_the_customer
         "TestBCAccount"
     )
     # Without a catch-all, a consumer's account is their customer record; no price list is not an issue
-    consumer = map_order(_order("ABS"), _Mappings(company))
+    lookup = _Mappings(company)
+    consumer = map_order(_order("ABS"), lookup)
     assert (consumer.account, consumer.price_list) == ("CUS-GUEST", None)
+    assert lookup.lookups == 1  # the lines' keys were asked with the header's, for the record's account
     assert [i.kind for i in consumer.all_mapping_issues] == [MappingKind.PRODUCTS, MappingKind.UNITS]
 
 

@@ -445,11 +445,13 @@ def _forget_cached_clients() -> None:
     from orderflow.bigcommerce import connection
     from orderflow.fulfillment import providers
     from orderflow.store import clients, dynamo, tables
+    from orderflow.store.settings import forget_kept_settings
 
     dynamo.reset()
     providers.reset()
     clients.reset()
     tables.reset()
+    forget_kept_settings()  # read from the fresh embedded AWS's tables, not the last runtime's
     connection._client.cache_clear()
     try:
         from aws_lambda_powertools.utilities import parameters

@@ -58,7 +58,7 @@ def _worded(error: ErrorDetails) -> InitErrorDetails:
 
 @router.get("/settings/bigcommerce", summary="The BigCommerce connector's settings", tags=["settings"])
 def get_settings(repo: Settings) -> dict[str, Any]:
-    return _render(repo.bigcommerce())
+    return _render(repo.bigcommerce(fresh=True))  # an operator sees what is stored, not a kept copy
 
 
 @router.put(
@@ -74,7 +74,7 @@ def put_settings(body: Annotated[SettingsChange, Body()], repo: Settings) -> dic
             field=STORE_HASH,
         )
     changes = body.model_dump(exclude_unset=True, exclude={STORE_HASH})
-    return _render(repo.save_bigcommerce(repo.bigcommerce().model_copy(update=changes)))
+    return _render(repo.save_bigcommerce(repo.bigcommerce(fresh=True).model_copy(update=changes)))
 
 
 def _render(settings: BigCommerceSettings) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from orderflow.models.order import Mapping, MappingIssue, MappingKey, MappingKin
 PROVIDER_FIELD = "ProviderName"
 PROVIDER_VALUE = "BigCommerce"
 COMPANY_FIELD = "company"
+# Keys a lookup answers in one request (store/mappings.py: one BatchGetItem); more may read partitions whole.
+ONE_READ = 100
 
 Lookup = Callable[[Iterable[MappingKey]], dict[MappingKey, Mapping]]
 
@@ -52,9 +54,19 @@ def line_keys(order: Order, account: str | None) -> list[MappingKey]:
 
 
 def map_order(order: Order, lookup: Lookup) -> Order:
-    """Resolve account, price list, and every line's product and unit; record every miss."""
+    """Resolve account, price list, and every line's product and unit; record every miss.
+
+    The lines' keys depend on the account, which the header's keys decide. While they are few, they
+    are asked with the header's, for the customer record's account (the account unless an accounts
+    mapping names another): a small order of a group without accounts mappings takes one lookup, and
+    the keys of another account, when a mapping names one, a second. More keys than one lookup reads
+    at once are asked after the header's, for the account found: a group's partition read whole for
+    them is then read once, not for a guess and again for the account."""
     keys = header_keys(order)
-    found = lookup(keys)
+    asked = {*keys, *line_keys(order, order.customer.record_id)}
+    if len(asked) > ONE_READ:
+        asked = set(keys)
+    found = lookup(asked)
     account = next(
         (found[k].value for k in keys if k.kind is MappingKind.ACCOUNTS and k in found),
         order.customer.record_id,
@@ -70,7 +82,9 @@ def map_order(order: Order, lookup: Lookup) -> Order:
                 kind=MappingKind.ACCOUNTS, field=PROVIDER_FIELD, value=PROVIDER_VALUE, message=message
             )
         )
-    found.update(lookup(line_keys(order, account)))
+    rest = [key for key in line_keys(order, account) if key not in asked]
+    if rest:
+        found.update(lookup(rest))
     price_list = _value(found, keys[-1], account)
     lines = [_map_line(line, order.mapping_group, account, found) for line in order.lines]
     return order.model_copy(

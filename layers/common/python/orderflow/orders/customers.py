@@ -63,15 +63,16 @@ def match_customer(
         )
         return CustomerMatch(None, asked_store=asked, reason=reason)
 
-    record = customers.by_email(store, email)
-    if record is not None:
-        if buyer.external_id and record.external_id != buyer.external_id:
-            record = customers.link_external_id(record, buyer.external_id)
-        return CustomerMatch(record, asked_store=asked)
-
-    if not buyer.external_id and not asked:
-        asked = True
-        _fill(profile, find_customers(emails=[email]))
+    if not buyer.external_id:
+        # A guest: the store is asked about an email new to us only, so the record is looked for first.
+        record = customers.by_email(store, email)
+        if record is not None:
+            return CustomerMatch(record, asked_store=asked)
+        if not asked:
+            asked = True
+            _fill(profile, find_customers(emails=[email]))
+    # A registered customer's record needs nothing more from the store: the write that creates it
+    # hands back the record its email has already, if any (one request, not a read and a write).
     now = clock.iso()
     record, created = customers.create_if_absent(
         CustomerRecord(
@@ -88,6 +89,8 @@ def match_customer(
             created_by_order=order.order_key,
         )
     )
+    if not created and buyer.external_id and record.external_id != buyer.external_id:
+        record = customers.link_external_id(record, buyer.external_id)
     return CustomerMatch(record, created=created, asked_store=asked)
 
 

@@ -87,9 +87,12 @@ def push_status(
     mapped BigCommerce status, unless pushing is off, the status is not assigned (then
     ``fallback_store_status``, if given, is pushed), the store shows it already, or a newer status
     change has been pushed meanwhile. ``current``: the order's header, when the caller has just read
-    it (one read fewer; a status change reads it again under its lock, so nothing stale is written)."""
-    order = current or header(orders, order_key)
-    if order.status != status:
+    it (one read fewer; a status change reads it again under its lock, so nothing stale is written).
+    Without it the status change's own read is the only one: it answers the header as read when the
+    order has the status already, and as written otherwise."""
+    if current is not None and current.status == status:
+        order = current
+    else:
         order = orders.transition(order_key, status, reason=reason)
     target = config.status_mapping.get(status)
     if target is None:

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.types import TypeDeserializer
 
 from orderflow import clock
 from orderflow.errors import NotFound
@@ -26,6 +27,7 @@ from orderflow.store.dynamo import (
 
 ID_INDEX = "ById"
 EXTERNAL_INDEX = "ByExternalKey"
+_TYPES = TypeDeserializer()
 
 
 def normal_email(email: str) -> str:
@@ -42,6 +44,11 @@ def external_key(store_hash: str, external_id: int) -> str:
 
 def new_customer_id() -> str:
     return f"CUS-{uuid.uuid4().hex[:12].upper()}"
+
+
+def _deserialised(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as an error hands it back (DynamoDB's typed JSON: the resource does not convert it)."""
+    return {name: _TYPES.deserialize(value) for name, value in item.items()}
 
 
 class CustomerRepository(TableRepository):
@@ -67,13 +74,21 @@ class CustomerRepository(TableRepository):
         return CustomerRecord.model_validate(items[0])
 
     def create_if_absent(self, record: CustomerRecord) -> tuple[CustomerRecord, bool]:
-        """Store the record unless one exists for its email; answer the stored one and whether it is new."""
+        """Store the record unless one exists for its email; answer the stored one and whether it is
+        new. One request either way: a refused write hands back the record that refused it."""
         record = record.model_copy(update={"email": normal_email(record.email)})
         try:
-            self.table.put_item(Item=self._item(record), ConditionExpression=Attr("pk").not_exists())
+            self.table.put_item(
+                Item=self._item(record),
+                ConditionExpression=Attr("pk").not_exists(),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
         except Exception as exc:
             if not is_conditional_failure(exc):
                 raise
+            stored = getattr(exc, "response", {}).get("Item")
+            if stored:
+                return CustomerRecord.model_validate(_deserialised(stored)), False
             existing = self.by_email(record.store_hash, record.email)
             if existing is None:  # deleted between the two calls: nothing sensible left but to fail
                 raise

@@ -203,7 +203,9 @@ class MappingRepository(TableRepository):
           read it under ``CACHE_SECONDS`` ago, else its Query pages (1 MB each, some 3,000 mappings).
         So mapping an order (the account's keys, then the lines') costs 2 requests at any size in a
         container that keeps the group's products, and 2 + their pages in one that does not yet (3
-        while they fit one page); an import of a file of one group, 1 read (+ the pages) before writing.
+        while they fit one page), 1 for a small order whose account is its customer record's (its
+        lines' keys go with the account's: ``mapping/resolve.py``); an import of a file of one group,
+        1 read (+ the pages) before writing.
 
         Correctness: every read is strongly consistent, a partition is read after its version (so a
         kept copy is never older than its version says), and every write replaces the version after

@@ -1,0 +1,60 @@
+"""What a step reads from DynamoDB: the order once, the settings once per process and 30 s."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from orderflow.store import dynamo
+from orderflow_local.demo_store import DemoStore
+from orderflow_local.runtime import LocalRuntime
+from tests.conftest import Api, step_event
+
+
+@pytest.fixture
+def dynamodb_calls(runtime: LocalRuntime) -> Iterator[Counter[str]]:
+    """DynamoDB API calls by operation, seen through botocore's events (no mocks of our code)."""
+    calls: Counter[str] = Counter()
+
+    def count(event_name: str, **_: object) -> None:
+        calls[event_name.rsplit(".", 1)[-1]] += 1
+
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", count)
+    dynamo.reset()  # clients made from now on carry the counter
+    yield calls
+    boto3.DEFAULT_SESSION.events.unregister("before-call.dynamodb", count)
+    dynamo.reset()
+
+
+def test_the_status_step_reads_the_order_once_and_the_kept_settings_not_again(
+    runtime: LocalRuntime, store: DemoStore, api: Api, dynamodb_calls: Counter[str]
+) -> None:
+    # Given an imported order (its import read the settings in this process)
+    api.seed_demo_mappings()
+    order_id = store.sample_order()
+    key = f"BC-{store.store_hash}-{order_id}"
+    imported = runtime.invoke(
+        "ImportOrderFunction",
+        step_event(
+            "step_import_order.json",
+            order_key=key,
+            order_ref={"source": "bigcommerce", "store_hash": store.store_hash, "order_id": order_id},
+        ),
+    )
+    assert imported["succeeded"], imported
+    dynamodb_calls.clear()
+
+    # When the flow's status step releases it
+    released = runtime.invoke(
+        "StatusPushbackFunction", step_event("step_update_order_status.json", order_key=key)
+    )
+
+    # Then it was set and pushed, having read the order's header once (under the status change's lock)
+    # and the settings not at all: the status change, the push's record and its confirmation, the step
+    # result
+    assert released["succeeded"] and "BigCommerce status set to 9" in released["message"], released
+    assert dynamodb_calls == Counter({"GetItem": 1, "UpdateItem": 3, "PutItem": 1})
