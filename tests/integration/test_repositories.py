@@ -111,12 +111,51 @@ def test_a_2000_line_order_is_stored_in_items_of_100_lines_written_once_and_read
 
     assert stored.lines == order.lines and stored.lines[-1].quantity == 2000
     assert dynamodb_calls == Counter({"Query": 1})
-    # the import's claim on the pending record, the 21 items of lines in one batch, the header
-    assert writes == {"UpdateItem": 1, "BatchWriteItem": 1, "PutItem": 1}
+    # the header (under the condition that no other import has it) and its 21 items of lines, at once
+    assert writes == {"TransactWriteItems": 1}
     items = orders.query_all(Key("pk").eq(order.order_key) & Key("sk").begins_with("LINES#"))
     assert [i["sk"] for i in items] == [f"LINES#{n:04d}" for n in range(21)]  # lines 1…2000: 0…20
     packed = [len(bytes(i["lines"])) for i in items]
     assert max(packed) < 10_000  # 100 lines compressed: far from the 400 KB item limit, cheap to write
+
+
+def test_an_order_too_large_for_one_transaction_is_claimed_then_written_and_a_second_import_writes_nothing(
+    runtime: LocalRuntime, dynamodb_calls: Counter[str]
+) -> None:
+    orders = tables.orders()
+    order = _order(lines=10_000)  # 101 items of lines: more than a transaction holds
+    orders.record_pending(order.model_copy(update={"lines": []}))
+    dynamodb_calls.clear()
+
+    assert orders.create(order) is True
+    writes = dict(dynamodb_calls)
+    assert orders.create(order.model_copy(update={"currency": "EUR"})) is False
+
+    # the claim, 101 items of lines 25 a batch, the header under the claim
+    assert writes == {"UpdateItem": 1, "BatchWriteItem": 5, "PutItem": 1}
+    stored = orders.get(order.order_key)
+    assert stored.currency == "USD" and len(stored.lines) == 10_000 and stored.lines == order.lines
+
+
+def test_concurrent_first_imports_of_one_order_store_it_once(runtime: LocalRuntime) -> None:
+    orders = tables.orders()
+    order = _order(lines=3)
+    orders.record_pending(order.model_copy(update={"lines": []}))
+    won: list[bool] = []
+    threads = [
+        threading.Thread(
+            target=lambda c=c: won.append(orders.create(order.model_copy(update={"currency": c})))
+        )
+        for c in ("USD", "EUR", "GBP", "CAD")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(won) == [False, False, False, True]
+    stored = orders.get(order.order_key)
+    assert stored.status == OrderStatus.NEW and stored.lines == order.lines
 
 
 def test_an_accepted_order_is_recorded_pending_or_its_stored_header_read_in_one_request(

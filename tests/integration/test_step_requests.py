@@ -54,7 +54,10 @@ def test_the_status_step_reads_the_order_once_and_the_kept_settings_not_again(
     )
 
     # Then it was set and pushed, having read the order's header once (under the status change's lock)
-    # and the settings not at all: the status change, the push's record and its confirmation, the step
-    # result
+    # and the settings not at all: the status change with the push's record in one write, the push's
+    # confirmation, the step result
     assert released["succeeded"] and "BigCommerce status set to 9" in released["message"], released
-    assert dynamodb_calls == Counter({"GetItem": 1, "UpdateItem": 3, "PutItem": 1})
+    assert dynamodb_calls == Counter({"GetItem": 1, "UpdateItem": 2, "PutItem": 1})
+    order = api.get(f"/orders/{key}").json()
+    assert [(p["seq"], p["to_status_id"]) for p in order["pushes"]] == [(len(order["history"]), 9)]
+    assert order["external_status_id"] == 9 and order["status"] == "validated"

@@ -90,13 +90,20 @@ def push_status(
     it (one read fewer; a status change reads it again under its lock, so nothing stale is written).
     Without it the status change's own read is the only one: it answers the header as read when the
     order has the status already, and as written otherwise."""
-    if current is not None and current.status == status:
-        order = current
-    else:
-        order = orders.transition(order_key, status, reason=reason)
     target = config.status_mapping.get(status)
     if target is None:
         target = fallback_store_status
+
+    def push_to(read: Order) -> int | None:
+        # What the checks below would push, claimed in the status change's own write.
+        due = config.push_enabled and read.source == SOURCE_BIGCOMMERCE and target is not None
+        return target if due and read.external_status_id != target else None
+
+    claimed = None
+    if current is not None and current.status == status:
+        order = current
+    else:
+        order, claimed = orders.transition_and_claim_push(order_key, status, reason, push_to)
     details: dict[str, object] = {"status": status.value, "bigcommerce_status_id": target}
     if not config.push_enabled:
         return StepOutcome(
@@ -121,7 +128,9 @@ def push_status(
             details={**details, "pushed": False},
         )
     client = bigcommerce if isinstance(bigcommerce, BigCommerceClient) else bigcommerce()
-    return push_store_status(order, _seq(order, status), target, reason, orders, client, status.value)
+    return push_store_status(
+        order, _seq(order, status), target, reason, orders, client, status.value, claimed=claimed
+    )
 
 
 def push_store_status(
@@ -132,14 +141,17 @@ def push_store_status(
     orders: OrderRepository,
     bigcommerce: BigCommerceClient,
     label: str = "",
+    *,
+    claimed: StatusPush | None = None,
 ) -> StepOutcome:
-    """Push one BigCommerce status for the order's status change ``seq`` (ordered, recorded first)."""
+    """Push one BigCommerce status for the order's status change ``seq`` (ordered, recorded first;
+    ``claimed``: recorded already, with the status change)."""
     label = label or f"BigCommerce status {target}"
     details: dict[str, object] = {"status": label, "bigcommerce_status_id": target, "seq": seq}
-    push = StatusPush(
+    push = claimed or StatusPush(
         seq=seq, from_status_id=order.external_status_id, to_status_id=target, at=clock.iso(), reason=reason
     )
-    if not orders.claim_push(order.order_key, push):
+    if claimed is None and not orders.claim_push(order.order_key, push):
         return StepOutcome(
             succeeded=True,
             message=f"status {label}; not pushed: a newer status of this order was pushed already",

@@ -27,7 +27,7 @@ import json
 import time
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +61,7 @@ LIST_INDEX = "ByImportedAt"
 REVISION_PREFIX = "REVISION#"
 PENDING_PUSH = "PUSH#PENDING"
 BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
+TRANSACTION_ITEMS = 100  # TransactWriteItems' limit per call
 ORDER_ENTITY = "ORDER"
 ATTENTION_INDEX = "NeedsAttention"
 PUSH_PENDING = "push_pending"  # the attention value of a pending push
@@ -73,6 +74,16 @@ ATTENTION_STATUSES = frozenset(
 STALE_CLAIM_SECONDS = 300
 _UNIMPORTED = [OrderStatus.PENDING_IMPORT.value, OrderStatus.IMPORT_FAILED.value]
 _DESERIALIZE = TypeDeserializer()
+# What a pending record may carry that an imported order's header does not.
+_PENDING_ONLY = (
+    "import_claim",
+    "import_claimed_at",
+    "import_error",
+    "next_attempt_at",
+    "import_attempts",
+    "attention",
+    "attention_since",
+)
 
 
 def lines_sk(line_number: int) -> str:
@@ -160,12 +171,17 @@ class OrderRepository(TableRepository):
     def create(self, order: Order) -> bool:
         """Store a newly imported order; False (and nothing written) when another import has it.
 
-        Claim, then write: the first import claims the order's pending record (made here if no
-        webhook made it: the claim is tried first, as a webhook usually did), then writes its lines,
-        then the header under its claim. A concurrent
-        import loses the claim and writes nothing, so it can never overwrite what the winner (or a
-        shipment recorded meanwhile) wrote. A claim older than STALE_CLAIM_SECONDS is taken over.
+        An order of up to 9,900 lines (99 items of lines) is written in one transaction: the header,
+        under the condition that the order is not imported and no live import claims it, with its
+        lines. A larger one is claimed, then written: the first import claims the order's pending
+        record (made here if no webhook made it), then writes its lines, then the header under its
+        claim. Either way a concurrent import writes nothing, so it can never overwrite what the
+        winner (or a shipment recorded meanwhile) wrote. A claim older than STALE_CLAIM_SECONDS is
+        taken over. ``order.received_at`` is kept: the caller passes on when the order was accepted.
         """
+        items = lines_items(order)
+        if len(items) < TRANSACTION_ITEMS:
+            return self._create_at_once(order, items)
         token = uuid.uuid4().hex
         claimed = self._claim_import(order.order_key, token)
         if claimed is None and self.record_pending(order.model_copy(update={"lines": []})):
@@ -173,7 +189,7 @@ class OrderRepository(TableRepository):
         if claimed is None:
             return False
         with self.table.batch_writer() as batch:
-            for item in lines_items(order):
+            for item in items:
                 batch.put_item(Item=item)
         received = str(claimed.get("received_at") or order.received_at)
         header = order.model_copy(update={"received_at": received})
@@ -186,6 +202,56 @@ class OrderRepository(TableRepository):
                 return False  # our claim went stale and was taken over: that import wins
             raise
         return True
+
+    def _create_at_once(self, order: Order, lines: list[dict[str, Any]]) -> bool:
+        # The header is an update, not a put: when the order was accepted (the pending record's
+        # received_at) is kept, and what only a pending record has is removed.
+        header = self._header_item(order.model_copy(update={"received_at": order.received_at or clock.iso()}))
+        fields = {k: v for k, v in header.items() if k not in ("pk", "sk")}
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(fields.values())}
+        sets = [
+            f"#f{i} = if_not_exists(#f{i}, :v{i})" if name == "received_at" else f"#f{i} = :v{i}"
+            for i, name in enumerate(fields)
+        ]
+        leftovers = [name for name in _PENDING_ONLY if name not in fields]
+        names.update({f"#r{i}": name for i, name in enumerate(leftovers)})
+        names["#status"] = "status"
+        values.update(
+            {
+                ":pending": _UNIMPORTED[0],
+                ":failed": _UNIMPORTED[1],
+                ":stale": Decimal(str(time.time() - STALE_CLAIM_SECONDS)),
+            }
+        )
+        first_import = {
+            "TableName": self.table_name,
+            "Key": {"pk": order.order_key, "sk": HEADER},
+            "UpdateExpression": "SET "
+            + ", ".join(sets)
+            + (" REMOVE " + ", ".join(f"#r{i}" for i in range(len(leftovers))) if leftovers else ""),
+            "ConditionExpression": "attribute_not_exists(pk) OR (#status IN (:pending, :failed) AND "
+            "(attribute_not_exists(import_claim) OR import_claimed_at < :stale))",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        actions = [
+            {"Update": first_import},
+            *({"Put": {"TableName": self.table_name, "Item": i}} for i in lines),
+        ]
+        for attempt in range(4):
+            try:
+                resource().meta.client.transact_write_items(TransactItems=actions)
+            except Exception as exc:
+                if not is_conditional_failure(exc):
+                    raise
+                reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+                if any(r.get("Code") == "TransactionConflict" for r in reasons) and attempt < 3:
+                    time.sleep(0.05 * 2**attempt)  # another write to the header right now: try again
+                    continue
+                return False
+            return True
+        return False
 
     def _claim_import(self, order_key: str, token: str) -> dict[str, Any] | None:
         """Claim an order's first import (its stored header after the claim), or None: not stored,
@@ -307,12 +373,25 @@ class OrderRepository(TableRepository):
         same lock: an illegal change raises IllegalTransition (409) and is logged, nothing written;
         the same status again is a no-op (no second history entry).
         """
+        return self.transition_and_claim_push(order_key, status, reason)[0]
+
+    def transition_and_claim_push(
+        self,
+        order_key: str,
+        status: OrderStatus,
+        reason: str = "",
+        push_to: Callable[[Order], int | None] | None = None,
+    ) -> tuple[Order, StatusPush | None]:
+        """``transition``, and in the same write the claim of the BigCommerce status push it causes
+        (``claim_push``): ``push_to`` says, from the order as read, which store status to push (None:
+        none). Answers the order as written and the push claimed (None when there is none to make or
+        the status was set already: a retry claims its push with ``claim_push``)."""
         for _ in range(5):
             order = self.find_header(order_key)
             if order is None:
                 raise NotFound(f"order {order_key} does not exist", field="order_key")
             if order.status == status:
-                return order
+                return order, None
             try:
                 check_transition(order_key, order.status, status)
             except IllegalTransition:
@@ -329,33 +408,50 @@ class OrderRepository(TableRepository):
             at = clock.iso()
             history = [*order.history, StatusChange(status=status, at=at, reason=reason)]
             attention = "attention = :status, attention_since = :at" if status in ATTENTION_STATUSES else None
+            values: dict[str, Any] = {
+                ":status": status.value,
+                ":history": [h.model_dump(mode="json") for h in history],
+                ":at": at,
+                ":one": 1,
+            }
+            target = push_to(order) if push_to is not None else None
+            push = None
+            claim = ""
+            if target is not None:
+                # The change's place in the history: no push of this order can be newer.
+                push = StatusPush(
+                    seq=len(history),
+                    from_status_id=order.external_status_id,
+                    to_status_id=target,
+                    at=at,
+                    reason=reason,
+                )
+                claim = ", pushes = list_append(if_not_exists(pushes, :none), :push), last_push_seq = :seq"
+                values.update({":none": [], ":push": [push.model_dump(mode="json")], ":seq": push.seq})
             try:
                 self.table.update_item(
                     Key={"pk": order_key, "sk": HEADER},
                     UpdateExpression="SET #status = :status, history = :history, updated_at = :at, "
                     "record_version = record_version + :one"
+                    + claim
                     + (f", {attention}" if attention else " REMOVE attention, attention_since"),
                     ConditionExpression=Attr("record_version").eq(order.record_version),
                     ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={
-                        ":status": status.value,
-                        ":history": [h.model_dump(mode="json") for h in history],
-                        ":at": at,
-                        ":one": 1,
-                    },
+                    ExpressionAttributeValues=values,
                 )
             except Exception as exc:
                 if is_conditional_failure(exc):
                     continue  # someone else changed the order meanwhile: read again and reapply
                 raise
-            return order.model_copy(
-                update={
-                    "status": status,
-                    "history": history,
-                    "updated_at": at,
-                    "record_version": order.record_version + 1,
-                }
-            )
+            changed: dict[str, Any] = {
+                "status": status,
+                "history": history,
+                "updated_at": at,
+                "record_version": order.record_version + 1,
+            }
+            if push is not None:
+                changed.update({"pushes": [*order.pushes, push], "last_push_seq": push.seq})
+            return order.model_copy(update=changed), push
         raise Conflict(f"order {order_key} keeps changing; status {status.value} was not applied")
 
     def note(self, order_key: str, reason: str) -> None:
