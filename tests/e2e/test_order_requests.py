@@ -73,6 +73,7 @@ def test_an_order_costs_the_same_requests_at_2_and_at_2000_lines(
     assert answer.status_code == 200 and [e["status"] for e in executions] == ["SUCCEEDED", "SUCCEEDED"]
     order = api.get(f"/orders/{answer.json()['order_key']}").json()
     assert order["status"] == "validated" and len(order["lines"]) == lines
+    assert "" < order["received_at"] <= order["imported_at"]  # when its webhook was accepted, kept
     assert made == PER_ORDER, made
     bigcommerce = Counter(f"{r.method} {r.path.split('?')[0]}" for r in store.requests)
     assert bigcommerce == Counter({f"GET /v2/orders/{order_id}": 1, f"PUT /v2/orders/{order_id}": 1})

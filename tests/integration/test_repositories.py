@@ -431,10 +431,11 @@ def test_a_first_import_claims_the_order_so_a_racing_one_writes_nothing(runtime:
         UpdateExpression="SET import_claimed_at = :long_ago",
         ExpressionAttributeValues={":long_ago": Decimal(str(time.time() - 3600))},
     )
-    assert orders.create(_order(lines=3)) is True
+    assert orders.create(_order(lines=3).model_copy(update={"received_at": stored.received_at})) is True
     imported = orders.get(accepted.order_key)
     assert imported.status == OrderStatus.NEW and len(imported.lines) == 3
-    assert imported.received_at == stored.received_at  # when we accepted it, kept through the import
+    assert imported.received_at == stored.received_at  # when we accepted it, passed on by the import
+    assert imported.import_attempts == 0 and imported.next_attempt_at is None  # the pending record's go
     # and an imported order is never recorded as pending again
     assert orders.record_pending(_order(lines=0)) is False
 

@@ -83,6 +83,7 @@ def import_order(
     new_status = config.new_order_status_id
 
     existing = orders.find(request.order_key)
+    accepted_at = existing.received_at if existing is not None else ""  # kept through the import
     if existing is not None and not existing.is_imported:
         existing = None  # only accepted so far (or refused before): this is its first import
     if existing is not None and request.trigger not in STATUS_TRIGGERS:
@@ -133,7 +134,7 @@ def import_order(
         )
 
     order = to_order(raw, ref.store_hash, config.mapping_group).model_copy(
-        update={"import_as": config.import_as}
+        update={"import_as": config.import_as, "received_at": accepted_at}
     )
     match = match_customer(order, customers, bigcommerce.find_customers)
     if match.record is not None:

@@ -74,16 +74,6 @@ ATTENTION_STATUSES = frozenset(
 STALE_CLAIM_SECONDS = 300
 _UNIMPORTED = [OrderStatus.PENDING_IMPORT.value, OrderStatus.IMPORT_FAILED.value]
 _DESERIALIZE = TypeDeserializer()
-# What a pending record may carry that an imported order's header does not.
-_PENDING_ONLY = (
-    "import_claim",
-    "import_claimed_at",
-    "import_error",
-    "next_attempt_at",
-    "import_attempts",
-    "attention",
-    "attention_since",
-)
 
 
 def lines_sk(line_number: int) -> str:
@@ -177,7 +167,8 @@ class OrderRepository(TableRepository):
         record (made here if no webhook made it), then writes its lines, then the header under its
         claim. Either way a concurrent import writes nothing, so it can never overwrite what the
         winner (or a shipment recorded meanwhile) wrote. A claim older than STALE_CLAIM_SECONDS is
-        taken over. ``order.received_at`` is kept: the caller passes on when the order was accepted.
+        taken over. ``order.received_at``: when the order was accepted (the import passes on its
+        pending record's); the claim path keeps the pending record's own.
         """
         items = lines_items(order)
         if len(items) < TRANSACTION_ITEMS:
@@ -204,39 +195,22 @@ class OrderRepository(TableRepository):
         return True
 
     def _create_at_once(self, order: Order, lines: list[dict[str, Any]]) -> bool:
-        # The header is an update, not a put: when the order was accepted (the pending record's
-        # received_at) is kept, and what only a pending record has is removed.
+        # A put (the pending record's attributes go), whose condition is the claim's.
         header = self._header_item(order.model_copy(update={"received_at": order.received_at or clock.iso()}))
-        fields = {k: v for k, v in header.items() if k not in ("pk", "sk")}
-        names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(fields.values())}
-        sets = [
-            f"#f{i} = if_not_exists(#f{i}, :v{i})" if name == "received_at" else f"#f{i} = :v{i}"
-            for i, name in enumerate(fields)
-        ]
-        leftovers = [name for name in _PENDING_ONLY if name not in fields]
-        names.update({f"#r{i}": name for i, name in enumerate(leftovers)})
-        names["#status"] = "status"
-        values.update(
-            {
+        first_import = {
+            "TableName": self.table_name,
+            "Item": header,
+            "ConditionExpression": "attribute_not_exists(pk) OR (#status IN (:pending, :failed) AND "
+            "(attribute_not_exists(import_claim) OR import_claimed_at < :stale))",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
                 ":pending": _UNIMPORTED[0],
                 ":failed": _UNIMPORTED[1],
                 ":stale": Decimal(str(time.time() - STALE_CLAIM_SECONDS)),
-            }
-        )
-        first_import = {
-            "TableName": self.table_name,
-            "Key": {"pk": order.order_key, "sk": HEADER},
-            "UpdateExpression": "SET "
-            + ", ".join(sets)
-            + (" REMOVE " + ", ".join(f"#r{i}" for i in range(len(leftovers))) if leftovers else ""),
-            "ConditionExpression": "attribute_not_exists(pk) OR (#status IN (:pending, :failed) AND "
-            "(attribute_not_exists(import_claim) OR import_claimed_at < :stale))",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
+            },
         }
         actions = [
-            {"Update": first_import},
+            {"Put": first_import},
             *({"Put": {"TableName": self.table_name, "Item": i}} for i in lines),
         ]
         for attempt in range(4):
