@@ -280,7 +280,7 @@ def test_an_item_over_dynamodbs_size_limit_is_still_refused(patched_moto):
 
 
 def test_executions_of_one_definition_each_run_their_own_program(patched_moto):
-    # Given a state machine that branches on its input (one definition, parsed once)
+    # Given a state machine that branches on its input (one definition and its paths, parsed once)
     definition = {
         "StartAt": "Which?",
         "States": {

@@ -31,6 +31,7 @@ SCALED_RETRY_WAITS = "scaled retry waits"
 FINISHED_RESTORED_EXECUTIONS = "finished restored executions"
 QUERIES_READ_ONE_PARTITION = "queries read one partition"
 DEFINITIONS_PARSED_ONCE = "definitions parsed once"
+JSON_PATHS_PARSED_ONCE = "JSONPaths parsed once"
 PLAIN_ITEMS_WRITTEN_DIRECTLY = "plain items written directly"
 ITEMS_SIZED_ONCE = "items sized once"
 TRANSACTIONS_BACK_UP_THEIR_ITEMS = "transactions back up their own items"
@@ -69,6 +70,7 @@ def apply(*, retry_wait_scale: float = 1.0) -> None:
     _check_restored_executions()
     _query_one_partition()
     _parse_each_definition_once()
+    _parse_each_json_path_once()
     _write_plain_items_directly()
     _size_items_once()
     _back_up_transaction_items_only()
@@ -306,6 +308,24 @@ def _parse_each_definition_once() -> None:
 
     parse._parsed_once = True  # type: ignore[attr-defined]
     parser_class.parse = staticmethod(parse)
+
+
+def _parse_each_json_path_once() -> None:
+    """moto's engine parses a JSONPath (``$.order_key``, a ResultPath) anew at every use, building a
+    new parser each time (PLY, in pure Python). A parsed path is a value (finding or setting matches
+    does not change it): each path is parsed once."""
+    patch = JSON_PATHS_PARSED_ONCE
+    for name in (
+        "moto.stepfunctions.parser.asl.utils.json_path",
+        "moto.stepfunctions.parser.asl.component.common.path.result_path",
+    ):
+        module = _module(name, patch)
+        original = require(module, "parse", patch)
+        if getattr(original, "_parsed_once", False):
+            continue
+        parse = functools.lru_cache(maxsize=1024)(original)
+        parse._parsed_once = True  # type: ignore[attr-defined]
+        module.parse = parse  # type: ignore[attr-defined]
 
 
 class _NotPlain(Exception):
