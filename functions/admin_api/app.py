@@ -1,9 +1,19 @@
-"""Admin API function: orders, mappings, customers, settings and the OpenAPI document."""
+"""Admin API function: orders, mappings, customers, settings, configured providers and the OpenAPI
+document."""
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow.api import customers, fulfillment_sources, http, mappings, openapi, orders, settings
+from orderflow.api import (
+    configured_providers,
+    customers,
+    fulfillment_sources,
+    http,
+    mappings,
+    openapi,
+    orders,
+    settings,
+)
 from orderflow.observability import logger, tracer
 
 app = http.resolver(
@@ -12,6 +22,7 @@ app = http.resolver(
     customers.router,
     settings.router,
     fulfillment_sources.router,
+    configured_providers.router,
     openapi.router,
     admin=True,
 )

@@ -1,6 +1,6 @@
-"""Flow steps: send_to_fulfillment, send_to_invoice, cancel_order and custom actions (HTTPS, SQS,
-Lambda); a sent order moves to ``in_fulfillment``, an invoiced one to ``invoiced``, a cancelled one to
-``cancelled``."""
+"""Flow steps: send_to_fulfillment, send_to_invoice, send_to_accounting, cancel_order and custom actions
+(HTTPS, SQS, Lambda); a sent order moves to ``in_fulfillment``, an invoiced one to ``invoiced``, a
+cancelled one to ``cancelled``; one handed to accounting keeps its status."""
 
 import functools
 from typing import Any
@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow import config
+from orderflow.accounting.send import send_to_accounting
 from orderflow.bigcommerce import connection
 from orderflow.errors import InvalidInput
 from orderflow.fulfillment import actions, providers
@@ -16,6 +17,7 @@ from orderflow.observability import logger, metrics, tracer
 from orderflow.orders import events, status_push
 from orderflow.steps import runner, transient
 from orderflow.store import tables
+from orderflow.store.accounting import AccountingRepository
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.invoices import InvoiceRepository
 
@@ -44,6 +46,9 @@ def perform(request: StepRequest, mover: status_push.StatusMover) -> StepOutcome
         return actions.send_to_fulfillment(request, tables.fulfillment_orders(), PROVIDERS, emit)
     if request.action == "send_to_invoice":
         return actions.send_to_invoice(request, orders, InvoiceRepository(orders.table_name), PROVIDERS)
+    if request.action == "send_to_accounting":
+        records = AccountingRepository(orders.table_name)
+        return send_to_accounting(request, orders, records, tables.items(), tables.settings(), PROVIDERS)
     if request.action == "cancel_order":
         # cancel_order moves the order itself: only once its fulfillment orders are cancelled.
         return actions.cancel_order(request, tables.fulfillment_orders(), PROVIDERS, mover)

@@ -25,7 +25,9 @@ LAYERS: dict[str, int] = {
     "models": 1,
     "store": 2,
     "bigcommerce": 2,
-    **dict.fromkeys(["mapping", "policies", "orders", "shipments", "fulfillment", "connector", "flows"], 3),
+    **dict.fromkeys(
+        ["mapping", "policies", "orders", "shipments", "fulfillment", "connector", "flows", "accounting"], 3
+    ),
     "api": 4,
     "steps": 4,
 }

@@ -29,6 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     keep.add_argument(
         "--ephemeral", action="store_true", help="keep nothing: start empty, forget all at the stop"
     )
+    serve.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        metavar="NAME=module:function",
+        help="serve a custom action's Lambda target NAME with a Python handler (repeatable; "
+        "as LOCAL_FUNCTIONS does)",
+    )
     for name, help_text in (
         ("sweep", "run the sweep once (pending pushes, stopped imports, orders webhooks missed)"),
         ("health", "what needs attention: pending imports, failed imports, holds, pending pushes"),
@@ -45,11 +53,18 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo()
     if args.command == "serve":
+        from orderflow_local.functions import LocalFunctionError, parse_spec
         from orderflow_local.serve import default_state_dir, serve_forever
 
-        return serve_forever(
-            args.port, state_dir=None if args.ephemeral else args.state_dir or default_state_dir()
-        )
+        try:
+            functions = parse_spec(" ".join(args.function))
+        except LocalFunctionError as exc:
+            print(str(exc).replace("LOCAL_FUNCTIONS", "--function"), file=sys.stderr)
+            return 2
+        state_dir = None if args.ephemeral else args.state_dir or default_state_dir()
+        if functions:
+            return serve_forever(args.port, state_dir=state_dir, functions=functions)
+        return serve_forever(args.port, state_dir=state_dir)
     if args.command in ("sweep", "health"):
         return _operations(args)
     if args.command == "bigcommerce":

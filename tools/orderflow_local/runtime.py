@@ -38,11 +38,13 @@ from moto import mock_aws
 from orderflow.flows.asl import substitute
 from orderflow.observability import logger, metrics
 from orderflow_local import moto_patches
+from orderflow_local.functions import EXAMPLES, load_handler
 from orderflow_local.server import LocalApiServer
 from orderflow_local.state import Interrupted, LocalState
 from orderflow_local.template import REGION, FunctionSpec, LocalTemplate, load_template
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+PROVIDER_SECRET_ID = "ProviderSecretValue"  # the template's secret behind PROVIDER_SECRET_SECRET_ARN
 
 
 def project_root() -> Path:
@@ -99,6 +101,12 @@ class RuntimeConfig:
     retry_wait_scale: float = 1.0
     # Where the state is kept across restarts; None keeps it in memory only (tests, `make demo`).
     state_dir: Path | None = None
+    # The providers' shared secret (PROVIDER_SECRET); None: the one made up for the state (or the run).
+    provider_secret: str | None = None
+    # ALLOW_LOOPBACK_TARGETS for every function; None leaves it unset (allowed only with a loopback store).
+    allow_loopback_targets: bool | None = None
+    # Custom actions' Lambda targets served in-process: name → "module:function" (orderflow_local.functions).
+    functions: dict[str, str] = field(default_factory=dict)
 
     def template_parameters(self) -> dict[str, str]:
         return {
@@ -118,6 +126,7 @@ class LocalRuntime:
             self.root / "template.yaml", config.template_parameters()
         )
         self.handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        self.handlers_registered: set[str] = set()  # those of register_function
         self.invocations: list[tuple[str, float]] = []  # (function, seconds), for benchmarks
         self._invocations_lock = threading.Lock()
         self._saved_env: dict[str, str] | None = None
@@ -158,6 +167,13 @@ class LocalRuntime:
             self.state.open()
             # Before the secrets are created: a provider's callbacks carry the value of the last run.
             self.template.generated_secrets = self.state.secrets(self.template.generated_secrets)
+        if self.config.provider_secret:
+            # Chosen for this run, over the saved one: a provider on loopback is set up with it.
+            if PROVIDER_SECRET_ID not in self.template.generated_secrets:
+                raise ValueError(f"local runtime: template.yaml has no {PROVIDER_SECRET_ID} to set")
+            self.template.generated_secrets[PROVIDER_SECRET_ID] = self.config.provider_secret
+        # Before anything starts: a merchant's function that cannot be imported stops the start, named.
+        local_functions = {name: load_handler(where) for name, where in self.config.functions.items()}
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         moto_patches.apply(retry_wait_scale=self.config.retry_wait_scale)
@@ -176,6 +192,8 @@ class LocalRuntime:
                 boto3.client("stepfunctions", region_name=REGION),
             )
         self._load_handlers()
+        for name, handler in {**EXAMPLES, **local_functions}.items():
+            self.register_function(name, handler)
         self.server = LocalApiServer(self.template.routes, self.invoke, self.config.host, self.config.port)
         self.server.start()
         if self.state is not None:
@@ -225,8 +243,11 @@ class LocalRuntime:
 
     # -- functions -----------------------------------------------------------------------------
     def register_function(self, name: str, handler: Callable[[dict[str, Any], Any], Any]) -> None:
-        """Serve Lambda invokes of ``name`` with ``handler``: a function outside the template, such as
-        a merchant's custom action, that a test or a demo stands in for."""
+        """Serve Lambda invokes of ``name`` (or an ARN ending in it) with ``handler``: a function outside
+        the template, such as a merchant's custom action (see orderflow_local.functions)."""
+        if name in self.template.functions and name not in self.handlers_registered:
+            raise ValueError(f"local runtime: {name} is a function of template.yaml")
+        self.handlers_registered.add(name)
         self.template.functions[name] = FunctionSpec(name, self.root, "app.handler", {}, 30)
         self.handlers[name] = handler
 
@@ -389,6 +410,8 @@ class LocalRuntime:
                 env[key], owners[key] = value, owners.get(key, spec.logical_id)
         if self.config.admin_token:
             env["ADMIN_API_TOKEN"] = self.config.admin_token
+        if self.config.allow_loopback_targets is not None:
+            env["ALLOW_LOOPBACK_TARGETS"] = "true" if self.config.allow_loopback_targets else "false"
         env.update(self.config.extra_env)
         return env
 

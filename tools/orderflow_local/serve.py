@@ -3,6 +3,9 @@
 With BIGCOMMERCE_API_URL set it talks to that store (BIGCOMMERCE_STORE_HASH and
 BIGCOMMERCE_ACCESS_TOKEN required); without it, it starts the loopback demo store and says where.
 Its state is kept in a state directory (default ``.local/state``) and restored on the next start.
+PROVIDER_SECRET chooses the providers' shared secret (else the state's is used, and shown);
+providers and custom actions may be on loopback (ALLOW_LOOPBACK_TARGETS, true unless set otherwise);
+LOCAL_FUNCTIONS names the custom actions' Lambda targets served here (orderflow_local.functions).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from orderflow_local.demo_store import DemoStore
-from orderflow_local.runtime import LocalRuntime, RuntimeConfig, project_root
+from orderflow_local.functions import EXAMPLES, LocalFunctionError, parse_spec
+from orderflow_local.runtime import PROVIDER_SECRET_ID, LocalRuntime, RuntimeConfig, project_root
 from orderflow_local.state import StateError
 
 LOCAL_WEBHOOK_SECRET = "local-webhook-secret"  # only for 127.0.0.1; set WEBHOOK_SECRET to choose
@@ -28,9 +32,13 @@ def default_state_dir() -> Path:
 
 
 def serve_forever(
-    port: int | None = None, stop: threading.Event | None = None, state_dir: Path | None = None
+    port: int | None = None,
+    stop: threading.Event | None = None,
+    state_dir: Path | None = None,
+    functions: dict[str, str] | None = None,
 ) -> int:
-    """Serve until Ctrl-C, SIGTERM or ``stop``; ``state_dir`` None keeps nothing after the stop."""
+    """Serve until Ctrl-C, SIGTERM or ``stop``; ``state_dir`` None keeps nothing after the stop;
+    ``functions`` (name → module:function) are served as Lambda targets, with LOCAL_FUNCTIONS'."""
     port = port if port is not None else int(os.environ.get("PORT", "3000"))
     store: DemoStore | None = None
     api_url = os.environ.get("BIGCOMMERCE_API_URL")
@@ -51,6 +59,12 @@ def serve_forever(
         secret = LOCAL_WEBHOOK_SECRET
         print(f"WEBHOOK_SECRET is not set: webhooks must carry X-Webhook-Secret: {secret}")
     admin = os.environ.get("ADMIN_API_TOKEN")
+    provider_secret = os.environ.get("PROVIDER_SECRET") or None
+    try:
+        served = {**parse_spec(os.environ.get("LOCAL_FUNCTIONS", "")), **(functions or {})}
+    except LocalFunctionError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     config = RuntimeConfig(
         bigcommerce_api_url=api_url,
         store_hash=store_hash,
@@ -60,6 +74,10 @@ def serve_forever(
         log_level=os.environ.get("LOG_LEVEL", "INFO"),
         port=port,
         state_dir=state_dir,
+        provider_secret=provider_secret,
+        # Everything runs on this machine here: a provider or custom action on loopback is the point.
+        allow_loopback_targets=_flag(os.environ.get("ALLOW_LOOPBACK_TARGETS"), default=True),
+        functions=served,
     )
     stop = stop or threading.Event()
     try:
@@ -69,6 +87,7 @@ def serve_forever(
             )
             for route in runtime.template.routes:
                 print(f"  {route.method:<6} {route.path:<40} → {route.function}")
+            _say_providers(runtime, provider_secret is not None, served)
             _say_state(runtime, demo_store=store is not None)
             interval = float(os.environ.get("SWEEP_INTERVAL_SECONDS") or 60)
             threading.Thread(target=_sweep_every, args=(runtime, interval, stop), daemon=True).start()
@@ -82,10 +101,30 @@ def serve_forever(
     except StateError as exc:
         print(f"local state: {exc}", file=sys.stderr)
         return 2
+    except LocalFunctionError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     finally:
         if store:
             store.stop()
     return 0
+
+
+def _flag(value: str | None, *, default: bool) -> bool:
+    return default if not value else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _say_providers(runtime: LocalRuntime, chosen: bool, served: dict[str, str]) -> None:
+    """The secret providers are sent and must call back with, and the custom actions' Lambdas served here."""
+    if chosen:
+        print(
+            "Providers get, and call back POST /fulfillment/{id}/events with, X-Provider-Secret: $PROVIDER_SECRET"
+        )
+    else:
+        secret = runtime.secret_value(PROVIDER_SECRET_ID)
+        print(f"PROVIDER_SECRET is not set: providers get, and call back with, X-Provider-Secret: {secret}")
+    names = [*EXAMPLES, *served]
+    print(f"Custom action Lambdas served here (LOCAL_FUNCTIONS adds yours): {', '.join(names)}")
 
 
 def _say_state(runtime: LocalRuntime, *, demo_store: bool) -> None:

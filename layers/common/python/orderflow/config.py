@@ -150,6 +150,13 @@ class Settings(BaseModel):
     fulfillment_queue_url: str | None = _var(
         None, "FULFILLMENT_QUEUE_URL", "The SQS queue of the sqs provider (one message per document)."
     )
+    allow_loopback_targets: bool | None = _var(
+        None,
+        "ALLOW_LOOPBACK_TARGETS",
+        "Whether providers and custom actions may be at 127.0.0.1/localhost (plain http too): true in the "
+        "local runtime's tests and demo, never on AWS; false refuses them even with a loopback store; "
+        "unset: only where the store itself is loopback (a local run). Other private addresses never.",
+    )
     provider_backoff_seconds: float = _var(
         0.5,
         "PROVIDER_BACKOFF_SECONDS",

@@ -15,6 +15,7 @@ from orderflow.store.fulfillment import FulfillmentOrderRepository, InventoryRep
 from orderflow.store.items import ItemRepository
 from orderflow.store.mappings import MappingRepository
 from orderflow.store.orders import OrderRepository
+from orderflow.store.providers import ConfiguredProviderRepository
 from orderflow.store.settings import SettingsRepository
 from orderflow.store.shipments import ShipmentRepository
 from orderflow.store.state_machines import StateMachineRepository
@@ -30,6 +31,10 @@ def mappings() -> MappingRepository:
 
 def settings() -> SettingsRepository:
     return tables.settings()
+
+
+def configured_providers() -> ConfiguredProviderRepository:
+    return tables.configured_providers()
 
 
 def customers() -> CustomerRepository:
@@ -74,6 +79,7 @@ def shipments(order_repository: Orders) -> ShipmentRepository:
 
 Mappings = Annotated[MappingRepository, Depends(mappings)]
 Settings = Annotated[SettingsRepository, Depends(settings)]
+ConfiguredProviders = Annotated[ConfiguredProviderRepository, Depends(configured_providers)]
 Customers = Annotated[CustomerRepository, Depends(customers)]
 Items = Annotated[ItemRepository, Depends(items)]
 Flows = Annotated[FlowRepository, Depends(flows)]

@@ -133,6 +133,10 @@ ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/providers/bigcommerce/webhooks"): (400, 413, *BC),
     ("POST", "/providers/bigcommerce/items/import"): (400, 413, *BC),
     ("POST", "/providers/bigcommerce/sync"): (400, 413, *BC),
+    ("GET", "/providers/configured"): (400,),
+    ("GET", "/providers/configured/{name}"): (404,),
+    ("PUT", "/providers/configured/{name}"): (400, 404, 409, 413),
+    ("DELETE", "/providers/configured/{name}"): (404, 409),
     ("GET", "/fulfillment-sources"): (),
     ("POST", "/fulfillment-sources"): (400, 409, 413),
     ("GET", "/fulfillment-sources/{source_id}"): (404,),
@@ -154,6 +158,10 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/policies"): {201: "The policy, created (a draft)"},
     ("POST", "/mappings/{kind}"): {201: "The mapping, created"},
     ("POST", "/fulfillment-sources"): {201: "The fulfillment source, created"},
+    ("PUT", "/providers/configured/{name}"): {
+        201: "The provider, configured under a new name",
+        200: "The provider of that name, replaced",
+    },
     ("POST", "/orders/{order_key}/resubmit"): {202: "Resubmitted: the new execution is starting"},
     ("POST", "/orders/{order_key}/shipments"): {
         201: "The shipment, created",
@@ -178,6 +186,7 @@ WEBHOOK_BODY = {
 @router.get("/openapi.json", summary="This API's OpenAPI document", tags=["meta"])
 def openapi() -> dict[str, Any]:
     from orderflow.api import (
+        configured_providers,
         customers,
         flows,
         fulfillment_events,
@@ -204,6 +213,7 @@ def openapi() -> dict[str, Any]:
         flows,
         policies,
         providers,
+        configured_providers,
         resubmit,
         sync,
         shipments,

@@ -1,5 +1,6 @@
 """Provider operations that talk to the BigCommerce store: the connection test, webhook registration
-(``GET|POST /providers/bigcommerce/webhooks``) and the catalog item import.
+(``GET|POST /providers/bigcommerce/webhooks``) and the catalog item import; the imported items
+(``GET /items``, ``GET|PATCH /items/{sku}``: their accounting accounts).
 
 BigCommerce's refusals are not the caller's fault: they answer 502 (the store refused us) or 503
 (the store stayed unreachable or throttled), with a message naming the cause, never 401, which
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +30,7 @@ from orderflow.bigcommerce.client import (
 )
 from orderflow.connector import items
 from orderflow.errors import ConfigurationError
+from orderflow.models.order import BigCommerceSettings, Item, ItemAccounts
 from orderflow.observability import logger
 
 router = APIGatewayHttpRouter()
@@ -131,6 +133,47 @@ def import_items(
         remaining_seconds=_remaining_seconds(),
     )
     return result.to_dict()
+
+
+ACCOUNTS_BODY = Body(
+    description='e.g. {"income_account": "4000 Sales - Web", "cogs_account": null}: the accounts named are '
+    "set, null goes back to the settings' default (default_income_account, …), those left out stay"
+)
+
+
+@router.get(
+    "/items",
+    summary="Imported catalog items, with the accounts the accounting document books each on",
+    description="`income_account`, `cogs_account`, `asset_account` are the item's own (null: the "
+    "settings' default); `accounts` are those the accounting document uses.",
+    tags=["items"],
+)
+def list_items(
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="from the previous page's next_cursor")] = None,
+    *,
+    catalog: Items,
+    settings: Settings,
+) -> dict[str, Any]:
+    found, next_cursor = catalog.scan_page(limit=limit, cursor=cursor)
+    current = settings.bigcommerce()
+    return {"items": [render_item(item, current) for item in found], "next_cursor": next_cursor}
+
+
+@router.get("/items/<sku>", summary="One item, with its accounts", tags=["items"])
+def get_item(sku: str, catalog: Items, settings: Settings) -> dict[str, Any]:
+    return render_item(catalog.get(sku), settings.bigcommerce())
+
+
+@router.patch("/items/<sku>", summary="Change an item's accounting accounts", tags=["items"])
+def change_item_accounts(
+    sku: str, body: Annotated[ItemAccounts, ACCOUNTS_BODY], catalog: Items, settings: Settings
+) -> dict[str, Any]:
+    return render_item(catalog.set_accounts(sku, body), settings.bigcommerce())
+
+
+def render_item(item: Item, settings: BigCommerceSettings) -> dict[str, Any]:
+    return {**item.model_dump(mode="json"), "accounts": settings.item_accounts(item)}
 
 
 def _remaining_seconds() -> Callable[[], float] | None:

@@ -66,6 +66,7 @@ ACTION_FUNCTIONS: dict[str, str] = {
     "assign_fulfillment_source": "AssignFulfillmentSourceFunctionArn",
     "send_to_fulfillment": "SendToFulfillmentFunctionArn",
     "send_to_invoice": "SendToInvoiceFunctionArn",
+    "send_to_accounting": "SendToAccountingFunctionArn",
     "cancel_order": "CancelOrderFunctionArn",
     "custom": "CustomActionFunctionArn",
 }
@@ -79,8 +80,8 @@ TRANSIENT_ERRORS = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
-# Actions handing documents to a fulfillment or invoice provider, which may be down for hours.
-PROVIDER_ACTIONS = frozenset({"send_to_fulfillment", "send_to_invoice", "cancel_order"})
+# Actions handing documents to a fulfillment, invoice or accounting provider, which may be down for hours.
+PROVIDER_ACTIONS = frozenset({"send_to_fulfillment", "send_to_invoice", "send_to_accounting", "cancel_order"})
 RETRY = {
     "ErrorEquals": TRANSIENT_ERRORS,
     "IntervalSeconds": 2,

@@ -46,6 +46,7 @@ _ACTION_TEXT = {
     "assign_fulfillment_source": "assign fulfillment source",
     "send_to_fulfillment": "send to fulfillment",
     "send_to_invoice": "send to invoice",
+    "send_to_accounting": "send to accounting",
     "update_order_status": "update order status",
     "custom": "custom action",
 }

@@ -295,6 +295,12 @@ class _Walk:
         assumed = "assumed to succeed in a dry run"
         if step.action == "custom":
             return True, f"would call {step.target} and record its answer ({assumed})"
+        if step.action == "send_to_accounting":
+            kind = self.settings.document_type(self.order).replace("_", " ")
+            return True, (
+                f"would send the order to accounting as a {kind} with Import ID {self.order.import_id}; "
+                f"its status stays {self.order.status.value} ({assumed})"
+            )
         what, status = _WOULD.get(step.action, (step.action.replace("_", " "), self.order.status))
         return True, f"would {what}, and the order would become {status.value} ({assumed})"
 

@@ -20,9 +20,21 @@ from orderflow.flows.asl import (
     to_deployable_json,
     to_json,
 )
-from orderflow.models.flow import Flow, FlowError, check_policies, parse_flow, policy_references, step_count
+from orderflow.models.flow import (
+    ActionStep,
+    ConditionStep,
+    Flow,
+    FlowError,
+    SplitterStep,
+    check_policies,
+    parse_flow,
+    policy_references,
+    step_count,
+)
 from orderflow.models.policy import Policy, parse_policy
+from orderflow.models.provider import BUILT_IN_KINDS, ConfiguredProvider, ProviderDirectory
 from orderflow.retries import RetrySchedule
+from orderflow.store import tables
 from orderflow.store.flows import (
     FlowRecord,
     FlowRepository,
@@ -88,8 +100,14 @@ def replace_flow(flow_id: str, data: Any, repo: FlowRepository) -> FlowRecord:
 
 
 def publish_flow(
-    flow_id: str, repo: FlowRepository, machines: StateMachineRepository, substitutions: Mapping[str, str]
+    flow_id: str,
+    repo: FlowRepository,
+    machines: StateMachineRepository,
+    substitutions: Mapping[str, str],
+    providers: ProviderDirectory | None = None,
 ) -> FlowRecord:
+    """Publish the flow as a new version; refused (FlowError) while a step names a provider that is not
+    configured (``providers``: the configured providers, by default the deployment's)."""
     record = repo.get(flow_id)
     if record.status == "published":
         raise Conflict(
@@ -97,6 +115,9 @@ def publish_flow(
         )
     policies = policies_by_name(repo)
     flow = validate(record.flow().model_dump(mode="json"), policies, to_publish=True)
+    unknown = unknown_providers(flow, providers if providers is not None else _DeploymentProviders())
+    if unknown:
+        raise FlowError(unknown)
     used = used_policies(flow, policies)
     asl = generate_asl(flow, used, RetrySchedule.from_env())
     problems = structural_problems(asl)
@@ -125,6 +146,44 @@ def publish_flow(
         filter_policies=[used[name] for name in flow.filter_policies],
     )
     return repo.publish(record, version, route)
+
+
+def unknown_providers(flow: Flow, providers: ProviderDirectory) -> list[str]:
+    """Each action step whose ``params.provider`` names neither a built-in kind nor a configured provider,
+    with its path. A custom step's params are its function's own, whatever they call a provider."""
+    problems: list[str] = []
+    known: dict[str, bool] = {}
+
+    def walk(steps: list[Any], path: str) -> None:
+        for index, step in enumerate(steps):
+            here = f"{path}[{index}]"
+            if isinstance(step, ActionStep):
+                name = step.params.get("provider")
+                if step.action == "custom" or not isinstance(name, str) or name in BUILT_IN_KINDS:
+                    continue
+                if name not in known:
+                    known[name] = providers.find(name) is not None
+                if not known[name]:
+                    problems.append(
+                        f"{here}.params.provider: no provider named '{name[:64]}' is configured "
+                        f"(PUT /providers/configured/{name[:64]}); the built-in ones are https and sqs"
+                    )
+            elif isinstance(step, ConditionStep):
+                walk(list(step.yes), f"{here}.yes")
+                walk(list(step.no), f"{here}.no")
+            elif isinstance(step, SplitterStep):
+                for b_index, branch in enumerate(step.branches):
+                    walk(list(branch.steps), f"{here}.branches[{b_index}].steps")
+
+    walk(list(flow.steps), "steps")
+    return problems
+
+
+class _DeploymentProviders:
+    """The deployment's configured providers, read only when a step names one."""
+
+    def find(self, name: str) -> ConfiguredProvider | None:
+        return tables.configured_providers().find(name)
 
 
 def function_substitutions() -> dict[str, str]:

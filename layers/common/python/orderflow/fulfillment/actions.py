@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import requests
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
 from orderflow import clock
@@ -29,9 +30,11 @@ from orderflow.fulfillment.providers import (
 )
 from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderStatus, Invoice
 from orderflow.models.order import Order, OrderStatus
+from orderflow.models.provider import ConfiguredProvider, ProviderDirectory
 from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.observability import logger
 from orderflow.orders.status_push import StatusMover, header, plan_move
+from orderflow.store import tables
 from orderflow.store.invoices import InvoiceRepository
 
 _ANSWER_LIMIT = 300  # of a custom action's unexpected answer quoted in the step result
@@ -63,13 +66,25 @@ Emit = Callable[[str, str], list[str]]
 
 @dataclass(frozen=True)
 class Providers:
-    """How providers are made: the shared secret and the queue are read only when a step uses them."""
+    """How providers are made: the shared secret, the queue and the configured providers are read only
+    when a step uses them."""
 
     secret: Callable[[], str]
     queue_url: Callable[[], str]
+    configured: Callable[[], ProviderDirectory] = tables.configured_providers
 
     def for_step(self, request: StepRequest) -> Provider:
-        return provider_for(parse_config(request.params), self.secret, self.queue_url)
+        return provider_for(parse_config(request.params, _Lazy(self.configured)), self.secret, self.queue_url)
+
+
+@dataclass(frozen=True)
+class _Lazy:
+    """The configured providers, reached only for a step that names one (not https or sqs)."""
+
+    directory: Callable[[], ProviderDirectory]
+
+    def find(self, name: str) -> ConfiguredProvider | None:
+        return self.directory().find(name)
 
 
 # -- send_to_fulfillment -------------------------------------------------------------------------------
@@ -401,7 +416,17 @@ def custom(
             return _unexpected(where, "not JSON", response.text)
     else:
         where = f"Lambda {target}"
-        answer, function_error = invoke_lambda(target, payload)
+        try:
+            answer, function_error = invoke_lambda(target, payload)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise  # throttling and the like: transient.is_transient decides
+            # Locally a merchant's function is served once it is registered (LOCAL_FUNCTIONS).
+            return StepOutcome(
+                succeeded=False,
+                message=f"custom action {where}: no such function (deployed as <stack>-custom-…, or "
+                "registered with the local runtime)",
+            )
         if function_error:
             detail = answer.get("errorMessage") if isinstance(answer, dict) else answer
             return StepOutcome(succeeded=False, message=f"custom action {where} raised: {detail}")

@@ -3,17 +3,21 @@
 Which provider a step uses is configuration in the flow (the step's ``params``):
 ``{"provider": "https", "url": "https://…", "timeout_seconds": 10, "attempts": 4}`` POSTs the
 document with the shared secret in ``X-Provider-Secret``; ``{"provider": "sqs"}`` (the default) puts
-one message per document on the deployment's queue (``FULFILLMENT_QUEUE_URL``).
+one message per document on the deployment's queue (``FULFILLMENT_QUEUE_URL``); any other name is a
+provider configured once (``/providers/configured``), whose settings the step's params override.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
+import re
+import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal, Protocol, Self
 from urllib.parse import urlsplit
 
@@ -28,6 +32,13 @@ from urllib3.util.retry import Retry
 from orderflow import config
 from orderflow.bigcommerce.hooks import LOOPBACK_HOSTS, is_loopback_url
 from orderflow.errors import InvalidInput
+from orderflow.models.provider import (
+    BUILT_IN_KINDS,
+    NAME_PATTERN,
+    ConfiguredProvider,
+    ProviderDirectory,
+    ProviderSettings,
+)
 from orderflow.observability import logger
 from orderflow.problems import loc_path
 
@@ -39,6 +50,8 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # longer outage is waited for by the flow's own schedule (ProviderUnavailable), not in here.
 RETRY_AFTER_MAX_SECONDS = 10
 _MESSAGE_LIMIT = 500  # of a provider's answer quoted in a step result
+DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_ATTEMPTS = 4
 
 
 class ProviderError(Exception):
@@ -55,7 +68,7 @@ class ProviderError(Exception):
 class Document:
     """What is handed over: a fulfillment order or an invoice, with the key that makes it idempotent."""
 
-    kind: Literal["fulfillment_order", "fulfillment_order_cancellation", "invoice"]
+    kind: Literal["fulfillment_order", "fulfillment_order_cancellation", "invoice", "accounting_document"]
     key: str  # the fulfillment order id or the invoice number
     order_key: str
     body: dict[str, Any]
@@ -69,31 +82,116 @@ class Provider(Protocol):
         ...
 
 
-class ProviderConfig(BaseModel):
-    """A step's provider configuration (its ``params``); other params are the action's own."""
+class StepProviderParams(BaseModel):
+    """What a step's ``params`` say about its provider; other params are the action's own."""
 
     model_config = ConfigDict(defer_build=True, extra="ignore")
 
-    provider: Literal["https", "sqs"] = "sqs"
+    provider: Annotated[str, Field(min_length=1, max_length=64)] = "sqs"
     url: str | None = None
-    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 10.0
-    attempts: Annotated[int, Field(ge=1, le=8)] = 4
+    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = DEFAULT_TIMEOUT_SECONDS
+    attempts: Annotated[int, Field(ge=1, le=8)] = DEFAULT_ATTEMPTS
 
 
-def parse_config(params: dict[str, Any]) -> ProviderConfig:
+@dataclass(frozen=True)
+class ProviderConfig:
+    """The provider a step uses: a built-in kind with the step's params, or a configured provider with
+    the step's params over its own settings."""
+
+    provider: str  # its name: https, sqs, or a configured provider's
+    kind: Literal["https", "sqs"]
+    url: str | None = None  # https
+    queue_url: str | None = None  # sqs; None: the stack's queue
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    attempts: int = DEFAULT_ATTEMPTS
+    secret_ref: str | None = None  # https; None: the stack's PROVIDER_SECRET
+
+
+def parse_config(params: dict[str, Any], directory: ProviderDirectory | None = None) -> ProviderConfig:
+    """The step's provider. A name other than https or sqs is looked up in ``directory``; one that is
+    not configured is the step's configuration error (InvalidInput naming params.provider)."""
     try:
-        parsed = ProviderConfig.model_validate(params)
+        parsed = StepProviderParams.model_validate(params)
     except ValidationError as exc:
         problems = [f"params.{loc_path(e['loc'], set())}: {e['msg']}" for e in exc.errors()]
         raise InvalidInput.listing(problems) from None
-    if parsed.provider == "https":
-        parsed.url = validate_url(parsed.url, field="params.url")
-    return parsed
+    name = parsed.provider
+    if name in BUILT_IN_KINDS:
+        url = validate_url(parsed.url, field="params.url") if name == "https" else None
+        return ProviderConfig(
+            name, "https" if name == "https" else "sqs", url, None, parsed.timeout_seconds, parsed.attempts
+        )
+    configured = directory.find(name) if directory is not None else None
+    if configured is None:
+        raise InvalidInput(
+            f"params.provider: no provider named '{name}' is configured (PUT /providers/configured/{name}); "
+            "the built-in ones are https and sqs",
+            field="params.provider",
+        )
+    given = parsed.model_fields_set
+    timeout = parsed.timeout_seconds if "timeout_seconds" in given else configured.timeout_seconds
+    attempts = parsed.attempts if "attempts" in given else configured.attempts
+    resolved = ProviderConfig(
+        name,
+        configured.kind,
+        timeout_seconds=timeout or DEFAULT_TIMEOUT_SECONDS,
+        attempts=attempts or DEFAULT_ATTEMPTS,
+        secret_ref=configured.secret_ref,
+    )
+    if configured.kind == "sqs":
+        return replace(resolved, queue_url=configured.target)
+    if "url" in given:
+        return replace(resolved, url=validate_url(parsed.url, field="params.url"))
+    # Checked again: what was allowed where it was configured (a loopback URL) may not be where it runs.
+    try:
+        return replace(resolved, url=validate_url(configured.target, field="target"))
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"params.provider: provider '{name}': {exc.message}", field="params.provider"
+        ) from None
+
+
+def check_configured(name: str, settings: ProviderSettings) -> ConfiguredProvider:
+    """A provider as an operator configures it, with every field checked; InvalidInput names the field."""
+    if name in BUILT_IN_KINDS:
+        raise InvalidInput(f"name: '{name}' is a built-in provider kind; choose another name", field="name")
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise InvalidInput(
+            "name: 1 to 64 characters: lower-case letters, digits, '-' and '_', starting with a letter or digit",
+            field="name",
+        )
+    if settings.kind == "https":
+        validate_url(settings.target, field="target")
+        if urlsplit(str(settings.target)).username is not None:
+            raise InvalidInput(
+                "target: credentials in the URL are not kept; name where the secret is in secret_ref",
+                field="target",
+            )
+    else:
+        if settings.secret_ref:
+            raise InvalidInput(
+                "secret_ref: an sqs provider is sent no secret (the queue's own policy guards it)",
+                field="secret_ref",
+            )
+        if settings.target is not None and not _SQS_QUEUE_URL.fullmatch(settings.target):
+            raise InvalidInput(
+                "target: an SQS queue URL, https://sqs.<region>.amazonaws.com/<account>/<queue> (or leave it "
+                "out for the stack's fulfillment queue)",
+                field="target",
+            )
+    return ConfiguredProvider.model_validate({**settings.model_dump(), "name": name})
+
+
+_SQS_QUEUE_URL = re.compile(
+    r"https://(sqs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?|[a-z0-9-]+\.queue\.amazonaws\.com)/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?"
+)
 
 
 def validate_url(url: str | None, *, field: str) -> str:
-    """An https URL; plain http only to loopback, and only where the store itself is loopback (local
-    runs), so a deployed stack never sends the shared secret in the clear."""
+    """An https URL on a public host. 127.0.0.1/localhost (plain http too) only where loopback targets are
+    allowed (local runs, :func:`loopback_targets_allowed`): a deployed stack never sends the shared
+    secret in the clear, nor to an address of its own (the Lambda runtime API listens on loopback) or
+    of a private network. Only literal addresses are checked; a public name is taken as public."""
     if not url:
         raise InvalidInput(f"{field}: required for the https provider, e.g. https://…", field=field)
     try:
@@ -101,23 +199,75 @@ def validate_url(url: str | None, *, field: str) -> str:
         host = parts.hostname
     except ValueError:
         raise InvalidInput(f"{field}: not a URL", field=field) from None
-    if parts.scheme == "https" and host:
-        return url
-    if parts.scheme == "http" and host in LOOPBACK_HOSTS and is_loopback_url(config.bigcommerce_api_url()):
+    if parts.scheme not in ("https", "http") or not host:
+        raise InvalidInput(f"{field}: must be an https:// URL", field=field)
+    address = _literal_address(host)
+    if host in LOOPBACK_HOSTS or host.endswith(".localhost") or (address is not None and address.is_loopback):
+        if loopback_targets_allowed():
+            return url
+        raise InvalidInput(
+            f"{field}: must be an https:// URL on a public host (127.0.0.1/localhost only in local runs, "
+            "with ALLOW_LOOPBACK_TARGETS)",
+            field=field,
+        )
+    if address is not None and not address.is_global:
+        raise InvalidInput(
+            f"{field}: a private, link-local or reserved address is not reachable from the stack; use the "
+            "provider's public https:// URL",
+            field=field,
+        )
+    if parts.scheme == "https":
         return url
     raise InvalidInput(
         f"{field}: must be an https:// URL (http only to 127.0.0.1/localhost in local runs)", field=field
     )
 
 
+def loopback_targets_allowed() -> bool:
+    """ALLOW_LOOPBACK_TARGETS when it is set; else whether the store itself is loopback (a local run)."""
+    allowed = config.settings().allow_loopback_targets
+    return is_loopback_url(config.bigcommerce_api_url()) if allowed is None else allowed
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names literally, in any form the resolver takes (``2130706433`` and
+    ``0x7f.1`` are 127.0.0.1 to it); None for a name."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def secret_by_reference(reference: str) -> str:
+    """A configured provider's secret: a Secrets Manager ARN is read (kept five minutes per warm
+    container); a name is an environment variable, given directly or as NAME_SECRET_ARN."""
+    if reference.startswith("arn:"):
+        from aws_lambda_powertools.utilities import parameters  # import cost only where it is read
+
+        return str(parameters.get_secret(reference, max_age=300))
+    return config.secret(reference)
+
+
 def provider_for(
-    settings: ProviderConfig, secret: Callable[[], str], queue_url: Callable[[], str]
+    settings: ProviderConfig,
+    secret: Callable[[], str],
+    queue_url: Callable[[], str],
+    secret_of: Callable[[str], str] = secret_by_reference,
 ) -> Provider:
-    if settings.provider == "https":
+    if settings.kind == "https":
         assert settings.url is not None  # parse_config checked it
         backoff = config.settings().provider_backoff_seconds
-        return HttpsProvider(settings.url, secret(), settings.timeout_seconds, settings.attempts, backoff)
-    return SqsProvider(queue_url())
+        value = secret_of(settings.secret_ref) if settings.secret_ref else secret()
+        return HttpsProvider(
+            settings.url, value, settings.timeout_seconds, settings.attempts, backoff, name=settings.provider
+        )
+    return SqsProvider(settings.queue_url or queue_url(), name=settings.provider)
 
 
 # -- HTTPS ---------------------------------------------------------------------------------------------
@@ -220,7 +370,9 @@ class HttpsProvider:
         attempts: int = 4,
         backoff_seconds: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        name: str = "https",
     ) -> None:
+        self.name = name
         self.url = url
         self.secret = secret
         self.timeout = (min(3.05, timeout_seconds), timeout_seconds)
@@ -303,7 +455,8 @@ class SqsProvider:
 
     name = "sqs"
 
-    def __init__(self, queue_url: str, client: Any = None) -> None:
+    def __init__(self, queue_url: str, client: Any = None, name: str = "sqs") -> None:
+        self.name = name
         self.queue_url = queue_url
         self.client = client
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, Literal, Protocol, get_args
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -22,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from orderflow import config
 from orderflow.models.event import EVENTS, is_known
 from orderflow.models.order import OrderStatus, slug
 from orderflow.problems import Problems, loc_path
@@ -40,6 +42,7 @@ Action = Literal[
     "assign_fulfillment_source",
     "send_to_fulfillment",
     "send_to_invoice",
+    "send_to_accounting",
     "update_order_status",
     "cancel_order",
     "custom",
@@ -59,6 +62,13 @@ EventName = Annotated[str, Field(pattern=EVENT_PATTERN, max_length=80), AfterVal
 
 class FlowError(Problems):
     """A flow that cannot be used; ``problems`` lists every mistake with its path."""
+
+
+def _local_http(url: str) -> bool:
+    """A plain-http endpoint on this machine, where the deployment allows loopback targets (the local
+    runtime's tests and demo; never on AWS). Each call is still checked when it is made."""
+    host = (urlsplit(url).hostname or "").lower()
+    return config.settings().allow_loopback_targets is True and host in ("127.0.0.1", "localhost", "::1")
 
 
 class _Strict(BaseModel):
@@ -82,8 +92,11 @@ class ActionStep(_Strict):
             raise ValueError(
                 "a custom action needs a target (a Lambda function name or ARN, or an https:// URL)"
             )
-        if self.target and self.target.startswith("http://"):
-            raise ValueError("a custom action's endpoint must be https://")
+        if self.target and self.target.startswith("http://") and not _local_http(self.target):
+            raise ValueError(
+                "a custom action's endpoint must be https:// (plain http only on 127.0.0.1 or localhost, "
+                "where ALLOW_LOOPBACK_TARGETS is true: a local run)"
+            )
         if self.action == "update_order_status":
             status = self.params.get("status")
             settable = [

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 DEFAULT_MAPPING_GROUP = "Default Mapping Group"
 SOURCE_BIGCOMMERCE = "bigcommerce"
@@ -286,7 +286,31 @@ MAPPING_VALUE_FIELD: dict[MappingKind, str] = {
 }
 
 BigCommerceStatusId = Annotated[int, Field(ge=0, le=14)]
-ImportAs = Literal["pending_cash_sale", "pending_sales_order", "pending_sales_invoice"]
+# The accounting document an order is handed over as (send_to_accounting): Salesorder's "Import Cart
+# Orders as" Pending Cash Sales, Pending Sales Orders or Pending Sales Invoices.
+ImportAs = Literal["cash_sale", "sales_order", "sales_invoice"]
+IMPORT_AS_TYPES: tuple[str, ...] = get_args(ImportAs)
+DEFAULT_IMPORT_AS: ImportAs = "cash_sale"
+# The names stored settings and imported orders carried before the hand-off existed.
+_LEGACY_IMPORT_AS = {
+    "pending_cash_sale": "cash_sale",
+    "pending_sales_order": "sales_order",
+    "pending_sales_invoice": "sales_invoice",
+}
+AccountName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=_NAME_LIMIT)]
+# An item's accounting accounts, and the settings' defaults for an item that does not name its own.
+ITEM_ACCOUNTS = ("income_account", "cogs_account", "asset_account")
+DEFAULT_ITEM_ACCOUNTS = {
+    "income_account": "Sales",
+    "cogs_account": "Cost of Goods Sold",
+    "asset_account": "Stock Asset",
+}
+
+
+def import_as_type(value: Any) -> ImportAs | None:
+    """An import-as value, an older name included, as a document type; None for anything else."""
+    named = _LEGACY_IMPORT_AS.get(value, value) if isinstance(value, str) else None
+    return cast(ImportAs, named) if named in IMPORT_AS_TYPES else None
 
 
 def default_status_mapping() -> dict[OrderStatus, int | None]:
@@ -321,7 +345,28 @@ class BigCommerceSettings(_Model):
         default_factory=default_status_mapping
     )
     push_enabled: bool = True
-    import_as: ImportAs = "pending_sales_order"
+    import_as: ImportAs = DEFAULT_IMPORT_AS
+    # Accounts for items that do not name their own (Item.income_account, …)
+    default_income_account: AccountName = DEFAULT_ITEM_ACCOUNTS["income_account"]
+    default_cogs_account: AccountName = DEFAULT_ITEM_ACCOUNTS["cogs_account"]
+    default_asset_account: AccountName = DEFAULT_ITEM_ACCOUNTS["asset_account"]
+
+    @field_validator("import_as", mode="before")
+    @classmethod
+    def _older_import_as_name(cls, value: Any) -> Any:
+        # Settings saved before the hand-off say pending_sales_order & co.: they keep meaning the same.
+        return _LEGACY_IMPORT_AS.get(value, value) if isinstance(value, str) else value
+
+    def document_type(self, order: Order) -> ImportAs:
+        """What an order is handed over as: the import-as recorded when it was imported, else these
+        settings' (an order imported before import-as was recorded)."""
+        return import_as_type(order.import_as) or self.import_as
+
+    def item_accounts(self, item: Item | None) -> dict[str, str]:
+        """The item's accounts, each one it does not name taken from these defaults."""
+        defaults = {name: getattr(self, f"default_{name}") for name in ITEM_ACCOUNTS}
+        own = {name: getattr(item, name) for name in ITEM_ACCOUNTS} if item is not None else {}
+        return {name: own.get(name) or defaults[name] for name in ITEM_ACCOUNTS}
 
     @field_validator("status_mapping", mode="before")
     @classmethod
@@ -356,11 +401,26 @@ class Item(_Model):
     source: str = SOURCE_BIGCOMMERCE
     external_product_id: int | None = None
     external_variant_id: int | None = None
+    # Where the accounting document books the item; None: the settings' default (default_income_account, …)
+    income_account: str | None = None
+    cogs_account: str | None = None
+    asset_account: str | None = None
     created_at: str = ""
     updated_at: str = ""
 
     def same_content(self, other: Item) -> bool:
         return self.model_dump(exclude=_STAMPS) == other.model_dump(exclude=_STAMPS)
+
+
+class ItemAccounts(_Model):
+    """An item's accounts to change (``PATCH /items/{sku}``): those left out keep their value, null
+    goes back to the settings' default."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    income_account: AccountName | None = None
+    cogs_account: AccountName | None = None
+    asset_account: AccountName | None = None
 
 
 def _is_not_assigned(value: Any) -> bool:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from orderflow.store.items import ItemRepository
     from orderflow.store.mappings import MappingRepository
     from orderflow.store.orders import OrderRepository
+    from orderflow.store.providers import ConfiguredProviderRepository
     from orderflow.store.settings import SettingsRepository
     from orderflow.store.state_machines import StateMachineRepository
 
@@ -37,6 +38,13 @@ def mappings() -> MappingRepository:
 
 def settings() -> SettingsRepository:
     return _settings(config.settings().need("settings_table"))
+
+
+def configured_providers() -> ConfiguredProviderRepository:
+    """The configured providers, kept in the settings table."""
+    from orderflow.store.providers import ConfiguredProviderRepository
+
+    return ConfiguredProviderRepository(config.settings().need("settings_table"))
 
 
 def customers() -> CustomerRepository:
