@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -37,13 +37,14 @@ from orderflow.models.order import Order, order_key_for
 from orderflow.observability import logger, trace_order
 from orderflow.orders.events import emit, emitter
 from orderflow.orders.executions import pending_order, start_intake
-from orderflow.shipments.shipping import record_store_shipment
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.flows import FlowRepository
 from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import SettingsRepository
-from orderflow.store.shipments import ShipmentRepository
+
+if TYPE_CHECKING:
+    from orderflow.store.shipments import ShipmentRepository
 
 HANDLED_SCOPES = {ORDER_CREATED, ORDER_UPDATED, ORDER_STATUS_UPDATED, SHIPMENT_CREATED}
 
@@ -261,6 +262,10 @@ def accept(
             reason=f"webhook for store '{payload.store_hash}'; this deployment serves '{store_hash}'",
         )
     if payload.scope == SHIPMENT_CREATED:
+        # Shipments are imported when one comes: an order webhook (most of them, and the ones a flash
+        # sale brings) does not load the shipping and fulfillment code in a cold container.
+        from orderflow.store.shipments import ShipmentRepository
+
         return _accept_store_shipment(
             payload,
             store_hash,
@@ -412,6 +417,8 @@ def _accept_store_shipment(
             raise ConfigurationError(
                 "shipment webhooks need the BigCommerce client (BIGCOMMERCE_ACCESS_TOKEN)"
             )
+        from orderflow.shipments.shipping import record_store_shipment
+
         outcome = record_store_shipment(
             key,
             order_id,
