@@ -1,5 +1,5 @@
-"""Admin API function: orders, mappings, customers, settings, configured providers and the OpenAPI
-document."""
+"""Admin API function: orders (and orders posted by their sources), order sources, mappings, customers,
+settings, configured providers and the OpenAPI document."""
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -11,13 +11,17 @@ from orderflow.api import (
     http,
     mappings,
     openapi,
+    order_intake,
+    order_sources,
     orders,
     settings,
 )
 from orderflow.observability import logger, tracer
 
 app = http.resolver(
+    order_intake.router,
     orders.router,
+    order_sources.router,
     mappings.router,
     customers.router,
     settings.router,
@@ -26,9 +30,13 @@ app = http.resolver(
     openapi.router,
     admin=True,
 )
+# POST /orders from a source's own sender: its X-Source-Secret, checked first, stands for the admin token.
+from_sources = http.resolver(order_intake.router, admin=False)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
+    if order_intake.sent_by_a_source(event):
+        return order_intake.source_refusal(event) or from_sources.resolve(event, context)
     return app.resolve(event, context)

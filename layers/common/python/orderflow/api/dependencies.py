@@ -18,6 +18,7 @@ from orderflow.store.orders import OrderRepository
 from orderflow.store.providers import ConfiguredProviderRepository
 from orderflow.store.settings import SettingsRepository
 from orderflow.store.shipments import ShipmentRepository
+from orderflow.store.sources import OrderSourceRepository
 from orderflow.store.state_machines import StateMachineRepository
 
 
@@ -35,6 +36,10 @@ def settings() -> SettingsRepository:
 
 def configured_providers() -> ConfiguredProviderRepository:
     return tables.configured_providers()
+
+
+def order_sources() -> OrderSourceRepository:
+    return tables.order_sources()
 
 
 def customers() -> CustomerRepository:
@@ -80,6 +85,7 @@ def shipments(order_repository: Orders) -> ShipmentRepository:
 Mappings = Annotated[MappingRepository, Depends(mappings)]
 Settings = Annotated[SettingsRepository, Depends(settings)]
 ConfiguredProviders = Annotated[ConfiguredProviderRepository, Depends(configured_providers)]
+OrderSources = Annotated[OrderSourceRepository, Depends(order_sources)]
 Customers = Annotated[CustomerRepository, Depends(customers)]
 Items = Annotated[ItemRepository, Depends(items)]
 Flows = Annotated[FlowRepository, Depends(flows)]

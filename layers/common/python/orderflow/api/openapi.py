@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
 from orderflow.api import http
+from orderflow.models.intake import OrderSubmission
 from orderflow.models.order import MappingKind
 from orderflow.models.policy import Policy
 from orderflow.shipments.shipping import ShipmentRequest
@@ -98,6 +99,14 @@ ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/orders"): (400,),
     ("GET", "/orders/{order_key}"): (404,),
     ("GET", "/orders/{order_key}/step-results"): (404,),
+    ("POST", "/orders"): (400, 409, 413),
+    ("POST", "/orders/{order_key}/clone"): (404, 409),
+    ("GET", "/sources"): (),
+    ("GET", "/sources/{code}"): (404,),
+    ("PUT", "/sources/{code}"): (400, 404, 409, 413),
+    ("DELETE", "/sources/{code}"): (400, 404, 409),
+    ("POST", "/customers"): (400, 409, 413),
+    ("PATCH", "/customers/{customer_id}"): (400, 404, 409, 413),
     ("POST", "/orders/{order_key}/resubmit"): (404, 409),
     ("POST", "/orders/{order_key}/shipments"): (400, 404, 409, 413, *BC),
     ("GET", "/mappings/{kind}"): (400,),
@@ -163,6 +172,16 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
         200: "The provider of that name, replaced",
     },
     ("POST", "/orders/{order_key}/resubmit"): {202: "Resubmitted: the new execution is starting"},
+    ("POST", "/orders"): {
+        201: "The order, taken: stored, mapped and routed (or in error with its mapping issues)",
+        200: "The same order posted before: the order as it is",
+    },
+    ("POST", "/orders/{order_key}/clone"): {201: "The clone: a new manual order, routed"},
+    ("PUT", "/sources/{code}"): {
+        201: "The order source, configured under a new code",
+        200: "The source of that code, replaced",
+    },
+    ("POST", "/customers"): {201: "The customer, created"},
     ("POST", "/orders/{order_key}/shipments"): {
         201: "The shipment, created",
         200: "The same shipment_id again: the shipment as it was recorded, unchanged",
@@ -173,6 +192,7 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
 # flow and a dry run's sample order stay plain objects.
 BODY_MODELS: dict[tuple[str, str], tuple[type[BaseModel], tuple[str, ...]]] = {
     ("POST", "/orders/{order_key}/shipments"): (ShipmentRequest, ()),
+    ("POST", "/orders"): (OrderSubmission, ()),
     ("POST", "/policies"): (Policy, ("status",)),
     ("PUT", "/policies/{policy_id}"): (Policy, ("status",)),
 }
@@ -193,6 +213,8 @@ def openapi() -> dict[str, Any]:
         fulfillment_sources,
         health,
         mappings,
+        order_intake,
+        order_sources,
         orders,
         policies,
         providers,
@@ -206,7 +228,9 @@ def openapi() -> dict[str, Any]:
     everything = APIGatewayHttpResolver(enable_validation=True)
     for module in (
         webhooks,
+        order_intake,
         orders,
+        order_sources,
         mappings,
         customers,
         settings,

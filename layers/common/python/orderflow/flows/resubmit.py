@@ -167,7 +167,7 @@ def resubmit(
     original = reader.input(state_machine_arn, failed.execution) or {}
     event = str(original.get("event") or OrderEvent.NEW_ORDER)
     payload = {
-        **execution_input(order.store_hash, order.external_id, ref, trigger, event),
+        **execution_input(order.store_hash, order.external_id, ref, trigger, event, order=order),
         RESUME_FIELD: point,
     }
     reason = f"resubmitted by {by} from step '{failed.step}' ({ref.name or ref.id} v{ref.version})"

@@ -86,8 +86,18 @@ class Customer(_Model):
         return self.external_id == 0
 
 
+class Contact(_Model):
+    """A person at a customer (a buyer, accounts payable): their e-mail also finds the customer on import."""
+
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+    role: str = ""
+
+
 class CustomerRecord(_Model):
-    """One customer of a store, keyed by email; created the first time an order brings a new one.
+    """One customer of a store, keyed by email; created the first time an order brings a new one, or by
+    an operator (``POST /customers``).
 
     ``external_id`` is the BigCommerce customer id (0 for a guest who never registered).
     """
@@ -100,9 +110,59 @@ class CustomerRecord(_Model):
     last_name: str = ""
     company: str = ""
     phone: str = ""
+    contacts: list[Contact] = Field(default_factory=list)
     created_at: str = ""
     updated_at: str = ""
     created_by_order: str = ""
+
+
+_EMAIL_MAX = 254
+
+
+def _email_like(value: str) -> str:
+    if value and ("@" not in value or any(c.isspace() for c in value)):
+        raise ValueError(f"{value[:60]!r} is not an e-mail address")
+    return value.lower()
+
+
+class ContactInput(BaseModel):
+    """A contact as an operator gives it."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", str_strip_whitespace=True)
+
+    name: Annotated[str, Field(max_length=200)] = ""
+    email: Annotated[str, Field(max_length=_EMAIL_MAX)] = ""
+    phone: Annotated[str, Field(max_length=50)] = ""
+    role: Annotated[str, Field(max_length=100, description="e.g. buyer, accounts payable")] = ""
+
+    @field_validator("email")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        return _email_like(value)
+
+
+class CustomerChange(BaseModel):
+    """What an operator changes of a customer (``PATCH /customers/{id}``): the fields given; ``contacts``
+    replaces the list. The e-mail is the customer's key and stays."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", str_strip_whitespace=True)
+
+    first_name: Annotated[str, Field(max_length=200)] | None = None
+    last_name: Annotated[str, Field(max_length=200)] | None = None
+    company: Annotated[str, Field(max_length=200)] | None = None
+    phone: Annotated[str, Field(max_length=50)] | None = None
+    contacts: Annotated[list[ContactInput], Field(max_length=50)] | None = None
+
+
+class CustomerInput(CustomerChange):
+    """A customer an operator creates (``POST /customers``), before a phone order, say."""
+
+    email: Annotated[str, Field(min_length=3, max_length=_EMAIL_MAX)]
+
+    @field_validator("email")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        return _email_like(value)
 
 
 class MappingIssue(_Model):
@@ -157,10 +217,16 @@ class Order(_Model):
     """The canonical order. Stored as a header item plus one item per line (see store/orders.py)."""
 
     order_key: str
-    source: str = SOURCE_BIGCOMMERCE
+    source: str = SOURCE_BIGCOMMERCE  # the provider filter policies name (bigcommerce, orderful, manual)
+    source_code: str = IMPORT_SOURCE_CODE  # the order source's code (BC, MANUAL, ORDERFUL): /sources
     store_hash: str
-    external_id: int
+    external_id: int  # BigCommerce's order id; 0 for an order from another source (see source_order_id)
+    source_order_id: str = ""  # the order's id at a source other than BigCommerce (POST /orders)
     import_id: str
+    is_manual: bool = False  # entered by an operator (POST /orders with the admin credentials, a clone)
+    cloned_from: str | None = None  # the order key a clone was made from
+    # What a POST /orders carried, hashed: the same order posted again is recognised, another one refused.
+    intake_fingerprint: str = ""
     revision: int = 1
     status: OrderStatus = OrderStatus.NEW
     external_status_id: int | None = None
@@ -211,6 +277,11 @@ def order_key_for(store_hash: str, external_id: int) -> str:
 
 def import_id_for(external_id: int) -> str:
     return f"{IMPORT_SOURCE_CODE}-{external_id}"
+
+
+def source_order_key(source_code: str, source_order_id: str) -> str:
+    """The key (and Import ID) of an order from another source: ``ORDERFUL-PO4500012345``."""
+    return f"{source_code}-{source_order_id}"
 
 
 class FlowRef(_Model):

@@ -287,7 +287,7 @@ def _is_guest(document: Document) -> Any:
 # The friendly names merchants use in an order policy. Any path into the order's JSON form works
 # too (``ship_to[0].city``, ``billing_address.country_iso2``, ``total_inc_tax``).
 ORDER_FIELDS: dict[str, FieldSpec] = {
-    "provider": FieldSpec("source", "where the order came from, e.g. bigcommerce"),
+    "provider": FieldSpec("source", "where the order came from, e.g. bigcommerce, orderful, manual"),
     "channel": FieldSpec("channel_id", "the BigCommerce channel id, e.g. 1"),
     "order_source": FieldSpec("order_source", "BigCommerce's order source, e.g. www, manual, external"),
     "currency": FieldSpec("currency", "currency code, e.g. USD"),
@@ -309,6 +309,8 @@ ORDER_FIELDS: dict[str, FieldSpec] = {
     "line_count": FieldSpec(_line_count, "number of order lines"),
     "status": FieldSpec("status", "internal order status, e.g. new, validated, on_hold"),
     "guest": FieldSpec(_is_guest, "true when the customer checked out as a guest (customer id 0)"),
+    "source": FieldSpec("source_code", "the order source's code (GET /sources), e.g. BC, ORDERFUL, MANUAL"),
+    "is_manual": FieldSpec("is_manual", "true for an order an operator entered (or cloned)"),
 }  # fmt: skip
 
 # The friendly names for a line policy; any path into the line's JSON form works too.

@@ -1,5 +1,6 @@
 """Matching an order's customer to a customer record: by BigCommerce customer id, else by billing
-email; created on the customer's first order, like an ERP connector's client/contact import.
+email (the customer's own or one of its contacts'); created on the customer's first order, like an ERP
+connector's client/contact import.
 
 BigCommerce is asked (v3 customers) only when the order does not carry what is needed: a registered
 customer's order without a billing email, or a guest whose email may belong to a registered customer
@@ -89,7 +90,9 @@ def match_customer(
             created_by_order=order.order_key,
         )
     )
-    if not created and buyer.external_id and record.external_id != buyer.external_id:
+    # A contact's e-mail found the customer: the contact's own store account is not the customer's.
+    own = record.email == email
+    if not created and buyer.external_id and record.external_id != buyer.external_id and own:
         record = customers.link_external_id(record, buyer.external_id)
     return CustomerMatch(record, created=created, asked_store=asked)
 

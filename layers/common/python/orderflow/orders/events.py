@@ -112,7 +112,9 @@ def start_flows(
             continue
         ref = FlowRef(id=route.flow_id, version=route.version, name=route.name)
         name = execution_name(order.order_key, ref, order.revision, event, occurrence)
-        payload = execution_input(order.store_hash, order.external_id, ref, trigger or str(event), event)
+        payload = execution_input(
+            order.store_hash, order.external_id, ref, trigger or str(event), event, order=order
+        )
         starter.start(route.version_arn, name, payload)
         emission.started.append(label)
         emission.executions.append(name)

@@ -8,7 +8,7 @@ import re
 from typing import Any, Protocol
 
 from orderflow.models.event import OrderEvent
-from orderflow.models.order import FlowRef, Order, import_id_for, order_key_for
+from orderflow.models.order import SOURCE_BIGCOMMERCE, FlowRef, Order, import_id_for, order_key_for
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.orders import OrderRepository
 
@@ -44,16 +44,25 @@ def execution_name(
 
 
 def execution_input(
-    store_hash: str, order_id: int, flow: FlowRef, trigger: str, event: str = OrderEvent.NEW_ORDER
+    store_hash: str,
+    order_id: int,
+    flow: FlowRef,
+    trigger: str,
+    event: str = OrderEvent.NEW_ORDER,
+    *,
+    order: Order | None = None,
 ) -> dict[str, Any]:
     """What a flow execution starts with: references only (the order itself stays in DynamoDB).
 
     Deterministic for an order, flow and event, so a repeated start is recognised as the same
-    execution. ``last`` is the result a Condition or a merge would read before any step ran.
+    execution. ``last`` is the result a Condition or a merge would read before any step ran. An order
+    from another source (POST /orders) is named by its own key: it has no BigCommerce order id.
     """
+    key = order.order_key if order is not None else order_key_for(store_hash, order_id)
+    source = order.source if order is not None else SOURCE_BIGCOMMERCE
     return {
-        "order_key": order_key_for(store_hash, order_id),
-        "order_ref": {"source": "bigcommerce", "store_hash": store_hash, "order_id": order_id},
+        "order_key": key,
+        "order_ref": {"source": source, "store_hash": store_hash, "order_id": order_id},
         "flow": flow.model_dump(),
         "trigger": trigger,
         "event": str(event),

@@ -42,7 +42,7 @@ from orderflow.bigcommerce.client import (
     BigCommerceUnavailable,
 )
 from orderflow.errors import Conflict, DomainError, InvalidInput
-from orderflow.models.order import BigCommerceSettings, Order, OrderLine, OrderStatus
+from orderflow.models.order import SOURCE_BIGCOMMERCE, BigCommerceSettings, Order, OrderLine, OrderStatus
 from orderflow.models.shipment import (
     MAX_LINES_PER_SHIPMENT,
     BigCommerceShipment,
@@ -484,7 +484,15 @@ def _resume(existing: Shipment, request: ShipmentRequest, context: _Context) -> 
 
 
 def _complete(shipment: Shipment, order_id: int, context: _Context) -> Shipment:
-    """Create the shipment's parts in BigCommerce, one address after the other, then the status."""
+    """Create the shipment's parts in BigCommerce, one address after the other, then the status. An
+    order from a source with no store behind it (POST /orders) has nothing to create: its parts are
+    recorded as made, and the status moves (push_status pushes nothing for it)."""
+    header = context.orders.find_header(shipment.order_key)
+    if header is not None and header.source != SOURCE_BIGCOMMERCE:
+        for index, group in enumerate(shipment.bigcommerce):
+            if group.state != "created":
+                shipment = context.shipments.update(shipment.order_key, shipment.id, _mark(index, "created"))
+        order_id = -1  # never used: nothing is posted
     for index in range(len(shipment.bigcommerce)):
         group = shipment.bigcommerce[index]
         if group.state == "created":

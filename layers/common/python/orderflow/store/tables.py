@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from orderflow.store.orders import OrderRepository
     from orderflow.store.providers import ConfiguredProviderRepository
     from orderflow.store.settings import SettingsRepository
+    from orderflow.store.sources import OrderSourceRepository
     from orderflow.store.state_machines import StateMachineRepository
 
 
@@ -45,6 +46,13 @@ def configured_providers() -> ConfiguredProviderRepository:
     from orderflow.store.providers import ConfiguredProviderRepository
 
     return ConfiguredProviderRepository(config.settings().need("settings_table"))
+
+
+def order_sources() -> OrderSourceRepository:
+    """Where orders come from (/sources), kept in the settings table; not the fulfillment sources."""
+    from orderflow.store.sources import OrderSourceRepository
+
+    return OrderSourceRepository(config.settings().need("settings_table"))
 
 
 def customers() -> CustomerRepository:
