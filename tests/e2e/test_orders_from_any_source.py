@@ -382,3 +382,24 @@ def test_a_posted_order_ships_without_a_store_call_and_is_resubmitted_under_its_
     assert shipped.json()["status"] == "created"
     assert ready.get(f"/orders/{order_key}").json()["status"] == "shipped"
     assert [r for r in store.requests if "/shipments" in r.path or r.method == "PUT"] == []
+
+
+def test_a_sources_orders_take_the_groups_catch_all_account_for_that_source_not_the_stores(
+    runtime: LocalRuntime, ready: Api
+) -> None:
+    # Given catch-all accounts for BigCommerce's orders and for Orderful's
+    for provider, account in (("BigCommerce", "C-WEBSHOP"), ("orderful", "C-EDI")):
+        mapping = {
+            "account": account,
+            "external_field_name": "ProviderName",
+            "external_field_value": provider,
+        }
+        assert ready.post("/mappings/accounts", mapping).status_code == 201
+
+    # When Orderful posts an order (its buyer's company has no accounts mapping of its own)
+    posted = post_as_source(runtime, orderful_order("PO-ACCT-1"))
+    runtime.wait_for_all()
+
+    # Then it is billed to Orderful's catch-all account
+    assert posted.status_code == 201, posted.text
+    assert ready.get(f"/orders/{posted.json()['order_key']}").json()["account"] == "C-EDI"

@@ -443,3 +443,34 @@ def test_every_unmapped_value_of_the_order_is_reported_at_once(runtime: LocalRun
         i.message for i in issues
     ]
     assert all(line.product and line.unit for line in mapped.lines if not line.mapping_issues)
+
+
+@pytest.mark.parametrize("threads", ["1", "8"])
+def test_a_large_file_written_on_several_threads_is_all_there_and_seen_by_the_next_order(
+    runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch, threads: str
+) -> None:
+    # Given the writes of a large file kept in flight 1 or 8 at a time (8 on AWS)
+    monkeypatch.setenv("MAPPING_WRITE_THREADS", threads)
+    mappings = tables.mappings()
+    rows = [
+        MappingInput(value=f"Product {n}", external_field_name="sku", external_field_value=_sku(n))
+        for n in range(1, 1001)
+    ]
+
+    # When 1,000 products are written (40 batches), then written again with every tenth changed
+    first = mappings.upsert_many(MappingKind.PRODUCTS, rows)
+    changed = [
+        r.model_copy(update={"value": f"{r.value} v2"}) if n % 10 == 0 else r for n, r in enumerate(rows)
+    ]
+    second = mappings.upsert_many(MappingKind.PRODUCTS, changed)
+
+    # Then every row is stored once, and the next order sees the changed ones
+    assert (first.created, second.updated, second.unchanged) == (1000, 100, 900)
+    assert len(mappings.list_all(MappingKind.PRODUCTS, "Default Mapping Group")) == 1000
+    order = _order().model_copy(
+        update={
+            "lines": [OrderLine(line_number=1, external_id=1, sku=_sku(1), quantity=1)],
+            "mapping_group": "Default Mapping Group",
+        }
+    )
+    assert map_order(order, mappings.lookup).lines[0].product == "Product 1 v2"

@@ -395,6 +395,8 @@ class LocalRuntime:
             "AWS_REGION": REGION,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            # moto answers in this process, one request at a time (moto_patches): threads only contend.
+            "MAPPING_WRITE_THREADS": "1",
         }
         owners: dict[str, str] = {}
         # All functions share this one process, so their environments must agree.

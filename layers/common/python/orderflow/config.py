@@ -157,6 +157,14 @@ class Settings(BaseModel):
         "local runtime's tests and demo, never on AWS; false refuses them even with a loopback store; "
         "unset: only where the store itself is loopback (a local run). Other private addresses never.",
     )
+    mapping_write_threads: int = _var(
+        8,
+        "MAPPING_WRITE_THREADS",
+        "BatchWriteItems a large mappings file keeps in flight at once (each a round trip on AWS); the local "
+        "runtime sets 1: its in-process DynamoDB answers one request at a time.",
+        ge=1,
+        le=32,
+    )
     provider_backoff_seconds: float = _var(
         0.5,
         "PROVIDER_BACKOFF_SECONDS",

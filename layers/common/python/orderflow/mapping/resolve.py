@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from orderflow.models.order import Mapping, MappingIssue, MappingKey, MappingKind, Order, OrderLine
+from orderflow.models.order import (
+    SOURCE_BIGCOMMERCE,
+    Mapping,
+    MappingIssue,
+    MappingKey,
+    MappingKind,
+    Order,
+    OrderLine,
+)
 
 PROVIDER_FIELD = "ProviderName"
 PROVIDER_VALUE = "BigCommerce"
@@ -23,12 +31,18 @@ ONE_READ = 100
 Lookup = Callable[[Iterable[MappingKey]], dict[MappingKey, Mapping]]
 
 
+def provider_value(order: Order) -> str:
+    """The ProviderName a group's catch-all account and price list are keyed on: BigCommerce for the
+    store's orders, the source's provider name for another source's (POST /orders)."""
+    return PROVIDER_VALUE if order.source == SOURCE_BIGCOMMERCE else order.source
+
+
 def header_keys(order: Order) -> list[MappingKey]:
     """Account candidates, most specific first, then the group's general price list."""
-    group = order.mapping_group
+    group, provider = order.mapping_group, provider_value(order)
     keys = [
-        MappingKey(MappingKind.ACCOUNTS, group, PROVIDER_FIELD, PROVIDER_VALUE),
-        MappingKey(MappingKind.PRICE_LISTS, group, PROVIDER_FIELD, PROVIDER_VALUE),
+        MappingKey(MappingKind.ACCOUNTS, group, PROVIDER_FIELD, provider),
+        MappingKey(MappingKind.PRICE_LISTS, group, PROVIDER_FIELD, provider),
     ]
     company = order.customer.company.strip()
     if company:
@@ -47,7 +61,11 @@ def line_keys(order: Order, account: str | None) -> list[MappingKey]:
         if account:
             keys.add(
                 MappingKey(
-                    MappingKind.PRICE_LISTS, order.mapping_group, PROVIDER_FIELD, PROVIDER_VALUE, account
+                    MappingKind.PRICE_LISTS,
+                    order.mapping_group,
+                    PROVIDER_FIELD,
+                    provider_value(order),
+                    account,
                 )
             )
     return sorted(keys, key=lambda k: (k.kind.value, k.field_value, k.account or ""))
@@ -75,11 +93,11 @@ def map_order(order: Order, lookup: Lookup) -> Order:
     if account is None:
         message = (
             "no account: the order has no customer to match (no billing email) and mapping group "
-            f"'{order.mapping_group}' has no accounts mapping {PROVIDER_FIELD}='{PROVIDER_VALUE}'"
+            f"'{order.mapping_group}' has no accounts mapping {PROVIDER_FIELD}='{provider_value(order)}'"
         )
         issues.append(
             MappingIssue(
-                kind=MappingKind.ACCOUNTS, field=PROVIDER_FIELD, value=PROVIDER_VALUE, message=message
+                kind=MappingKind.ACCOUNTS, field=PROVIDER_FIELD, value=provider_value(order), message=message
             )
         )
     rest = [key for key in line_keys(order, account) if key not in asked]

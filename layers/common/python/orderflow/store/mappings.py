@@ -22,7 +22,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from orderflow import clock
+from orderflow import clock, config
 from orderflow.errors import Conflict, NotFound
 from orderflow.models.order import Mapping, MappingInput, MappingKey, MappingKind
 from orderflow.store.dynamo import (
@@ -37,7 +37,6 @@ ID_INDEX = "ById"
 ANY_ACCOUNT = "*"
 BATCH_LIMIT = 100  # BatchGetItem's maximum keys per call
 WRITE_LIMIT = 25  # BatchWriteItem's maximum items per call
-WRITE_THREADS = 8  # BatchWriteItems in flight at once for a large file
 UNPROCESSED_ATTEMPTS = 8  # writes of what DynamoDB left unprocessed, waiting longer each time
 SEARCH_PAGES = 10  # reads one filtered listing may take before it answers with a cursor
 VERSIONS = "versions"
@@ -282,8 +281,8 @@ class MappingRepository(TableRepository):
             for data, current in changes
         ]
         # The client's own call rather than boto3's batch writer, which copies every item it buffers;
-        # batches in parallel (a client is safe across threads): on AWS each is a round trip, and a
-        # 10,000-row file is 400 of them.
+        # batches in parallel (a client is safe across threads; MAPPING_WRITE_THREADS): on AWS each is a
+        # round trip, and a 10,000-row file is 400 of them.
         client = resource().meta.client
         changes_made = _changes(*((m, m) for m in written))
         started = time.monotonic()
@@ -301,11 +300,12 @@ class MappingRepository(TableRepository):
 
         batches = [written[start : start + WRITE_LIMIT] for start in range(0, len(written), WRITE_LIMIT)]
         try:
-            if len(batches) <= 1:
+            threads = config.settings().mapping_write_threads
+            if len(batches) <= 1 or threads == 1:
                 for batch in batches:
                     write(batch)
             else:
-                with ThreadPoolExecutor(max_workers=min(WRITE_THREADS, len(batches))) as pool:
+                with ThreadPoolExecutor(max_workers=min(threads, len(batches))) as pool:
                     for _ in pool.map(write, batches):  # re-raises the first batch that failed
                         pass
         except Exception:
