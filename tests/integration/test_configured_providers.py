@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from orderflow.errors import ProviderUnavailable
 from orderflow.fulfillment.providers import parse_config
@@ -87,6 +88,33 @@ def test_a_step_naming_a_configured_https_provider_posts_to_its_target_with_its_
     ]
     # And the admin API showed where the secret is, never the secret
     assert configured["secret_ref"] == "ACME_3PL_SECRET" and ACME_SECRET not in json.dumps(configured)
+
+
+def test_a_configured_providers_callbacks_carry_its_own_secret_and_the_stacks_is_refused(
+    runtime: LocalRuntime, store: DemoStore, api: Api, provider: ProviderServer
+) -> None:
+    # Given the fulfillment orders sent to the 3PL, which has a secret of its own
+    _, order_key = _imported(runtime, store, api)
+    assert admin(runtime, "PUT", "/providers/configured/acme-3pl", acme(provider))[0] == 201
+    assert _step(runtime, order_key, "send_to_fulfillment", params={"provider": "acme-3pl"})["succeeded"]
+    body = {"event_id": "evt-acme-1", "type": "cancelled"}
+
+    def callback(secret: str) -> requests.Response:
+        return requests.post(
+            f"{runtime.api_url}/fulfillment/{order_key}-FO1/events",
+            json=body,
+            headers={"X-Provider-Secret": secret},
+            timeout=10,
+        )
+
+    # When it calls back with the stack's provider secret, then with its own
+    stacks = callback(runtime.secret_value("ProviderSecretValue"))
+    own = callback(ACME_SECRET)
+
+    # Then only its own is taken: the stack's is a 401 that changed nothing
+    assert stacks.status_code == 401, stacks.text
+    assert own.status_code == 200, own.text
+    assert own.json()["fulfillment_order"]["status"] == "cancelled"
 
 
 def test_a_steps_params_override_the_configured_url_attempts_and_timeout(

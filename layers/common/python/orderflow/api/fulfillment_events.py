@@ -9,9 +9,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderflow import config, inbound
-from orderflow.api.dependencies import Flows, FulfillmentOrders, Orders, Settings
+from orderflow.api.dependencies import ConfiguredProviders, Flows, FulfillmentOrders, Orders, Settings
 from orderflow.bigcommerce import connection
 from orderflow.fulfillment import events
+from orderflow.fulfillment.providers import secret_by_reference
 from orderflow.store.executions import ExecutionStarter
 
 router = APIGatewayHttpRouter()
@@ -28,7 +29,8 @@ EVENT_BODY = Body(
     summary="Fulfillment provider callback: a fulfillment order shipped (with tracking) or was cancelled",
     description="200 with what changed: the fulfillment order, the shipment created in BigCommerce, the "
     "order's status. The same event again (same event_id, or the same body without one) answers the same "
-    "and changes nothing twice. 401 without the right X-Provider-Secret; 404 for an unknown fulfillment "
+    "and changes nothing twice. 401 without the right X-Provider-Secret (the configured provider's own, "
+    "when it has one; else the stack's); 404 for an unknown fulfillment "
     "order; 400 naming the field; 409 when it is already shipped or cancelled; 502/503 when BigCommerce "
     "refused or did not take the shipment (503: send the same event again after Retry-After).",
     tags=["fulfillment"],
@@ -44,9 +46,17 @@ def receive_event(
     orders: Orders,
     settings: Settings,
     flows: Flows,
+    providers: ConfiguredProviders,
 ) -> dict[str, Any]:
     event = router.current_event
-    events.authenticate(dict(event.headers or {}), config.secret("PROVIDER_SECRET"))
+    expected = events.callback_secret(
+        fulfillment_order_id,
+        orders_table=orders.table_name,
+        providers=providers,
+        stack_secret=lambda: config.secret("PROVIDER_SECRET"),
+        secret_of=secret_by_reference,
+    )
+    events.authenticate(dict(event.headers or {}), expected)
     return events.handle(
         fulfillment_order_id,
         # Not event.decoded_body: it decodes as UTF-8 whatever came, and fails on what is not.

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
@@ -20,6 +20,7 @@ from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
 from orderflow.errors import Conflict, InvalidInput, NotFound
 from orderflow.models.fulfillment import FulfillmentOrder, FulfillmentOrderStatus
 from orderflow.models.order import BigCommerceSettings, OrderStatus
+from orderflow.models.provider import ConfiguredProvider
 from orderflow.models.shipment import MAX_LINES_PER_SHIPMENT
 from orderflow.observability import logger
 from orderflow.orders.events import RouteSource, emitter
@@ -44,6 +45,38 @@ _ID = re.compile(r"[\x21-\x7e]{1,256}")
 def authenticate(headers: Mapping[str, str], expected_secret: str) -> None:
     """The providers' shared secret (``X-Provider-Secret``), checked before the body is read."""
     inbound.authenticate(headers, expected_secret, header=SECRET_HEADER)
+
+
+# What a fulfillment order names when its step gave the kind itself rather than a configured provider.
+_BUILT_IN_PROVIDERS = frozenset({"", "https", "sqs"})
+
+
+class ProviderLookup(Protocol):
+    def find(self, name: str) -> ConfiguredProvider | None: ...
+
+
+def callback_secret(
+    fulfillment_order_id: str,
+    *,
+    orders_table: str,
+    providers: ProviderLookup,
+    stack_secret: Callable[[], str],
+    secret_of: Callable[[str], str],
+) -> str:
+    """The secret a callback about this fulfillment order must carry: that of the configured provider it
+    was sent to, when that provider has its own (``secret_ref``); else the stack's PROVIDER_SECRET (an
+    unknown fulfillment order too: it is answered 404 only once the caller has proven a secret)."""
+    order_key = order_key_of(fulfillment_order_id) if _ID.fullmatch(fulfillment_order_id) else None
+    sent = (
+        FulfillmentEventStore(orders_table).find_fulfillment_order(order_key, fulfillment_order_id)
+        if order_key is not None
+        else None
+    )
+    if sent is not None and sent.provider not in _BUILT_IN_PROVIDERS:
+        configured = providers.find(sent.provider)
+        if configured is not None and configured.secret_ref:
+            return secret_of(configured.secret_ref)
+    return stack_secret()
 
 
 class EventLine(BaseModel):
