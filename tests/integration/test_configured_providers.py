@@ -292,3 +292,11 @@ def test_a_flow_naming_an_unconfigured_provider_is_not_published_until_it_is(
     assert refused.json()["error"]["field"] == "steps[1].params.provider"
     assert "no provider named 'acme-3pl' is configured" in refused.json()["error"]["message"]
     assert published.status_code == 200, published.text
+
+    # And while the flow is published the provider cannot be forgotten; once unpublished it can
+    status, kept = admin(runtime, "DELETE", "/providers/configured/acme-3pl")
+    assert status == 409 and kept["error"]["field"] == "name", kept
+    assert f"named by published flows ({flow_id} steps[1])" in kept["error"]["message"]
+    assert admin(runtime, "GET", "/providers/configured/acme-3pl")[0] == 200
+    assert api.post(f"/flows/{flow_id}/unpublish").status_code == 200
+    assert admin(runtime, "DELETE", "/providers/configured/acme-3pl")[0] == 200

@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow.api.dependencies import ConfiguredProviders
+from orderflow.api.dependencies import ConfiguredProviders, Flows
 from orderflow.api.http import created
-from orderflow.errors import NotFound
+from orderflow.errors import Conflict, NotFound
+from orderflow.flows.publishing import steps_naming_provider
 from orderflow.fulfillment.providers import check_configured
 from orderflow.models.provider import ConfiguredProvider, ProviderRole, ProviderSettings
 from orderflow.observability import logger
@@ -69,7 +70,14 @@ def put_configured(
 
 
 @router.delete("/providers/configured/<name>", summary="Forget a configured provider", tags=["providers"])
-def delete_configured(name: str, providers: ConfiguredProviders) -> dict[str, Any]:
+def delete_configured(name: str, providers: ConfiguredProviders, flows: Flows) -> dict[str, Any]:
+    named = steps_naming_provider(name, flows)
+    if named:
+        raise Conflict(
+            f"provider '{name[:64]}' is named by published flows ({', '.join(named[:10])}); unpublish them "
+            "or change their steps first",
+            field="name",
+        )
     if not providers.delete(name):
         raise _not_found(name)
     logger.info("provider removed", extra={"provider": name})

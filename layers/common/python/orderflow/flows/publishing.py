@@ -148,6 +148,24 @@ def publish_flow(
     return repo.publish(record, version, route)
 
 
+def steps_naming_provider(name: str, flows: FlowRepository) -> list[str]:
+    """Where the published flows name the provider ``name`` (``<flow id> steps[1]``): what forgetting it
+    would break. A published flow's definition cannot change while it is published."""
+
+    class _AllBut:
+        def find(self, other: str) -> ConfiguredProvider | None:
+            known = ConfiguredProvider.model_construct(name=other, role="fulfillment", kind="https")
+            return None if other == name else known  # any other name counts as configured
+
+    found: list[str] = []
+    for record in flows.all_flows():
+        if record.status != "published":
+            continue
+        for problem in unknown_providers(record.flow(), _AllBut()):
+            found.append(f"{record.id} {problem.split('.params.provider', 1)[0]}")
+    return found
+
+
 def unknown_providers(flow: Flow, providers: ProviderDirectory) -> list[str]:
     """Each action step whose ``params.provider`` names neither a built-in kind nor a configured provider,
     with its path. A custom step's params are its function's own, whatever they call a provider."""
