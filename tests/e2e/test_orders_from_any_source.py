@@ -194,6 +194,32 @@ def test_an_unknown_sku_keeps_the_order_in_error_like_a_store_order_until_it_is_
     assert stored["status"] == "validated" and stored["lines"][0]["product"] == "New One"
 
 
+def test_a_posted_order_in_mapping_error_is_mapped_and_routed_by_a_resubmit(
+    runtime: LocalRuntime, ready: Api
+) -> None:
+    # Given a posted order held in error for a SKU no mapping knows, under a published flow
+    publish(ready, "Release flow", release())
+    body = orderful_order("PO-2002", lines=[{"sku": "NEW-2", "quantity": 1, "unit_price": "9.99"}])
+    assert post_as_source(runtime, body).status_code == 201
+    runtime.wait_for_all()
+
+    # When an operator resubmits it before the mapping exists, then after adding it
+    early = ready.post("/orders/ORDERFUL-PO-2002/resubmit")
+    mapping = {"product": "New Two", "external_field_name": "sku", "external_field_value": "NEW-2"}
+    assert ready.post("/mappings/products", mapping).status_code == 201
+    resubmitted = ready.post("/orders/ORDERFUL-PO-2002/resubmit")
+    runtime.wait_for_all()
+
+    # Then the first says what is still unmapped, and the second maps it and runs its flows
+    assert early.status_code == 202 and "no product mapping for sku 'NEW-2'" in early.json()["message"]
+    assert early.json()["executions"] == []
+    assert resubmitted.status_code == 202, resubmitted.text
+    assert resubmitted.json()["executions"] == ["Release flow v1"]
+    stored = ready.get("/orders/ORDERFUL-PO-2002").json()
+    assert stored["status"] == "validated" and stored["lines"][0]["product"] == "New Two"
+    assert any("resubmitted by" in h["reason"] for h in stored["history"])
+
+
 def test_a_wrong_or_missing_secret_is_401_and_nothing_is_stored(runtime: LocalRuntime, ready: Api) -> None:
     # Given a second source with a secret of its own
     assert ready.put("/sources/AMZ", {"name": "Amazon", "secret_ref": "AMAZON_SECRET"}).status_code == 201

@@ -167,7 +167,10 @@ def test_a_store_down_beyond_the_retry_window_leaves_orders_pending_until_the_sw
         report = runtime.invoke(SWEEP, {"reconcile": False})
         runtime.wait_for_all(timeout=120)
 
-        assert len(report["restarted"]) == 3 and report["attention"]["pending_import"]["count"] == 3
+        # (the report counts what is still pending as the sweep ends: the restarted imports may have
+        # finished by then, so anything from 0 to 3; once they ran, nothing is)
+        assert len(report["restarted"]) == 3 and report["attention"]["pending_import"]["count"] <= 3
+        assert api.get("/health").json()["attention"]["pending_import"]["count"] == 0
         assert {api.get(f"/orders/{key}").json()["status"] for key in keys.values()} == {"validated"}
         assert api.get("/health").json()["status"] == "ok"
         assert all(store.status_updates(order_id) == [AWAITING_SHIPMENT] for order_id in ids)

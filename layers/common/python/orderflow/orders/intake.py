@@ -424,8 +424,25 @@ def _again(
             "another external_id (or cancel this one)",
             field="external_id",
         )
-    if existing.status != OrderStatus.ERROR or not existing.all_mapping_issues:
+    if not needs_mapping(existing):
         return Intake(order=existing, created=False, message=f"{existing.import_id} was posted before")
+    return remap_and_route(existing, orders, mappings, routes, starter)
+
+
+def needs_mapping(order: Order) -> bool:
+    """A posted order held in error for values without a mapping (its import, not a flow, failed)."""
+    return order.status == OrderStatus.ERROR and bool(order.all_mapping_issues)
+
+
+def remap_and_route(
+    existing: Order,
+    orders: OrderRepository,
+    mappings: MappingRepository,
+    routes: Callable[[], list[RouteLike]],
+    starter: Starter,
+) -> Intake:
+    """Map a posted order again (a POST of the same order, or a resubmit); routed once every value is
+    mapped, else answered with what still is not."""
     started_at = clock.iso()
     submitted = [
         SubmittedLine.model_construct(
