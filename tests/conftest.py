@@ -3,16 +3,20 @@ and event builders that start from the samples in events/ (so those stay correct
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 
+from orderflow.store import dynamo
 from orderflow_local.demo import DEMO_MAPPINGS
 from orderflow_local.demo_store import DemoStore
 from orderflow_local.runtime import LocalRuntime, RuntimeConfig
@@ -124,3 +128,33 @@ def post_webhook(
     return requests.post(
         f"{runtime.api_url}/webhooks/bigcommerce", data=data, headers=headers, timeout=timeout
     )
+
+
+@contextlib.contextmanager
+def watching_dynamodb(seen: Callable[[str, dict[str, Any]], None]) -> Iterator[None]:
+    """Tell ``seen`` of each DynamoDB call (operation, the serialized request) through botocore's events:
+    what our code asks of DynamoDB, with no mock of our code."""
+
+    def call(event_name: str, params: dict[str, Any], **_: object) -> None:
+        seen(event_name.rsplit(".", 1)[-1], params)
+
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", call)
+    dynamo.reset()  # clients made from now on carry the handler
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION.events.unregister("before-call.dynamodb", call)
+        dynamo.reset()
+
+
+@pytest.fixture
+def dynamodb_calls(runtime: LocalRuntime) -> Iterator[Counter[str]]:
+    """DynamoDB API calls by operation, from the moment the test starts."""
+    calls: Counter[str] = Counter()
+
+    def count(operation: str, _params: dict[str, Any]) -> None:
+        calls[operation] += 1
+
+    with watching_dynamodb(count):
+        yield calls

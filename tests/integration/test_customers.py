@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
 
 from orderflow.models.order import CustomerRecord
-from orderflow.store import dynamo, tables
+from orderflow.store import tables
 from orderflow_local.demo_store import DemoStore
 from orderflow_local.runtime import LocalRuntime
-from tests.conftest import Api, post_webhook, webhook_body
+from tests.conftest import Api, post_webhook, watching_dynamodb, webhook_body
 
 BUYER = {
     "first_name": "Ana",
@@ -100,16 +99,12 @@ def customer_requests(runtime: LocalRuntime) -> Iterator[list[str]]:
     table = tables.customers().table_name
     made: list[str] = []
 
-    def count(event_name: str, params: dict[str, Any], **_: object) -> None:
+    def count(operation: str, params: dict[str, Any]) -> None:
         if json.loads(params.get("body") or b"{}").get("TableName") == table:  # the serialized request
-            made.append(event_name.rsplit(".", 1)[-1])
+            made.append(operation)
 
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", count)
-    dynamo.reset()  # clients made from now on carry the counter
-    yield made
-    boto3.DEFAULT_SESSION.events.unregister("before-call.dynamodb", count)
-    dynamo.reset()
+    with watching_dynamodb(count):
+        yield made
 
 
 def test_a_registered_customers_first_order_creates_their_record_in_two_requests(

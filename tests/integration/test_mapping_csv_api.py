@@ -7,16 +7,13 @@ import io
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any, cast
 
-import boto3
 import pytest
 import requests
 
 from orderflow.mapping.csv_files import BOM
 from orderflow.observability import logger
-from orderflow.store import dynamo
 from orderflow.store.mappings import forget_kept_partitions
 from orderflow_local.demo_store import DemoStore
 from orderflow_local.runtime import LocalRuntime
@@ -44,21 +41,9 @@ def _import(api: Api, text: str | bytes, kind: str = "products", **params: Any) 
     return api.post(f"/mappings/{kind}/import", data=data, headers=CSV, params=params)
 
 
-@pytest.fixture
-def dynamodb_calls(runtime: LocalRuntime) -> Iterator[Counter[str]]:
-    """DynamoDB API calls by operation, seen through botocore's events (no mocks of our code)."""
-    calls: Counter[str] = Counter()
-
-    def count(event_name: str, **_: object) -> None:
-        calls[event_name.rsplit(".", 1)[-1]] += 1
-
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", count)
-    dynamo.reset()  # clients made from now on carry the counter
+@pytest.fixture(autouse=True)
+def _no_mappings_kept() -> None:
     forget_kept_partitions()  # as a container that has read no mappings yet
-    yield calls
-    boto3.DEFAULT_SESSION.events.unregister("before-call.dynamodb", count)
-    dynamo.reset()
     forget_kept_partitions()
 
 

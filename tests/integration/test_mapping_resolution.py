@@ -17,8 +17,8 @@ import pytest
 
 from orderflow.mapping.resolve import PROVIDER_FIELD, PROVIDER_VALUE, map_order
 from orderflow.models.order import Address, Customer, MappingInput, MappingKind, Order, OrderLine
-from orderflow.store import dynamo, tables
 from orderflow.store import mappings as store_mappings
+from orderflow.store import tables
 from orderflow.store.mappings import forget_kept_partitions
 from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api
@@ -34,22 +34,6 @@ def cold_container() -> Iterator[None]:
     forget_kept_partitions()
     yield
     forget_kept_partitions()
-
-
-@pytest.fixture
-def dynamodb_calls(runtime: LocalRuntime) -> Iterator[Counter[str]]:
-    """DynamoDB API calls by operation, seen through botocore's events (no mocks of our code)."""
-    calls: Counter[str] = Counter()
-
-    def count(event_name: str, **_: object) -> None:
-        calls[event_name.rsplit(".", 1)[-1]] += 1
-
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", count)
-    dynamo.reset()  # resources made from now on carry the counter
-    yield calls
-    boto3.DEFAULT_SESSION.events.unregister("before-call.dynamodb", count)
-    dynamo.reset()
 
 
 def _sku(n: int) -> str:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from decimal import Decimal
 
-import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 
@@ -27,27 +25,12 @@ from orderflow.models.order import (
     StepStatus,
 )
 from orderflow.models.shipment import BigCommerceShipment, Shipment, ShipmentLine
-from orderflow.store import dynamo, tables
+from orderflow.store import tables
 from orderflow.store.deliveries import DeliveryLedger
 from orderflow.store.shipments import LinesTaken, ShipmentRepository
 from orderflow_local.runtime import LocalRuntime
 
 GROUP = "Default Mapping Group"
-
-
-@pytest.fixture
-def dynamodb_calls(runtime: LocalRuntime) -> Iterator[Counter[str]]:
-    """Counts DynamoDB API calls made by the repositories (botocore events, no mocks of our code)."""
-    calls: Counter[str] = Counter()
-
-    def count(event_name: str, **_: object) -> None:
-        calls[event_name.rsplit(".", 1)[-1]] += 1
-
-    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", count)
-    dynamo.reset()  # resources made from now on carry the counter
-    yield calls
-    boto3.DEFAULT_SESSION.events.unregister("before-call.dynamodb", count)
-    dynamo.reset()
 
 
 def _order(order_id: int = 250, lines: int = 2) -> Order:

@@ -3,31 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
-import boto3
-import pytest
-
-from orderflow.store import dynamo
 from orderflow_local.demo_store import DemoStore
 from orderflow_local.runtime import LocalRuntime
 from tests.conftest import Api, step_event
-
-
-@pytest.fixture
-def dynamodb_calls(runtime: LocalRuntime) -> Iterator[Counter[str]]:
-    """DynamoDB API calls by operation, seen through botocore's events (no mocks of our code)."""
-    calls: Counter[str] = Counter()
-
-    def count(event_name: str, **_: object) -> None:
-        calls[event_name.rsplit(".", 1)[-1]] += 1
-
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", count)
-    dynamo.reset()  # clients made from now on carry the counter
-    yield calls
-    boto3.DEFAULT_SESSION.events.unregister("before-call.dynamodb", count)
-    dynamo.reset()
 
 
 def test_the_status_step_reads_the_order_once_and_the_kept_settings_not_again(
