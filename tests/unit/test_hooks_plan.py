@@ -76,7 +76,7 @@ def test_a_store_without_hooks_gets_one_per_scope_with_the_secret_header() -> No
 def test_correct_hooks_are_left_alone() -> None:
     plans = plan(registered(), DESTINATION, SECRET)
 
-    assert [(p.action, p.hook_id, p.body) for p in plans] == [("unchanged", n, None) for n in range(1, 5)]
+    assert [(p.action, p.hook_id, p.body) for p in plans] == [("unchanged", n, None) for n in range(1, len(SCOPES) + 1)]
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ def test_hooks_for_other_scopes_and_without_ids_are_ignored() -> None:
 
     plans = plan(current, DESTINATION, SECRET)
 
-    assert [p.action for p in plans] == ["created"] * 4
+    assert [p.action for p in plans] == ["created"] * len(SCOPES)
 
 
 def test_the_secret_stays_out_of_repr_and_answers() -> None:

@@ -26,7 +26,18 @@ LAYERS: dict[str, int] = {
     "store": 2,
     "bigcommerce": 2,
     **dict.fromkeys(
-        ["mapping", "policies", "orders", "shipments", "fulfillment", "connector", "flows", "accounting"], 3
+        [
+            "mapping",
+            "policies",
+            "orders",
+            "shipments",
+            "fulfillment",
+            "returns",
+            "connector",
+            "flows",
+            "accounting",
+        ],
+        3,
     ),
     "api": 4,
     "steps": 4,

@@ -88,7 +88,7 @@ def test_the_same_status_again_is_allowed_as_a_no_op() -> None:
 
 
 def test_completed_and_cancelled_are_final() -> None:
-    assert {s for s in OrderStatus if is_final(s)} == {S.COMPLETED, S.CANCELLED}
+    assert {s for s in OrderStatus if is_final(s)} == {S.COMPLETED, S.CANCELLED, S.REFUNDED}
     with pytest.raises(IllegalTransition, match="none \\(final\\)"):
         check_transition("BC-test-1", S.CANCELLED, S.VALIDATED)
 

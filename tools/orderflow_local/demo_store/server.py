@@ -23,6 +23,7 @@ from orderflow_local.demo_store.base import (
     _error_body,
     _Reply,
 )
+from orderflow_local.demo_store.refunds import RefundResource
 from orderflow_local.demo_store.shipments import ShipmentResource
 
 
@@ -36,10 +37,15 @@ class QuotaWindow:
     throttled: int
 
 
-class DemoStore(ShipmentResource):
+@dataclass(frozen=True)
+class _AfterWork(Fault):
+    """A fault answered once the request was carried out: the answer is lost, not the request."""
+
+
+class DemoStore(RefundResource, ShipmentResource):
     """One in-memory store; every piece of state sits behind one lock, so handler threads, the test
-    thread and the webhook sender see consistent snapshots. Its resources (orders, shipments, hooks,
-    customers, catalog) each come from their own module; this one serves them."""
+    thread and the webhook sender see consistent snapshots. Its resources (orders, shipments, refunds,
+    hooks, customers, catalog) each come from their own module; this one serves them."""
 
     store_name = "Demo Store"
     # The enforced quota's windows since rate_limit(), each [started, served, throttled].
@@ -103,10 +109,15 @@ class DemoStore(ShipmentResource):
 
     # -- fault injection and quota -------------------------------------------------------------------
 
-    def inject(self, method: str, path_pattern: str, *responses: Fault) -> None:
+    def inject(self, method: str, path_pattern: str, *responses: Fault, after_work: bool = False) -> None:
         """Queue canned answers for requests whose method matches (``*`` for any) and whose path below
-        ``/stores/{hash}`` fully matches the regex; consumed first in, first out, one per request."""
+        ``/stores/{hash}`` fully matches the regex; consumed first in, first out, one per request.
+        ``after_work``: the store first carries the request out as usual, then waits the fault's delay
+        and answers with the fault instead of its own answer (a 5xx or a hang after e.g. the refund was
+        made), which is what a client that must never send a POST twice has to survive."""
         pattern = re.compile(path_pattern)
+        if after_work:
+            responses = tuple(_AfterWork(r.status, r.headers, r.body, r.delay) for r in responses)
         with self._lock:
             self._faults.extend((method.upper(), pattern, response) for response in responses)
 
@@ -170,22 +181,26 @@ class DemoStore(ShipmentResource):
         with self._lock:
             self._requests.append(RecordedRequest(method, path, query, headers, body))
             fault = self._take_fault(method, path) if in_store else None
-        if fault is not None and fault.delay > 0 and self._stopping.wait(fault.delay):
-            return
-        if fault is not None and fault.status is not None:
-            payload = fault.body
-            if payload is None and fault.status >= 400:
-                payload = _error_body(path, fault.status, _phrase(fault.status))
-            _send(handler, fault.status, payload, dict(fault.headers or {}))
-            return
+        after_work = isinstance(fault, _AfterWork)
+        if fault is not None and not after_work:
+            if fault.delay > 0 and self._stopping.wait(fault.delay):
+                return
+            if fault.status is not None:
+                _send(handler, *_fault_reply(path, fault.status, fault))
+                return
         try:
-            status, payload, extra = self._dispatch(method, path, in_store, query, body, headers)
+            reply = self._dispatch(method, path, in_store, query, body, headers)
         except _ApiError as exc:
-            status, payload, extra = exc.status, _error_body(path, exc.status, exc.message, exc.errors), {}
+            reply = exc.status, _error_body(path, exc.status, exc.message, exc.errors), {}
         except Exception as exc:  # a bug in the fake must look like a 500, not a hung connection
             message = f"demo store error: {type(exc).__name__}"
-            status, payload, extra = 500, _error_body(path, 500, message), {}
-        _send(handler, status, payload, extra)
+            reply = 500, _error_body(path, 500, message), {}
+        if fault is not None and after_work:
+            if fault.delay > 0 and self._stopping.wait(fault.delay):
+                return
+            if fault.status is not None:
+                reply = _fault_reply(path, fault.status, fault)
+        _send(handler, *reply)
 
     def _dispatch(
         self,
@@ -340,6 +355,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/v2/orders/(\d+)/shipments/(\d+)", "_get_shipment"),
         ("GET", r"/v2/order_statuses", "_get_order_statuses"),
         ("GET", r"/v2/store", "_get_store"),
+        ("POST", r"/v3/orders/(\d+)/payment_actions/refund_quotes", "_post_refund_quote"),
+        ("GET", r"/v3/orders/(\d+)/payment_actions/refunds", "_get_refunds"),
+        ("POST", r"/v3/orders/(\d+)/payment_actions/refunds", "_post_refund"),
         ("GET", r"/v3/hooks", "_get_hooks"),
         ("POST", r"/v3/hooks", "_post_hook"),
         ("GET", r"/v3/hooks/(\d+)", "_get_hook"),
@@ -349,6 +367,13 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/v3/catalog/products", "_get_catalog_products"),
     ]
 ]
+
+
+def _fault_reply(path: str, status: int, fault: Fault) -> _Reply:
+    payload = fault.body
+    if payload is None and status >= 400:
+        payload = _error_body(path, status, _phrase(status))
+    return status, payload, dict(fault.headers or {})
 
 
 def _send(handler: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str]) -> None:

@@ -16,6 +16,7 @@ from orderflow.store.items import ItemRepository
 from orderflow.store.mappings import MappingRepository
 from orderflow.store.orders import OrderRepository
 from orderflow.store.providers import ConfiguredProviderRepository
+from orderflow.store.returns import ReturnRepository
 from orderflow.store.settings import SettingsRepository
 from orderflow.store.shipments import ShipmentRepository
 from orderflow.store.sources import OrderSourceRepository
@@ -95,3 +96,11 @@ FulfillmentOrders = Annotated[FulfillmentOrderRepository, Depends(fulfillment_or
 StateMachines = Annotated[StateMachineRepository, Depends(state_machines)]
 Deliveries = Annotated[DeliveryLedger, Depends(deliveries)]
 Shipments = Annotated[ShipmentRepository, Depends(shipments)]
+
+
+def returns(order_repository: Orders) -> ReturnRepository:
+    # Returns live in the orders' table too, beside the order they return.
+    return ReturnRepository(order_repository.table_name)
+
+
+Returns = Annotated[ReturnRepository, Depends(returns)]

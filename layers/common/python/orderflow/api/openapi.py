@@ -15,6 +15,7 @@ from orderflow.api import http
 from orderflow.models.intake import OrderSubmission
 from orderflow.models.order import MappingKind
 from orderflow.models.policy import Policy
+from orderflow.models.returns import ReturnRequest
 from orderflow.shipments.shipping import ShipmentRequest
 
 router = APIGatewayHttpRouter()
@@ -193,6 +194,7 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
 BODY_MODELS: dict[tuple[str, str], tuple[type[BaseModel], tuple[str, ...]]] = {
     ("POST", "/orders/{order_key}/shipments"): (ShipmentRequest, ()),
     ("POST", "/orders"): (OrderSubmission, ()),
+    ("POST", "/orders/{order_key}/returns"): (ReturnRequest, ()),
     ("POST", "/policies"): (Policy, ("status",)),
     ("PUT", "/policies/{policy_id}"): (Policy, ("status",)),
 }
@@ -219,6 +221,8 @@ def openapi() -> dict[str, Any]:
         policies,
         providers,
         resubmit,
+        return_events,
+        returns,
         settings,
         shipments,
         sync,
@@ -244,6 +248,8 @@ def openapi() -> dict[str, Any]:
         fulfillment_events,
         fulfillment_sources,
         health,
+        returns,
+        return_events,
     ):
         everything.include_router(module.router)
     everything.include_router(router)

@@ -17,6 +17,7 @@ SCOPES = (
     "store/order/statusUpdated",
     "store/order/updated",
     "store/shipment/created",
+    "store/order/refund/created",
 )
 SECRET_HEADER = "X-Webhook-Secret"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -227,3 +228,5 @@ ORDER_UPDATED = "store/order/updated"
 ORDER_STATUS_UPDATED = "store/order/statusUpdated"
 
 SHIPMENT_CREATED = "store/shipment/created"
+
+REFUND_CREATED = "store/order/refund/created"

@@ -27,7 +27,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from orderflow import clock
 from orderflow.bigcommerce.client import BigCommerceClient
-from orderflow.bigcommerce.hooks import ORDER_CREATED, ORDER_STATUS_UPDATED, ORDER_UPDATED, SHIPMENT_CREATED
+from orderflow.bigcommerce.hooks import (
+    ORDER_CREATED,
+    ORDER_STATUS_UPDATED,
+    ORDER_UPDATED,
+    REFUND_CREATED,
+    SHIPMENT_CREATED,
+)
 from orderflow.errors import ConfigurationError, DomainError, InvalidInput
 from orderflow.inbound import (
     json_document,
@@ -46,7 +52,10 @@ from orderflow.store.settings import SettingsRepository
 if TYPE_CHECKING:
     from orderflow.store.shipments import ShipmentRepository
 
-HANDLED_SCOPES = {ORDER_CREATED, ORDER_UPDATED, ORDER_STATUS_UPDATED, SHIPMENT_CREATED}
+HANDLED_SCOPES = {ORDER_CREATED, ORDER_UPDATED, ORDER_STATUS_UPDATED, SHIPMENT_CREATED, REFUND_CREATED}
+# BigCommerce moves an order to 4 Refunded / 14 Partially Refunded by itself after a refund: that is the
+# store's bookkeeping of a refund (which comes as store/order/refund/created), not a merchant's change.
+REFUND_STATUS_IDS = frozenset({4, 14})
 
 
 # BigCommerce's ids are 32-bit signed integers; anything else is not an order of a store.
@@ -177,7 +186,19 @@ def event_key(payload: WebhookPayload) -> str:
     if payload.data.type == "shipment" and payload.data.order_id is not None:
         # An order's shipments are distinct events: the order's id alone would merge them.
         parts.append(f"shipment={payload.data.id}")
+    refund_id = refund_id_of(payload)
+    if refund_id is not None:
+        parts.append(f"refund={refund_id}")
     return "|".join(parts)
+
+
+def refund_id_of(payload: WebhookPayload) -> int | None:
+    """``data.refund.refund_id`` of a refund webhook; None when it is not a positive id."""
+    refund = (payload.data.model_extra or {}).get("refund")
+    value = refund.get("refund_id") if isinstance(refund, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31:
+        return value
+    return None
 
 
 @dataclass(frozen=True)
@@ -277,6 +298,11 @@ def accept(
             shipments=shipments or ShipmentRepository(orders.table_name),
             bigcommerce=bigcommerce,
         )
+    if payload.scope == REFUND_CREATED:
+        return _accept_store_refund(
+            payload, store_hash, ledger=ledger, starter=starter, orders=orders, settings=settings,
+            flows=flows, bigcommerce=bigcommerce,
+        )  # fmt: skip
     order_id = payload.data.id
     key = order_key_for(store_hash, order_id)
     logger.set_correlation_id(key)
@@ -306,6 +332,13 @@ def accept(
         and stored.is_imported
         and change.new not in (stored.external_status_id, new_order_status_id)
     )
+    if merchant_change and change is not None and change.new in REFUND_STATUS_IDS:
+        orders.note_store_status(key, change.new)
+        return IntakeResult(
+            "ignored",
+            reason=f"status {change.new} is the store's own after a refund (refunds come as {REFUND_CREATED})",
+            order_key=key,
+        )
     if merchant_change and change is not None:
         # Learn the merchant's change, except a reset to the new-order status: the import step
         # compares that with what we knew before, to decide on a new revision.
@@ -453,3 +486,68 @@ def _accept_store_shipment(
     if outcome.status == "duplicate":
         return IntakeResult("duplicate", reason=outcome.reason, order_key=key, executions=started)
     return IntakeResult("ignored", reason=outcome.reason, order_key=key)
+
+
+def _accept_store_refund(
+    payload: WebhookPayload,
+    store_hash: str,
+    *,
+    ledger: DeliveryLedger,
+    starter: ExecutionStarter,
+    orders: OrderRepository,
+    settings: SettingsRepository,
+    flows: FlowRepository,
+    bigcommerce: Callable[[], BigCommerceClient] | None,
+) -> IntakeResult:
+    """A refund made in the store: one of our refund steps' is recognised; one made in the control panel
+    becomes a return record (returns/store_refunds.py). Only the store being unreachable, or the flows
+    not starting, answers 5xx (the claim released for BigCommerce's retry)."""
+    refund_id = refund_id_of(payload)
+    if refund_id is None:
+        return IntakeResult(
+            "ignored", reason="the refund webhook does not name its refund (data.refund.refund_id)"
+        )
+    order_id = payload.data.id
+    key = order_key_for(store_hash, order_id)
+    logger.set_correlation_id(key)
+    receipt = {
+        "scope": payload.scope,
+        "order_key": key,
+        "refund_id": refund_id,
+        "created_at_store": payload.created_at,
+    }
+    if not ledger.claim(payload.hash, event_key(payload), receipt):
+        logger.info("duplicate webhook", extra={"order_key": key, "scope": payload.scope})
+        return IntakeResult("duplicate", reason="this delivery was already accepted", order_key=key)
+    from orderflow.returns.flows import return_flow_starter
+    from orderflow.returns.store_refunds import record_store_refund
+    from orderflow.store.returns import ReturnRepository
+
+    try:
+        if bigcommerce is None:
+            raise ConfigurationError("refund webhooks need the BigCommerce client (BIGCOMMERCE_ACCESS_TOKEN)")
+        outcome = record_store_refund(
+            key,
+            order_id,
+            refund_id,
+            orders=orders,
+            returns=ReturnRepository(orders.table_name),
+            settings=settings.bigcommerce,
+            bigcommerce=bigcommerce,
+            start_flows=return_flow_starter(orders, flows, starter, trigger=payload.scope),
+        )
+    except Exception:
+        logger.exception(
+            "a store refund could not be handled; releasing the delivery", extra={"order_key": key}
+        )
+        ledger.release(payload.hash, event_key(payload))
+        raise
+    if outcome.executions:
+        ledger.mark(payload.hash, executions=outcome.executions)
+    logger.info(
+        "store refund webhook", extra={"order_key": key, "refund_id": refund_id, "outcome": outcome.status}
+    )
+    status = {"recorded": "accepted", "ours": "ignored", "duplicate": "duplicate"}.get(
+        outcome.status, "ignored"
+    )
+    return IntakeResult(status, reason=outcome.reason, order_key=key, executions=outcome.executions)  # type: ignore[arg-type]

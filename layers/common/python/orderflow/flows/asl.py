@@ -69,7 +69,15 @@ ACTION_FUNCTIONS: dict[str, str] = {
     "send_to_accounting": "SendToAccountingFunctionArn",
     "cancel_order": "CancelOrderFunctionArn",
     "custom": "CustomActionFunctionArn",
+    # return flows: their actions, and the hold their failed paths end in (the return is held)
+    "validate_return": "ReturnsFunctionArn",
+    "assign_return_source": "ReturnsFunctionArn",
+    "send_to_returns_provider": "ReturnsFunctionArn",
+    "refund": "ReturnsFunctionArn",
+    "update_return_status": "ReturnsFunctionArn",
+    "hold_return": "ReturnsFunctionArn",
 }
+RETURN_ID_FIELD = "return_id"
 
 # Errors worth another attempt: the Lambda service's own, and what our steps raise for problems that
 # may pass (see orderflow.errors.TransientStepError).
@@ -81,7 +89,16 @@ TRANSIENT_ERRORS = [
     "Lambda.TooManyRequestsException",
 ]
 # Actions handing documents to a fulfillment, invoice or accounting provider, which may be down for hours.
-PROVIDER_ACTIONS = frozenset({"send_to_fulfillment", "send_to_invoice", "send_to_accounting", "cancel_order"})
+PROVIDER_ACTIONS = frozenset(
+    {
+        "send_to_fulfillment",
+        "send_to_invoice",
+        "send_to_accounting",
+        "cancel_order",
+        "send_to_returns_provider",
+        "refund",
+    }
+)
 RETRY = {
     "ErrorEquals": TRANSIENT_ERRORS,
     "IntervalSeconds": 2,
@@ -131,11 +148,30 @@ def generate_asl(
     )
     _sequence(list(flow.steps), None, None, path, policies or {})
     path.finish()
+    if flow.is_return_flow:
+        _about_the_return(states)
     resumable = [step.name for step in flow.steps if not isinstance(step, ConditionStep)]
     return {
         "Comment": f"{flow.name} v{flow.version} (flow '{flow.id}'), generated from its flow definition",
         **_with_resume_entry(states, flow.steps[0].name, resumable),
     }
+
+
+def _about_the_return(states: Mapping[str, Any]) -> None:
+    """A return flow's steps are about one return of the order: each Task carries its id, and a failed
+    path holds the return (not the order, whose goods have shipped)."""
+    for state in states.values():
+        if state.get("Type") == "Parallel":
+            for branch in state["Branches"]:
+                _about_the_return(branch["States"])
+        if state.get("Type") != "Task":
+            continue
+        payload = state["Parameters"]["Payload"]
+        payload[f"{RETURN_ID_FIELD}.$"] = f"$.{RETURN_ID_FIELD}"
+        if payload.get("action") == "hold_order":
+            payload["action"] = "hold_return"
+            state["Comment"] = "hold_return"
+            state["Parameters"]["FunctionName"] = f"${{{ACTION_FUNCTIONS['hold_return']}}}"
 
 
 def intake_asl() -> dict[str, Any]:

@@ -68,7 +68,13 @@ class ProviderError(Exception):
 class Document:
     """What is handed over: a fulfillment order or an invoice, with the key that makes it idempotent."""
 
-    kind: Literal["fulfillment_order", "fulfillment_order_cancellation", "invoice", "accounting_document"]
+    kind: Literal[
+        "fulfillment_order",
+        "fulfillment_order_cancellation",
+        "invoice",
+        "accounting_document",
+        "return_authorisation",
+    ]
     key: str  # the fulfillment order id or the invoice number
     order_key: str
     body: dict[str, Any]

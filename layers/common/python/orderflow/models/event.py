@@ -14,6 +14,10 @@ class OrderEvent(StrEnum):
     ORDER_SHIPPED = "order_shipped"
     ORDER_PARTIALLY_SHIPPED = "order_partially_shipped"
     FULFILLMENT_FAILED = "fulfillment_failed"
+    # Returns (return_orchestration flows): each carries the return it is about.
+    RETURN_REQUESTED = "return_requested"
+    RETURN_RECEIVED = "return_received"
+    RETURN_REFUNDED = "return_refunded"
 
 
 EVENT_DESCRIPTIONS: dict[OrderEvent, str] = {
@@ -23,7 +27,14 @@ EVENT_DESCRIPTIONS: dict[OrderEvent, str] = {
     OrderEvent.ORDER_SHIPPED: "a shipment completed the order (ours, a provider's, or one made in the store)",
     OrderEvent.ORDER_PARTIALLY_SHIPPED: "a shipment shipped part of the order",
     OrderEvent.FULFILLMENT_FAILED: "a fulfillment provider refused or cancelled a fulfillment order",
+    OrderEvent.RETURN_REQUESTED: "a return was requested (POST /orders/{order_key}/returns)",
+    OrderEvent.RETURN_RECEIVED: "the returns provider received a return's goods (POST /returns/{return_id}/events)",
+    OrderEvent.RETURN_REFUNDED: "a return was refunded: by a refund step, or in the store's control panel",
 }
+
+RETURN_EVENTS = frozenset(
+    {OrderEvent.RETURN_REQUESTED.value, OrderEvent.RETURN_RECEIVED.value, OrderEvent.RETURN_REFUNDED.value}
+)
 
 EVENTS: tuple[str, ...] = tuple(e.value for e in OrderEvent)
 

@@ -24,8 +24,9 @@ from pydantic import (
 )
 
 from orderflow import config
-from orderflow.models.event import EVENTS, is_known
+from orderflow.models.event import EVENTS, RETURN_EVENTS, is_known
 from orderflow.models.order import OrderStatus, slug
+from orderflow.models.returns import ReturnStatus
 from orderflow.problems import Problems, loc_path
 
 MAX_NAME_LENGTH = 80  # Step Functions' limit on state names, which are our step names.
@@ -45,9 +46,22 @@ Action = Literal[
     "send_to_accounting",
     "update_order_status",
     "cancel_order",
+    "validate_return",
+    "assign_return_source",
+    "send_to_returns_provider",
+    "refund",
+    "update_return_status",
     "custom",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
+FlowType = Literal["order_orchestration", "return_orchestration"]
+FLOW_TYPES: tuple[str, ...] = get_args(FlowType)
+# What each type of flow may do: an order flow moves orders, a return flow moves a return of one.
+RETURN_ACTIONS = frozenset(
+    {"validate_return", "assign_return_source", "send_to_returns_provider", "refund", "update_return_status"}
+)
+SHARED_ACTIONS = frozenset({"custom"})
+ORDER_ACTIONS = frozenset(ACTIONS) - RETURN_ACTIONS - SHARED_ACTIONS
 StepName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 
@@ -107,6 +121,11 @@ class ActionStep(_Strict):
             if status not in settable:
                 known = ", ".join(settable)
                 raise ValueError(f"params.status must be one of: {known} (got {status!r})")
+        if self.action == "update_return_status":
+            status = self.params.get("status")
+            settable = [s.value for s in ReturnStatus if s != ReturnStatus.REQUESTED]
+            if status not in settable:
+                raise ValueError(f"params.status must be one of: {', '.join(settable)} (got {status!r})")
         return self
 
 
@@ -184,7 +203,7 @@ Step = Annotated[
 
 class Flow(_Strict):
     name: StepName
-    type: Literal["order_orchestration"] = "order_orchestration"
+    type: FlowType = "order_orchestration"
     description: str = ""
     created_on: date | None = None
     status: Literal["unpublished", "published"] = "unpublished"
@@ -199,12 +218,28 @@ class Flow(_Strict):
     def id(self) -> str:
         return slug(self.name)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _return_flow_events(cls, data: Any) -> Any:
+        # A return flow without input events starts when a return is requested (an order flow: new orders).
+        if (
+            isinstance(data, dict)
+            and data.get("type") == "return_orchestration"
+            and "input_events" not in data
+        ):
+            return {**data, "input_events": ["return_requested"]}
+        return data
+
     @field_validator("type", mode="before")
     @classmethod
     def _known_type(cls, value: Any) -> Any:
-        if value != "order_orchestration":
-            raise ValueError(f"unsupported flow type {value!r}: only 'order_orchestration' flows exist")
+        if value not in FLOW_TYPES:
+            raise ValueError(f"unsupported flow type {value!r} (known: {', '.join(FLOW_TYPES)})")
         return value
+
+    @property
+    def is_return_flow(self) -> bool:
+        return self.type == "return_orchestration"
 
 
 # The models refer to each other (a branch holds steps): with defer_build, pydantic resolves the
@@ -271,6 +306,49 @@ def check_flow(flow: Flow) -> list[str]:
                     walk(branch.steps, f"{here}.branches[{b_index}].steps", previous)
 
     walk(list(flow.steps), "steps", False)
+    problems.extend(_type_problems(flow))
+    return problems
+
+
+def _type_problems(flow: Flow) -> list[str]:
+    """A return flow runs on return events with return actions; an order flow on order events with
+    order actions (custom actions serve both)."""
+    returns = flow.is_return_flow
+    kind = "a return flow" if returns else "an order flow"
+    problems = []
+
+    def event_fits(event: str) -> bool:
+        return (event in RETURN_EVENTS) == returns
+
+    wanted = "return_requested, return_received, return_refunded" if returns else "order events"
+    for index, event in enumerate(flow.input_events):
+        if not event_fits(event):
+            problems.append(f"input_events[{index}]: {kind} starts on {wanted}, not on {event!r}")
+
+    def walk(steps: list[Any], path: str) -> None:
+        for index, step in enumerate(steps):
+            here = f"{path}[{index}]"
+            if isinstance(step, ActionStep):
+                allowed = (RETURN_ACTIONS if returns else ORDER_ACTIONS) | SHARED_ACTIONS
+                if step.action not in allowed:
+                    other = "an order flow" if returns else "a return flow"
+                    problems.append(
+                        f"{here}.action: '{step.action}' belongs in {other}; {kind} uses: "
+                        f"{', '.join(sorted(allowed))}"
+                    )
+                for e_index, event in enumerate(step.input_events):
+                    if not event_fits(event):
+                        problems.append(
+                            f"{here}.input_events[{e_index}]: {kind} runs on {wanted}, not {event!r}"
+                        )
+            elif isinstance(step, ConditionStep):
+                walk(step.yes, f"{here}.yes")
+                walk(step.no, f"{here}.no")
+            elif isinstance(step, SplitterStep):
+                for b_index, branch in enumerate(step.branches):
+                    walk(branch.steps, f"{here}.branches[{b_index}].steps")
+
+    walk(list(flow.steps), "steps")
     return problems
 
 

@@ -36,6 +36,7 @@ class FulfillmentSource(_Model):
     address: SourceAddress = Field(default_factory=SourceAddress)
     priority: int = 100  # lower ships first when all else is equal
     active: bool = True
+    accepts_returns: bool = True  # where a return may go back to (assign_return_source)
     max_lines_per_day: Annotated[int, Field(ge=1)] | None = None
     created_at: str = ""
     updated_at: str = ""

@@ -33,6 +33,9 @@ class OrderStatus(StrEnum):
     INVOICED = "invoiced"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    # Money went back for part of the order (a return's refund, or one made in the store), or for all of it.
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
 
 
 class StepStatus(StrEnum):
@@ -190,6 +193,9 @@ class OrderLine(_Model):
     quantity_shipped: int = 0
     # What sourcing could not place yet; a later send_to_dom sources it (fulfillment/sourcing.py).
     quantity_backordered: int = 0
+    # Asked back by returns (never more than shipped), and refunded in the store (returns or by hand).
+    quantity_returned: int = 0
+    quantity_refunded: int = 0
     product: str | None = None
     unit: str | None = None
     mapping_issues: list[MappingIssue] = Field(default_factory=list)
@@ -306,6 +312,7 @@ class StepResult(_Model):
     finished_at: str
     attempts: int = 1
     execution: str | None = None
+    return_id: str | None = None  # a return flow's step: the return it was about
 
 
 _NAME_LIMIT = 200
@@ -400,6 +407,8 @@ def default_status_mapping() -> dict[OrderStatus, int | None]:
         OrderStatus.INVOICED: None,
         OrderStatus.COMPLETED: 10,
         OrderStatus.CANCELLED: 5,
+        OrderStatus.PARTIALLY_REFUNDED: 14,
+        OrderStatus.REFUNDED: 4,
     }
 
 

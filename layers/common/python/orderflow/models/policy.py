@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from orderflow.models.order import Order, OrderLine, slug
+from orderflow.models.returns import Return
 from orderflow.problems import Problems, loc_path
 
 MAX_NAME_LENGTH = 80
@@ -42,7 +43,7 @@ OPERATORS: tuple[str, ...] = get_args(Operator)
 NO_VALUE_OPERATORS = frozenset({"contains_data", "does_not_contain_data"})
 ORDERING_OPERATORS = frozenset({"greater_than", "greater_than_or_equal", "less_than", "less_than_or_equal"})
 Match = Literal["all", "any"]
-AppliesTo = Literal["order", "lines"]
+AppliesTo = Literal["order", "lines", "return"]
 Value = str | int | float | bool | None
 
 # How each operator reads in descriptions and messages: symbols where merchants expect them.
@@ -232,7 +233,7 @@ class Policy(_Strict):
 
     def describe(self) -> str:
         """One line, e.g. ``order total_inc_tax > 100 and channel equals 1``."""
-        subject = "order" if self.applies_to == "order" else "line"
+        subject = {"order": "order", "lines": "line", "return": "return"}[self.applies_to]
         return f"{subject} {describe_items(list(self.rules), self.match)}"
 
 
@@ -326,9 +327,24 @@ LINE_FIELDS: dict[str, FieldSpec] = {
     "quantity_shipped": FieldSpec("quantity_shipped", "quantity shipped so far"),
 }
 
+# The friendly names for a return policy (a return flow's steps and filters); any path into the
+# return's JSON form works too (models/returns.py return_document).
+RETURN_FIELDS: dict[str, FieldSpec] = {
+    "reason": FieldSpec("reason", "the reason given for the return (its first line's), e.g. damaged"),
+    "condition": FieldSpec("condition", "the condition the customer gave (its first line's), e.g. unopened"),
+    "value": FieldSpec("value", "what the returned lines cost the customer, tax included"),
+    "quantity": FieldSpec("quantity", "units asked back, all lines together"),
+    "days_since_shipment": FieldSpec("days_since_shipment", "days from the order's last shipment to the request"),
+    "resolution": FieldSpec("resolution", "refund, exchange or store_credit"),
+    "origin": FieldSpec("origin", "merchant (POST /orders/{key}/returns) or store (refunded in the control panel)"),
+    "status": FieldSpec("status", "the return's status, e.g. requested, received"),
+    "line_count": FieldSpec(_line_count, "number of lines returned"),
+}  # fmt: skip
+
 FIELD_TABLES: dict[str, tuple[dict[str, FieldSpec], set[str], str]] = {
     "order": (ORDER_FIELDS, set(Order.model_fields), "ship_to[0].city or customer.email"),
     "lines": (LINE_FIELDS, set(OrderLine.model_fields), "total_ex_tax or mapping_issues[0].kind"),
+    "return": (RETURN_FIELDS, {*Return.model_fields, "reasons"}, "lines[0].sku or note"),
 }
 
 _PATH_RE = re.compile(r"^[a-z_][a-z0-9_]*(\[\d+\])*(\.[a-z_][a-z0-9_]*(\[\d+\])*)*$")
@@ -339,7 +355,7 @@ def field_problem(name: str, applies_to: AppliesTo) -> str | None:
     friendly, model_fields, example = FIELD_TABLES[applies_to]
     if name in friendly:
         return None
-    subject = "an order" if applies_to == "order" else "a line"
+    subject = {"order": "an order", "lines": "a line", "return": "a return"}[applies_to]
     if _PATH_RE.match(name) and re.split(r"[.\[]", name, maxsplit=1)[0] in model_fields:
         return None
     return (

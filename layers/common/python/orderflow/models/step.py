@@ -23,6 +23,7 @@ class StepRequest(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="ignore")
 
     order_key: str
+    return_id: str | None = None  # a return flow's steps are about this return of the order
     flow: FlowRef
     step: str
     action: str

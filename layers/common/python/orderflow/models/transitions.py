@@ -4,7 +4,7 @@
 Before it: pending_import (accepted, the store not read yet) and import_failed (the store refused it).
 The happy path is new → validated → sourced → in fulfillment → partially shipped → shipped →
 invoiced → completed; on hold and error are detours an order comes back from; cancelled and
-completed are final. A re-import (the store's status reset to the new-order status) is not a
+refunded are final. After shipping, refunds move it to partially refunded, then refunded. A re-import (the store's status reset to the new-order status) is not a
 transition: it starts a new revision of the order at ``new`` (see orders/importing.py), its history kept.
 """
 
@@ -22,6 +22,8 @@ S = OrderStatus
 _SHIPPING = {S.PARTIALLY_SHIPPED, S.SHIPPED}
 # Detours: a step may hold an order for review or mark it failed; both stop before it ships.
 _DETOURS = {S.ON_HOLD, S.ERROR, S.CANCELLED}
+# Money going back (returns/refunds.py, or a refund made in the store) once goods have shipped.
+_REFUNDS = {S.PARTIALLY_REFUNDED, S.REFUNDED}
 
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     # Accepted, not imported yet: an import makes it new (or error, when values have no mapping).
@@ -36,11 +38,14 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.ON_HOLD: frozenset({S.NEW, S.VALIDATED, S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, S.ERROR, S.CANCELLED}),
     S.ERROR: frozenset({S.NEW, S.VALIDATED, S.SOURCED, S.IN_FULFILLMENT, *_SHIPPING, S.ON_HOLD, S.CANCELLED}),
     # Part of it left the warehouse: it can still be held or fail (the rest), not be cancelled whole.
-    S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED, S.INVOICED, S.ON_HOLD, S.ERROR}),
-    S.SHIPPED: frozenset({S.INVOICED, S.COMPLETED}),
-    S.INVOICED: frozenset({S.COMPLETED}),
-    S.COMPLETED: frozenset(),
+    S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED, S.INVOICED, S.ON_HOLD, S.ERROR, *_REFUNDS}),
+    S.SHIPPED: frozenset({S.INVOICED, S.COMPLETED, *_REFUNDS}),
+    S.INVOICED: frozenset({S.COMPLETED, *_REFUNDS}),
+    # A refund may follow completion (a return weeks later): the order's money moves, not its goods.
+    S.COMPLETED: frozenset(_REFUNDS),
     S.CANCELLED: frozenset(),
+    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDED, S.SHIPPED, S.COMPLETED}),
+    S.REFUNDED: frozenset(),
 }
 
 
@@ -72,7 +77,8 @@ def check_transition(order_key: str, current: OrderStatus, target: OrderStatus) 
 
 
 def is_final(status: OrderStatus) -> bool:
-    return not ORDER_TRANSITIONS[status]
+    """No flow moves the order any more: only money may still go back (a refund after completion)."""
+    return not (ORDER_TRANSITIONS[status] - _REFUNDS)
 
 
 class LineStatus(StrEnum):

@@ -18,8 +18,9 @@ from orderflow.models.event import (
 )
 from orderflow.models.order import FlowRef, Order
 from orderflow.models.policy import parse_policy
+from orderflow.models.returns import Return, return_document
 from orderflow.observability import logger
-from orderflow.orders.executions import Starter, execution_input, execution_name
+from orderflow.orders.executions import Starter, execution_input, execution_name, return_execution_name
 from orderflow.policies.evaluate import decide_filters
 
 # -- starting the flows an event starts -----------------------------------------------------------
@@ -123,6 +124,49 @@ def start_flows(
             "flows started",
             extra={"order_key": order_key, "event": str(event), "executions": emission.executions},
         )
+    return emission
+
+
+def start_return_flows(
+    event: str,
+    ret: Return,
+    load_order: Callable[[], Order],
+    routes: Iterable[RouteLike],
+    starter: Starter,
+    *,
+    occurrence: str = "",
+    trigger: str = "",
+) -> Emission:
+    """Start every return flow whose input events hold ``event`` and whose filter policies match the
+    return (return policies) and its order (order and line policies). Each run carries the return's id."""
+    emission = Emission(event=str(event))
+    order: Order | None = None
+    document = return_document(ret)
+    for route in sorted(routes, key=lambda r: r.flow_id):
+        label = f"{route.name} v{route.version}"
+        if event not in route.input_events:
+            emission.not_started.append(f"{label} (starts on {', '.join(route.input_events)}, not {event})")
+            continue
+        order = order or load_order()
+        decision = decide_filters([parse_policy(p) for p in route.filter_policies], order, document)
+        if not decision.applies:
+            emission.not_started.append(f"{label} ({'; '.join(decision.reasons)})")
+            continue
+        ref = FlowRef(id=route.flow_id, version=route.version, name=route.name)
+        name = return_execution_name(order.order_key, ret.return_id, ref, str(event), occurrence)
+        payload = execution_input(
+            order.store_hash, order.external_id, ref, trigger or str(event), event, order=order
+        )
+        payload["return_id"] = ret.return_id
+        starter.start(route.version_arn, name, payload)
+        emission.started.append(label)
+        emission.executions.append(name)
+    if emission.started:
+        logger.info(
+            "return flows started",
+            extra={"order_key": ret.order_key, "return_id": ret.return_id, "event": str(event),
+                   "executions": emission.executions},
+        )  # fmt: skip
     return emission
 
 

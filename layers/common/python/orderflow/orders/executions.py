@@ -43,6 +43,14 @@ def execution_name(
     return _fit(f"{order}-{short}-{digest}-{flow.id}-v{flow.version}")
 
 
+def return_execution_name(
+    order_key: str, return_id: str, flow: FlowRef, event: str, occurrence: str = ""
+) -> str:
+    """Deterministic per return, event occurrence and flow version: ``<order>-ret-<digest>-<flow>-v<n>``."""
+    digest = hashlib.sha1(f"{return_id}|{event}|{occurrence}".encode()).hexdigest()[:10]
+    return _fit(f"{order_key}-ret-{digest}-{flow.id}-v{flow.version}")
+
+
 def execution_input(
     store_hash: str,
     order_id: int,

@@ -40,7 +40,7 @@ def hold_order(
     failed = request.failed or {}
     step = str(failed.get("step") or "an earlier step")
     error = str(failed.get("error") or "")
-    cause = _failure_of(request, orders, step, error)
+    cause = failure_of(request, orders, step, error)
     order = header(orders, request.order_key)
     reason = f"{request.flow.id} v{request.flow.version}: step '{step}' failed: {_short(cause)}"
     details: dict[str, Any] = {"failed_step": step, "error": error or None}
@@ -67,7 +67,7 @@ def hold_order(
     )
 
 
-def _failure_of(request: StepRequest, orders: OrderRepository, step: str, error: str) -> str:
+def failure_of(request: StepRequest, orders: OrderRepository, step: str, error: str) -> str:
     """The failed step's message; recorded here when its function could not record one (it timed
     out or crashed) or only said it would retry (the retries are spent now)."""
     execution = request.execution or "-"

@@ -180,12 +180,23 @@ def _why_not(policy: Policy, failing: Sequence[tuple[int | None, Document]]) -> 
     return "; ".join(reasons)
 
 
-def _evaluate(policy: Policy, document: Document, only_lines: Sequence[int] | None = None) -> PolicyResult:
+def _evaluate(
+    policy: Policy,
+    document: Document,
+    only_lines: Sequence[int] | None = None,
+    return_document: Document | None = None,
+) -> PolicyResult:
     label = f"{policy.kind} policy '{policy.name}'"
     if policy.criticality is not None:
         label += f" ({policy.criticality})"
-    if policy.applies_to == "order":
-        matched = _group_holds(policy.rules, policy.match, document, "order")
+    if policy.applies_to == "return":
+        if return_document is None:
+            return PolicyResult(
+                policy.name, policy.kind, False, message=f"{label}: it applies to returns only"
+            )
+        document = return_document
+    if policy.applies_to in ("order", "return"):
+        matched = _group_holds(policy.rules, policy.match, document, policy.applies_to)
         if matched:
             message = f"{label} applies" if policy.kind == "filter" else f"{label} is satisfied"
         else:
@@ -232,8 +243,11 @@ class FilterDecision:
     reasons: list[str] = field(default_factory=list)  # why the step does not apply
 
 
-def decide_filters(policies: Sequence[Policy], order: Order) -> FilterDecision:
-    """Every filter policy must match; line filters together select the lines they all match."""
+def decide_filters(
+    policies: Sequence[Policy], order: Order, return_document: Document | None = None
+) -> FilterDecision:
+    """Every filter policy must match; line filters together select the lines they all match. Return
+    policies read ``return_document`` (a return flow's return, models/returns.py)."""
     wrong = [p.name for p in policies if p.kind != "filter"]
     if wrong:
         raise ValueError(f"not filter policies: {', '.join(wrong)}")
@@ -241,7 +255,7 @@ def decide_filters(policies: Sequence[Policy], order: Order) -> FilterDecision:
     reasons: list[str] = []
     selected: set[int] | None = None
     for policy in policies:
-        result = _evaluate(policy, document)
+        result = _evaluate(policy, document, None, return_document)
         if not result.matched:
             reasons.append(result.message)
         if policy.applies_to == "lines":
@@ -263,7 +277,10 @@ class ExecutionCheck:
 
 
 def check_execution_policies(
-    policies: Sequence[Policy], order: Order, lines: list[int] | None = None
+    policies: Sequence[Policy],
+    order: Order,
+    lines: list[int] | None = None,
+    return_document: Document | None = None,
 ) -> ExecutionCheck:
     """Evaluate execution policies; ``lines`` (from the filters) limits what line policies look at."""
     wrong = [p.name for p in policies if p.kind != "execution"]
@@ -272,7 +289,7 @@ def check_execution_policies(
     document = order.model_dump(mode="json")
     check = ExecutionCheck()
     for policy in policies:
-        result = _evaluate(policy, document, lines)
+        result = _evaluate(policy, document, lines, return_document)
         if not result.matched:
             (check.critical if policy.criticality == "critical" else check.information).append(result.message)
     return check

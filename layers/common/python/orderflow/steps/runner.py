@@ -32,6 +32,7 @@ from orderflow.errors import (
 )
 from orderflow.models.order import Order, StepResult, StepStatus
 from orderflow.models.policy import parse_policy
+from orderflow.models.returns import Return, return_document
 from orderflow.models.step import StepOutcome, StepRequest
 from orderflow.observability import logger, metrics, trace_order
 from orderflow.policies.evaluate import check_execution_policies, decide_filters
@@ -45,22 +46,31 @@ class StepStore(Protocol):
     def record_step(self, result: StepResult) -> None: ...
 
 
+class ReturnReader(Protocol):
+    """Where a return flow's return is read, for its return policies: store/returns.py."""
+
+    def get(self, return_id: str, order_key: str | None = None) -> Return: ...
+
+
 def run_step(
     event: dict[str, Any],
     perform: Callable[[StepRequest], StepOutcome],
     orders: StepStore,
     is_transient: Callable[[BaseException], bool],
+    returns: ReturnReader | None = None,
 ) -> dict[str, Any]:
     request = StepRequest.model_validate(event)
     logger.set_correlation_id(request.order_key)
     logger.thread_safe_append_keys(order_key=request.order_key, step=request.step, flow=request.flow.id)
+    if request.return_id:
+        logger.thread_safe_append_keys(return_id=request.return_id)
     trace_order(request.order_key)
     if request.resume_at is not None and request.resume_at != request.step:
         logger.info("the execution resumes at another step", extra={"resume_at": request.resume_at})
         raise ResumeElsewhere(request.resume_at)
     started = clock.iso()
     try:
-        outcome = _for_event(request) or _with_policies(request, orders, perform)
+        outcome = _for_event(request) or _with_policies(request, orders, perform, returns)
     except DomainError as exc:
         outcome = StepOutcome(succeeded=False, message=exc.message, details={"error": exc.code})
     except Exception as exc:
@@ -119,18 +129,25 @@ def _for_event(request: StepRequest) -> StepOutcome | None:
 
 
 def _with_policies(
-    request: StepRequest, orders: StepStore, perform: Callable[[StepRequest], StepOutcome]
+    request: StepRequest,
+    orders: StepStore,
+    perform: Callable[[StepRequest], StepOutcome],
+    returns: ReturnReader | None,
 ) -> StepOutcome:
     """Filter policies decide whether the step applies (and to which lines); critical execution
-    policies that do not hold fail it before it runs; information ones are noted with its result."""
+    policies that do not hold fail it before it runs; information ones are noted with its result.
+    In a return flow, return policies read the return."""
     if not (request.filter_policies or request.execution_policies):
         return perform(request)
     order = orders.get(request.order_key)
-    decision = decide_filters([parse_policy(p) for p in request.filter_policies], order)
+    subject = None
+    if request.return_id and returns is not None:
+        subject = return_document(returns.get(request.return_id, request.order_key))
+    decision = decide_filters([parse_policy(p) for p in request.filter_policies], order, subject)
     if not decision.applies:
         return StepOutcome(succeeded=True, skipped=True, message=f"skipped: {'; '.join(decision.reasons)}")
     check = check_execution_policies(
-        [parse_policy(p) for p in request.execution_policies], order, decision.lines
+        [parse_policy(p) for p in request.execution_policies], order, decision.lines, subject
     )
     details = {"critical": check.critical, "information": check.information}
     if check.critical:
@@ -162,5 +179,6 @@ def _record(recorder: StepStore, request: StepRequest, outcome: StepOutcome, sta
             finished_at=clock.iso(),
             attempts=max(1, outcome.attempt),
             execution=request.execution,
+            return_id=request.return_id,
         )
     )

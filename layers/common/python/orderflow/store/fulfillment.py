@@ -150,6 +150,29 @@ class SourceRepository(TableRepository):
         return {"pk": SOURCE_PK, "sk": source.id, **storable(source.model_dump(mode="json"))}
 
 
+def restock_action(
+    fulfillment_table: str, source_id: str, product: str, quantity: int, at: str
+) -> dict[str, Any]:
+    """A transaction item putting returned units back on a source's shelf (on hand and available); a
+    product the source never stocked starts at what came back."""
+    return {
+        "Update": {
+            "TableName": fulfillment_table,
+            "Key": inventory_key(source_id, product),
+            "UpdateExpression": "SET on_hand = if_not_exists(on_hand, :zero) + :q, "
+            "available = if_not_exists(available, :zero) + :q, reserved = if_not_exists(reserved, :zero), "
+            "source_id = :s, product = :p, updated_at = :at",
+            "ExpressionAttributeValues": {
+                ":q": quantity,
+                ":zero": 0,
+                ":s": source_id,
+                ":p": product,
+                ":at": at,
+            },
+        }
+    }
+
+
 class InventoryRepository(TableRepository):
     def set_on_hand(self, source_id: str, product: str, on_hand: int) -> InventoryLevel:
         """Set the counted stock; ``reserved`` is ours and stays. ``available`` follows in the same

@@ -55,7 +55,14 @@ LINES_PER_ITEM = 100
 # The per-line quantities kept outside the compressed lines (each written on its own, line by line).
 SHIPPED = "shipped"
 BACKORDERED = "backordered"
-_QUANTITIES = {"quantity_shipped": SHIPPED, "quantity_backordered": BACKORDERED}
+RETURNED = "returned"
+REFUNDED = "refunded"
+_QUANTITIES = {
+    "quantity_shipped": SHIPPED,
+    "quantity_backordered": BACKORDERED,
+    "quantity_returned": RETURNED,
+    "quantity_refunded": REFUNDED,
+}
 STEP_PREFIX = "STEP#"
 LIST_INDEX = "ByImportedAt"
 REVISION_PREFIX = "REVISION#"
@@ -102,6 +109,8 @@ def lines_items(order: Order) -> list[dict[str, Any]]:
             "lines": _packed(lines),
             SHIPPED: {str(line.line_number): line.quantity_shipped for line in lines},
             BACKORDERED: {str(line.line_number): line.quantity_backordered for line in lines},
+            RETURNED: {str(line.line_number): line.quantity_returned for line in lines},
+            REFUNDED: {str(line.line_number): line.quantity_refunded for line in lines},
         }
         for sk, lines in chunks.items()
     ]

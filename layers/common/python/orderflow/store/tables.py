@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from orderflow.store.mappings import MappingRepository
     from orderflow.store.orders import OrderRepository
     from orderflow.store.providers import ConfiguredProviderRepository
+    from orderflow.store.returns import ReturnRepository
     from orderflow.store.settings import SettingsRepository
     from orderflow.store.sources import OrderSourceRepository
     from orderflow.store.state_machines import StateMachineRepository
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 
 def orders() -> OrderRepository:
     return _orders(config.settings().need("orders_table"))
+
+
+def returns() -> ReturnRepository:
+    """Returns of orders, kept in the orders table."""
+    from orderflow.store.returns import ReturnRepository
+
+    return ReturnRepository(config.settings().need("orders_table"))
 
 
 def mappings() -> MappingRepository:
