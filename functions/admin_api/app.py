@@ -1,5 +1,5 @@
-"""Admin API function: orders (and orders posted by their sources), order sources, mappings, customers,
-settings, configured providers and the OpenAPI document."""
+"""Admin API function: orders (and orders posted by their sources), their returns, order sources, mappings,
+customers, settings, configured providers and the OpenAPI document."""
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,6 +14,7 @@ from orderflow.api import (
     order_intake,
     order_sources,
     orders,
+    returns,
     settings,
 )
 from orderflow.observability import logger, tracer
@@ -21,6 +22,7 @@ from orderflow.observability import logger, tracer
 app = http.resolver(
     order_intake.router,
     orders.router,
+    returns.router,
     order_sources.router,
     mappings.router,
     customers.router,

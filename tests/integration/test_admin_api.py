@@ -147,6 +147,7 @@ def test_the_openapi_document_declares_security_and_every_answer_in_the_error_sh
     own = {
         ("post", "/webhooks/bigcommerce"): "webhookSecret",
         ("post", "/fulfillment/{fulfillment_order_id}/events"): "providerSecret",
+        ("post", "/returns/{return_id}/events"): "providerSecret",
     }
 
     def codes(method: str, path: str) -> set[str]:

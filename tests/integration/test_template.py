@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,14 +14,16 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 import yaml
 from moto import mock_aws
 
-from orderflow.flows.asl import substitute
+from orderflow.flows.asl import ACTION_FUNCTIONS, substitute
 from orderflow.store import clients
 from orderflow.store.state_machines import StateMachineRepository
+from orderflow_local.runtime import LocalRuntime
 from orderflow_local.template import TemplateError, _CfnLoader, load_template
-from tests.conftest import ROOT
+from tests.conftest import EVENTS, ROOT, load_event
 
 PARAMETERS = {"BigCommerceStoreHash": "abc", "BigCommerceAccessToken": "t", "WebhookSecret": "s" * 16}
 # Tables holding a merchant's data outlive the stack; the webhook ledger only de-duplicates (72 h TTL).
@@ -147,9 +150,17 @@ def test_the_local_runtime_reads_tables_routes_and_environment_from_the_template
     assert json.loads(flows_api["FLOW_FUNCTION_ARNS"])["ValidateOrderFunctionArn"].endswith(
         ":function:ValidateOrderFunction"
     )
-    assert ("POST", "/webhooks/bigcommerce", "WebhookFunction") in {
-        (r.method, r.path, r.function) for r in template.routes
-    }
+    assert json.loads(flows_api["FLOW_FUNCTION_ARNS"])["ReturnsFunctionArn"].endswith(
+        ":function:ReturnsFunction"
+    )
+    served = {(r.method, r.path, r.function) for r in template.routes}
+    assert {
+        ("POST", "/webhooks/bigcommerce", "WebhookFunction"),
+        ("POST", "/orders/{order_key}/returns", "AdminApiFunction"),
+        ("GET", "/orders/{order_key}/returns", "AdminApiFunction"),
+        ("GET", "/returns/{return_id}", "AdminApiFunction"),
+        ("POST", "/returns/{return_id}/events", "ReturnEventsFunction"),
+    } <= served
     # literal paths are tried before templated ones
     paths = [r.path for r in template.routes]
     assert paths.index("/orders") < paths.index("/orders/{order_key}")
@@ -362,3 +373,122 @@ def test_published_flows_log_their_errors_like_the_stack_machines(monkeypatch: p
             assert described["loggingConfiguration"] == expected
         finally:
             clients.reset()
+
+
+def test_every_flow_action_runs_a_function_the_published_flows_may_invoke() -> None:
+    # Given the functions the flows API hands published machines, and the role those machines run with
+    resources = _document()["Resources"]
+    variables = resources["FlowsApiFunction"]["Properties"]["Environment"]["Variables"]
+    given = {
+        key: re.fullmatch(r"\$\{(\w+)\.Arn\}", value).group(1)  # type: ignore[union-attr]
+        for key, value in json.loads(variables["FLOW_FUNCTION_ARNS"]["Fn::Sub"]).items()
+    }
+    intake = set(resources["OrderIntakeStateMachine"]["Properties"]["DefinitionSubstitutions"])
+    role = resources["FlowExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    [invoke] = [statement for statement in role if statement["Action"] == "lambda:InvokeFunction"]
+
+    # Then every action a flow may name (the intake's two aside) has its function, return flows'
+    # actions the returns function, and the role may invoke each of them, any version
+    assert set(ACTION_FUNCTIONS.values()) - intake <= set(given)
+    assert given["ReturnsFunctionArn"] == "ReturnsFunction"
+    for function in set(given.values()):
+        assert {"Fn::GetAtt": [function, "Arn"]} in invoke["Resource"], function
+        assert {"Fn::Sub": f"${{{function}.Arn}}:*"} in invoke["Resource"], function
+
+
+def test_only_the_callbacks_skip_iam_and_the_returns_routes_are_deployed() -> None:
+    # Given every HTTP route the template deploys, with the function serving it and its authorizer
+    routes = {
+        (event["Properties"]["Method"], event["Properties"]["Path"]): (
+            name,
+            event["Properties"].get("Auth", {}).get("Authorizer"),
+        )
+        for name, function in _of_type(_document(), "AWS::Serverless::Function").items()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    }
+
+    # Then the store's and the providers' callbacks go without IAM (each checks its own secret
+    # header); every other route is signed, the returns' admin routes included
+    unsigned = {route: name for route, (name, authorizer) in routes.items() if authorizer is None}
+    assert unsigned == {
+        ("POST", "/webhooks/bigcommerce"): "WebhookFunction",
+        ("POST", "/fulfillment/{fulfillment_order_id}/events"): "FulfillmentEventsFunction",
+        ("POST", "/returns/{return_id}/events"): "ReturnEventsFunction",
+    }
+    assert {authorizer for route, (_, authorizer) in routes.items() if route not in unsigned} == {"AWS_IAM"}
+    for route in [("POST", "/orders/{order_key}/returns"), ("GET", "/orders/{order_key}/returns"),
+                  ("GET", "/returns/{return_id}")]:  # fmt: skip
+        assert routes[route] == ("AdminApiFunction", "AWS_IAM"), route
+
+
+def test_every_function_has_a_sample_event_it_serves() -> None:
+    # Given the template as the local runtime reads it, and the samples in events/
+    template = load_template(ROOT / "template.yaml", PARAMETERS)
+    arns = json.loads(template.functions["FlowsApiFunction"].environment["FLOW_FUNCTION_ARNS"])
+    for machine in template.state_machines.values():
+        arns.update(machine.substitutions)
+    scheduled = {
+        name
+        for name, function in _of_type(_document(), "AWS::Serverless::Function").items()
+        if any(e["Type"] == "ScheduleV2" for e in function["Properties"].get("Events", {}).values())
+    }
+
+    # When each sample is matched with the function it is for: an API event by its route, a step by
+    # the function its action runs in, a schedule's event by the scheduled function
+    served: dict[str, list[str]] = {}
+    for path in sorted(EVENTS.glob("*.json")):
+        event = json.loads(path.read_text())
+        if "routeKey" in event:
+            method, route = event["routeKey"].split(" ", 1)
+            [function] = [r.function for r in template.routes if (r.method, r.path) == (method, route)]
+        elif "action" in event:
+            function = arns[ACTION_FUNCTIONS[event["action"]]].rsplit(":function:", 1)[1]
+        elif event.get("detail-type") == "Scheduled Event":
+            [function] = scheduled
+        else:
+            continue  # an execution's input, the environment for `sam local invoke`
+        served.setdefault(function, []).append(path.name)
+
+    # Then every function has one to try it with (`sam local invoke -e`), the returns' too
+    assert set(served) == set(template.functions)
+    assert "step_validate_return.json" in served["ReturnsFunction"]
+    assert "step_refund_return.json" in served["ReturnsFunction"]
+    assert served["ReturnEventsFunction"] == ["return_event_received.json"]
+    assert "admin_request_return.json" in served["AdminApiFunction"]
+    assert "webhook_refund_created.json" in served["WebhookFunction"]
+
+
+def test_the_local_runtime_serves_the_returns_functions(runtime: LocalRuntime) -> None:
+    # Given the local runtime, with no return recorded yet
+    callback = load_event("return_event_received.json")
+    url = runtime.api_url + callback["rawPath"]
+    step_function = json.loads(
+        runtime.template.functions["FlowsApiFunction"].environment["FLOW_FUNCTION_ARNS"]
+    )["ReturnsFunctionArn"]
+
+    # When the returns provider's sample callback is posted without and with the stack's secret, and a
+    # return flow's step is invoked as a published machine invokes it
+    refused = requests.post(url, data=callback["body"], timeout=10)
+    unknown = requests.post(
+        url,
+        data=callback["body"],
+        headers={"X-Provider-Secret": runtime.secret_value("ProviderSecretValue")},
+        timeout=10,
+    )
+    step = boto3.client("lambda").invoke(
+        FunctionName=step_function, Payload=json.dumps(load_event("step_validate_return.json"))
+    )
+
+    # Then the callback route checks the secret, then names the return it does not know; the step
+    # runs in the returns function and fails naming the order it does not know
+    assert refused.status_code == 401 and refused.json()["error"]["field"] == "x-provider-secret"
+    assert unknown.status_code == 404 and unknown.json()["error"]["field"] == "return_id"
+    failure = json.loads(step["Payload"].read())
+    assert step["FunctionError"] == "Unhandled" and failure["errorType"] == "StepFailed"
+    assert "Validate return: order BC-abc123xyz-250 does not exist" in failure["errorMessage"]
+    assert [name for name, _ in runtime.invocations] == [
+        "ReturnEventsFunction",
+        "ReturnEventsFunction",
+        "ReturnsFunction",
+    ]

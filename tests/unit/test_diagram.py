@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from orderflow.flows.asl import generate_asl
-from orderflow.flows.diagram import START_LABEL, escape_label, to_markdown, to_mermaid
+from orderflow.flows.diagram import EVENT_LABELS, escape_label, to_markdown, to_mermaid
 from orderflow.flows.files import load_flow
 from orderflow.models.flow import ConditionStep, Flow, SplitterStep, parse_flow
 from tests.conftest import ROOT
 
 DEFAULT_FLOW = ROOT / "flows" / "default.yaml"
+RETURN_FLOW = ROOT / "flows" / "default_return.yaml"
 
 # Shapes as the renderer writes them: id, opening, "label", closing. A label is quoted and holds no raw
 # quote, so `[^"]*` reads exactly one label and the closing must follow it.
@@ -105,7 +106,7 @@ def render(flow: Flow) -> Diagram:
 def _assert_sound(flow: Flow, diagram: Diagram) -> None:
     """What holds for every flow: ids in walk order, defined endpoints, one node per step, no dead ends."""
     assert list(diagram.nodes) == [f"n{index}" for index in range(1, len(diagram.nodes) + 1)]
-    assert diagram.nodes["n1"] == ("start", START_LABEL)
+    assert diagram.nodes["n1"] == ("start", " / ".join(EVENT_LABELS[event] for event in flow.input_events))
     for source, _, target in diagram.edges:
         assert source in diagram.nodes and target in diagram.nodes
     labels = [
@@ -365,11 +366,14 @@ def test_rendering_is_deterministic() -> None:
     assert to_markdown(flow) == to_markdown(again)
 
 
-def test_markdown_wraps_the_diagram_under_a_heading() -> None:
+def test_markdown_wraps_the_diagram_under_a_heading_naming_the_type_of_flow() -> None:
     flow = load_flow(DEFAULT_FLOW)
-    assert to_markdown(flow) == f"### Default order flow v1\n\n```mermaid\n{to_mermaid(flow)}```\n"
+    assert (
+        to_markdown(flow) == f"### Default order flow v1 (order flow)\n\n```mermaid\n{to_mermaid(flow)}```\n"
+    )
     odd = parse_flow({"name": "B2B <EU> #1", "steps": [_action("A")]})
-    assert to_markdown(odd).splitlines()[0] == r"### B2B \<EU\> \#1 v1"
+    assert to_markdown(odd).splitlines()[0] == r"### B2B \<EU\> \#1 v1 (order flow)"
+    assert to_markdown(load_flow(RETURN_FLOW)).splitlines()[0] == "### Default return flow v1 (return flow)"
 
 
 # -- failure exits (README "When a step fails") ------------------------------------------------------
@@ -568,6 +572,7 @@ def test_a_splitter_merge_inside_a_splitter_branch_holds_that_branch() -> None:
     "flow",
     [
         load_flow(DEFAULT_FLOW),
+        load_flow(RETURN_FLOW),
         _flow(
             _action("Header", "validate_order_header"),
             {"name": "Split", "element": "splitter_merge", "branches": [
@@ -582,7 +587,7 @@ def test_a_splitter_merge_inside_a_splitter_branch_holds_that_branch() -> None:
                  {"name": "W1 ok?", "element": "condition", "yes": [], "no": [_action("W2")]}]}]},
         ),
     ],
-    ids=["default flow", "nested flow"],
+    ids=["default flow", "return flow", "nested flow"],
 )  # fmt: skip
 def test_failure_edges_are_the_ones_the_state_machine_takes(flow: Flow) -> None:
     # Given a flow and its generated state machine
@@ -609,7 +614,7 @@ def _failure_targets(machine: dict[str, Any], merge: str | None) -> dict[str, st
         if state["Type"] == "Parallel":
             for branch in state["Branches"]:
                 found.update(_failure_targets(branch, state.get("Next")))
-        if state["Type"] != "Task" or state["Comment"] == "hold_order":
+        if state["Type"] != "Task" or state["Comment"] in ("hold_order", "hold_return"):
             continue
         # the first step's handover to a resubmit's resume point is not a failure
         failure = next(c for c in state["Catch"] if c["ErrorEquals"] != ["ResumeElsewhere"])
@@ -630,3 +635,29 @@ def test_the_start_node_names_the_events_the_flow_starts_on() -> None:
 
     # Then its diagram starts from those events, not from a new order
     assert to_mermaid(flow).startswith('flowchart TD\n    n1(["Order shipped / Order partially shipped"])')
+
+
+def test_the_sample_return_flow_starts_on_return_events_and_each_return_step_fails_to_its_hold() -> None:
+    # Given the sample return flow
+    flow = load_flow(RETURN_FLOW)
+
+    # When it is drawn
+    text = to_mermaid(flow)
+    diagram = render(flow)
+
+    # Then it starts from the return events, and each return action says what it does
+    assert text.startswith('flowchart TD\n    n1(["Return requested / Return received"])\n')
+    for name, does in [
+        ("Validate return", "validate return"),
+        ("Assign return source", "assign return source"),
+        ("Send to returns provider", "send to returns provider"),
+        ("Refund", "refund in BigCommerce"),
+        ("Close return", "set return status to closed"),
+    ]:
+        assert f'["{name}<br/><i>{does}</i>"]' in text
+    # And the steps run one after the other to one end, each failure going to the one hold
+    steps = ["Validate return", "Assign return source", "Send to returns provider", "Refund", "Close return"]
+    assert [diagram.next_of(name) for name in steps[:-1]] == [diagram.named(name) for name in steps[1:]]
+    assert diagram.shape(diagram.next_of("Close return")) == "end"
+    hold = diagram.named("On hold")
+    assert [diagram.failure_of(name) for name in steps] == [hold] * len(steps)

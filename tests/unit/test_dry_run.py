@@ -7,12 +7,22 @@ from typing import Any
 
 import pytest
 
-from orderflow.errors import InvalidInput
+from orderflow.errors import InvalidInput, NotFound
 from orderflow.flows.asl import generate_asl
-from orderflow.flows.dry_run import DryRun, dry_run, sample_event
+from orderflow.flows.dry_run import (
+    DryRun,
+    dry_run,
+    planned_return,
+    return_fields,
+    sample_event,
+    sample_return,
+)
+from orderflow.flows.files import load_flow
 from orderflow.models.flow import Flow, parse_flow
 from orderflow.models.order import Address, BigCommerceSettings, Customer, Order, OrderLine, OrderStatus
 from orderflow.models.policy import Policy, parse_policy
+from orderflow.models.returns import Return, ReturnRequest
+from tests.conftest import ROOT
 
 BIGCOMMERCE_FILTER = "Filter Policy \u2013 BigCommerce"  # the product documentation's names, en dash and all
 ORDERFUL_FILTER = "Filter Policy \u2013 Orderful"
@@ -655,3 +665,235 @@ def test_the_event_defaults_to_new_order_and_must_be_known() -> None:
     assert sample_event({"order": {}, "event": "order_shipped"}) == "order_shipped"
     with pytest.raises(InvalidInput, match=r"unknown event 'shipped'.*order_shipped"):
         sample_event({"order": {}, "event": "shipped"})
+
+
+# -- return flows -----------------------------------------------------------------------------------
+
+RETURN_WINDOW = "Return window"
+
+
+def _return_policies() -> dict[str, Policy]:
+    window = parse_policy(
+        {"name": RETURN_WINDOW, "kind": "execution", "criticality": "critical", "applies_to": "return",
+         "rules": [{"field": "days_since_shipment", "operator": "<=", "value": 30}]}
+    )  # fmt: skip
+    return {**_policies(), window.name: window}
+
+
+def _sample_return_flow() -> Flow:
+    return load_flow(ROOT / "flows" / "default_return.yaml")
+
+
+def _return(event: str = "return_requested", days: int | None = 10, **request: Any) -> Return:
+    body = {
+        "return_id": "RMA-1",
+        "lines": [{"line_number": 1, "quantity": 1, "reason": "too small"}],
+        **request,
+    }
+    return planned_return(VALID, ReturnRequest.model_validate(body), event, days)
+
+
+def _run_return(flow: Flow, ret: Return, event: str = "return_requested", order: Order = VALID) -> DryRun:
+    result = dry_run(flow, _return_policies(), order, BigCommerceSettings(), event, ret)
+    states = _state_names(generate_asl(flow))
+    for hold in result.holds:
+        assert hold["hold"] in states, "a hold the dry run shows is a state of the generated machine"
+    return result
+
+
+def test_a_return_outside_the_window_fails_its_critical_policy_and_is_held_at_validate_return() -> None:
+    # Given the sample return flow, whose validation needs days_since_shipment <= 30
+    flow = _sample_return_flow()
+
+    # When a return asked 45 days after the shipment is dry-run on return_requested
+    result = _run_return(flow, _return(days=45))
+
+    # Then the validation fails on the window, the return goes on hold, and nothing after it runs
+    assert _walk(result) == [("Validate return", "failed"), ("On hold", "on_hold")]
+    assert _entry(result, "Validate return")["message"] == (
+        "execution policy 'Return window' (critical): days_since_shipment <= 30 does not hold"
+    )
+    hold = _entry(result, "On hold")
+    assert hold["failed_step"] == "Validate return" and hold["bigcommerce_status_id"] is None
+    assert hold["message"].startswith("would put return RMA-1 on hold: step 'Validate return' failed")
+    assert "the order is not touched" in hold["message"]
+    assert result.summary()["message"] == "return RMA-1 would go on hold: 'Validate return' failed"
+    assert result.summary()["outcome"] == "on_hold"
+
+
+def test_a_return_inside_the_window_is_authorised_and_sent_and_waits_for_its_goods() -> None:
+    # Given the sample return flow
+    flow = _sample_return_flow()
+
+    # When a return asked 10 days after the shipment is dry-run on return_requested
+    result = _run_return(flow, _return(days=10))
+
+    # Then it is authorised, given a source and sent to the provider; the refund waits for return_received
+    assert _walk(result) == [
+        ("Validate return", "succeeded"),
+        ("Assign return source", "succeeded"),
+        ("Send to returns provider", "succeeded"),
+        ("Refund", "skipped"),
+        ("Close return", "skipped"),
+    ]
+    assert _entry(result, "Validate return")["message"] == "would authorise return RMA-1: 1 unit worth 50.00"
+    assert (
+        "the closest active source that accepts returns" in _entry(result, "Assign return source")["message"]
+    )
+    assert "to the sqs provider" in _entry(result, "Send to returns provider")["message"]
+    assert _entry(result, "Refund")["message"] == "this step runs on return_received, not on return_requested"
+    assert result.outcome == "completed"
+
+
+def test_a_received_return_is_refunded_for_what_came_back_and_closed() -> None:
+    # Given the sample return flow and a return of one of line 1's units
+    flow = _sample_return_flow()
+
+    # When it is dry-run on return_received
+    shipped = VALID.model_copy(update={"status": OrderStatus.SHIPPED, "external_status_id": 2})
+    result = _run_return(flow, _return("return_received"), "return_received", shipped)
+
+    # Then the request's steps are skipped, the refund names the lines and amount, and the return closes
+    assert _walk(result) == [
+        ("Validate return", "skipped"),
+        ("Assign return source", "skipped"),
+        ("Send to returns provider", "skipped"),
+        ("Refund", "succeeded"),
+        ("Close return", "succeeded"),
+    ]
+    refund = _entry(result, "Refund")["message"]
+    assert "refund 1 of line 1 (50.00 at the prices paid)" in refund
+    assert "the order would become partially_refunded; would push BigCommerce status 14" in refund
+    # And an order that has not shipped keeps its status, as the refund step would leave it
+    unshipped = _entry(_run_return(flow, _return("return_received"), "return_received"), "Refund")
+    assert (
+        "the order is new and would stay so (partially_refunded does not follow it)" in unshipped["message"]
+    )
+    assert _entry(result, "Close return")["message"] == "would set return RMA-1's status to closed"
+
+
+def test_a_status_the_return_cannot_reach_fails_the_step_naming_the_state_machine() -> None:
+    # Given a return flow that marks a requested return in transit before anything authorised it
+    flow = parse_flow(
+        {"name": "Too soon", "type": "return_orchestration", "steps": [
+            {"name": "Ship it back", "action": "update_return_status", "params": {"status": "in_transit"}}]}
+    )  # fmt: skip
+
+    # When a requested return is dry-run
+    result = _run_return(flow, _return())
+
+    # Then the step fails, saying where a requested return may go, and the return is held
+    assert _walk(result) == [("Ship it back", "failed"), ("On hold", "on_hold")]
+    assert "cannot go from requested to in_transit" in _entry(result, "Ship it back")["message"]
+
+
+def test_an_exchange_is_not_refunded() -> None:
+    result = _run_return(
+        _sample_return_flow(), _return("return_received", resolution="exchange"), "return_received"
+    )
+    assert (_entry(result, "Refund")["outcome"], _entry(result, "Close return")["outcome"]) == (
+        "skipped",
+        "succeeded",
+    )
+    assert _entry(result, "Refund")["message"] == "return RMA-1 is an exchange: nothing is refunded"
+
+
+def test_an_order_flow_refuses_return_events_and_a_return_flow_order_events() -> None:
+    # Given an order flow and a return flow
+    order_flow, return_flow = _flow(_checked("Check header")), _sample_return_flow()
+
+    # When each is asked to run on the other kind's event
+    # Then it is refused, naming the event
+    with pytest.raises(
+        InvalidInput, match="an order flow runs on order events, not on 'return_requested'"
+    ) as refused:
+        sample_event({"order": {}, "event": "return_requested"}, order_flow)
+    assert refused.value.field == "event"
+    with pytest.raises(InvalidInput, match=r"a return flow runs on .*, not on 'new_order'") as refused:
+        sample_event({"order": {}, "event": "new_order"}, return_flow)
+    assert refused.value.field == "event"
+    with pytest.raises(InvalidInput, match="an order flow runs on order events"):
+        dry_run(order_flow, _policies(), VALID, BigCommerceSettings(), "return_received")
+    # And with no event each runs on the first of its own
+    assert sample_event({}, order_flow) == "new_order" and sample_event({}, return_flow) == "return_requested"
+
+
+def test_a_return_flow_needs_a_return() -> None:
+    # Given the sample return flow and a body with an order but no return
+    flow = _sample_return_flow()
+
+    # When it is dry-run
+    # Then the body is refused naming return, and so is a dry run given no return
+    with pytest.raises(InvalidInput, match='the body needs "return"') as refused:
+        sample_return(
+            {"order": {}}, "return_requested", BigCommerceSettings(), dict, _NoOrders(), _NoReturns()
+        )
+    assert refused.value.field == "return"
+    with pytest.raises(InvalidInput) as refused:
+        dry_run(flow, _return_policies(), VALID, BigCommerceSettings(), "return_requested")
+    assert refused.value.field == "return"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"days_since_shipment": -1}, "return.days_since_shipment", "a whole number of days from 0"),
+        ({"days_since_shipment": "ten"}, "return.days_since_shipment", "(got 'ten')"),
+        ({"lines": [{"line_number": 9, "quantity": 1, "reason": "x"}]}, "return.lines[0].line_number", "has no line 9"),
+        ({"lines": [{"sku": "SKU-1", "quantity": 0, "reason": "x"}]}, "return.lines[0].quantity", "greater than 0"),
+        ({"lines": []}, "return.lines", "at least 1 item"),
+        ({"resolution": "cash"}, "return.resolution", "'refund', 'exchange' or 'store_credit'"),
+        ({"return_id": "RMA 1"}, "return.return_id", "should match pattern"),
+    ],
+)  # fmt: skip
+def test_a_bad_return_request_is_refused_naming_the_field(
+    change: dict[str, Any], field: str, message: str
+) -> None:
+    body = {"return": {"lines": [{"line_number": 1, "quantity": 1, "reason": "x"}], **change},
+            "order": VALID.model_dump(mode="json")}  # fmt: skip
+    with pytest.raises(InvalidInput) as refused:
+        sample_return(body, "return_requested", BigCommerceSettings(), dict, _NoOrders(), _NoReturns())
+    assert refused.value.field == field and message in refused.value.message, refused.value.message
+
+
+def test_a_sample_return_is_made_of_the_order_as_it_stands_at_the_event() -> None:
+    # Given a return request of line 2 by SKU, 40 days after shipment
+    body = {
+        "order": VALID.model_dump(mode="json"),
+        "return": {"lines": [{"sku": "SKU-2", "quantity": 1, "reason": "damaged", "condition": "opened"}],
+                   "days_since_shipment": 40},
+    }  # fmt: skip
+
+    # When it is read for return_requested and for return_received
+    order, requested = sample_return(
+        body, "return_requested", BigCommerceSettings(), dict, _NoOrders(), _NoReturns()
+    )
+    _, received = sample_return(
+        body, "return_received", BigCommerceSettings(), dict, _NoOrders(), _NoReturns()
+    )
+
+    # Then the return policies read its fields as they would on the stored return
+    assert order.order_key == VALID.order_key
+    assert return_fields(requested) == {
+        "return_id": "sample", "reason": "damaged", "condition": "opened", "value": "50.0000", "quantity": 1,
+        "days_since_shipment": 40, "resolution": "refund", "origin": "merchant", "status": "requested",
+        "line_count": 1,
+    }  # fmt: skip
+    assert received.status == "received" and received.lines[0].quantity_received == 1
+
+
+class _NoOrders:
+    def find(self, order_key: str) -> Order | None:
+        return None
+
+
+class _NoReturns:
+    def find(self, return_id: str) -> Return | None:
+        return None
+
+
+def test_an_unknown_stored_return_is_not_found() -> None:
+    with pytest.raises(NotFound) as missing:
+        sample_return({"return": {"return_id": "RMA-404"}}, "return_requested", BigCommerceSettings(), dict,
+                      _NoOrders(), _NoReturns())  # fmt: skip
+    assert missing.value.field == "return.return_id"

@@ -314,3 +314,135 @@ def test_a_throttled_import_waits_its_turn_for_as_long_as_a_flash_sale_drains() 
         interval *= retries[0]["BackoffRate"]
     assert waited > 45 * 60  # a 3,000-order sale on a Standard store drains in ~21 minutes
     assert "Lambda.TooManyRequestsException" in retries[1]["ErrorEquals"]  # other steps: unchanged
+
+
+# -- return flows -----------------------------------------------------------------------------------
+
+RETURN_FLOW = ROOT / "flows" / "default_return.yaml"
+
+
+def _return_flow(*steps: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return _flow(*steps, type="return_orchestration", **extra)
+
+
+def test_the_committed_state_machine_is_what_the_generator_makes_of_the_sample_return_flow() -> None:
+    committed = (ROOT / "statemachines" / asl_file_name(RETURN_FLOW)).read_text()
+    flow = load_flow(RETURN_FLOW)
+
+    assert committed == to_json(generate_asl(flow)), "statemachines/ is stale: run `make generate`"
+    assert flow.is_return_flow and flow.input_events == ["return_requested", "return_received"]
+
+
+TYPE_MISTAKES = [
+    (_return_flow(_action("Check", "validate_return"), _action("Header")),
+     "steps[1].action: 'validate_order_header' belongs in an order flow; a return flow uses: assign_return_source, "
+     "custom, refund, send_to_returns_provider, update_return_status, validate_return"),
+    (_return_flow(_action("Check", "validate_return"), input_events=["return_received", "new_order"]),
+     "input_events[1]: a return flow starts on return_requested, return_received, return_refunded, not on "
+     "'new_order'"),
+    (_return_flow(_action("Check", "validate_return", input_events=["order_shipped"])),
+     "steps[0].input_events[0]: a return flow runs on return_requested, return_received, return_refunded, not "
+     "'order_shipped'"),
+    (_flow(_action("Header"), {"name": "Split", "element": "splitter", "branches": [
+        {"name": "Money", "steps": [_action("Pay back", "refund")]}]}),
+     "steps[1].branches[0].steps[0].action: 'refund' belongs in a return flow; an order flow uses:"),
+    (_flow(_action("Header", input_events=["return_received"])),
+     "steps[0].input_events[0]: an order flow runs on order events, not 'return_received'"),
+    (_flow(_action("Header"), input_events=["return_requested"]),
+     "input_events[0]: an order flow starts on order events, not on 'return_requested'"),
+    (_return_flow(_action("Close", "update_return_status", params={"status": "requested"})),
+     "steps[0]: params.status must be one of: authorised, in_transit, received, refunded, "
+     "rejected, closed (got 'requested')"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("flow", "expected"), TYPE_MISTAKES, ids=[m[1][:48] for m in TYPE_MISTAKES])
+def test_a_flow_mixing_order_and_return_steps_or_events_is_refused_naming_the_path(
+    flow: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(FlowError) as caught:
+        parse_flow(flow)
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_a_return_flow_without_input_events_starts_when_a_return_is_requested() -> None:
+    flow = parse_flow(_return_flow(_action("Check", "validate_return")))
+    assert flow.input_events == ["return_requested"]
+
+
+# Every element in a return flow: each Task, in branches too, must carry the return's id.
+ELEMENTS_OF_A_RETURN_FLOW = _return_flow(
+    _action("Check the return", "validate_return", execution_policies=["Return window"]),
+    {"name": "Prepare", "element": "splitter_merge", "branches": [
+        {"name": "Where to", "steps": [_action("Assign", "assign_return_source")]},
+        {"name": "Label", "steps": [_action("Send", "send_to_returns_provider", params={"provider": "sqs"})]},
+    ]},
+    _action("Pay back", "refund", input_events=["return_received"]),
+    {"name": "Paid?", "element": "condition",
+     "yes": [_action("Close", "update_return_status", params={"status": "closed"})],
+     "no": [_action("Note it", "custom", target="notify-returns-desk")]},
+    input_events=["return_requested", "return_received"],
+)  # fmt: skip
+
+
+def _tasks(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = {}
+    for name, state in machine["States"].items():
+        if state["Type"] == "Task":
+            found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(_tasks(branch))
+    return found
+
+
+@pytest.mark.parametrize("flow", [ELEMENTS_OF_A_RETURN_FLOW, None], ids=["every element", "the sample"])
+def test_every_task_of_a_return_flow_carries_the_return_and_a_failed_path_holds_the_return(
+    flow: dict[str, Any] | None,
+) -> None:
+    # Given a return flow
+    parsed = parse_flow(flow) if flow is not None else load_flow(RETURN_FLOW)
+
+    # When its state machine is generated
+    asl = generate_asl(parsed)
+
+    # Then every Task, inside the merge's branches too, hands its function the return's id
+    tasks = _tasks(asl)
+    assert tasks and all(t["Parameters"]["Payload"]["return_id.$"] == "$.return_id" for t in tasks.values())
+    assert structural_problems(asl) == []
+    # And a failed path ends in the hold of the return, on the returns function; no order is held
+    hold = asl["States"]["On hold"]
+    assert hold["Comment"] == hold["Parameters"]["Payload"]["action"] == "hold_return"
+    assert hold["Parameters"]["FunctionName"] == "${ReturnsFunctionArn}"
+    assert all(t["Parameters"]["Payload"]["action"] != "hold_order" for t in tasks.values())
+    return_actions = {"validate_return", "assign_return_source", "send_to_returns_provider", "refund"}
+    for task in tasks.values():
+        if task["Parameters"]["Payload"]["action"] in return_actions | {"update_return_status"}:
+            assert task["Parameters"]["FunctionName"] == "${ReturnsFunctionArn}"
+
+
+def test_step_functions_accepts_the_generated_machine_of_a_return_flow() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from orderflow.flows.asl import substitute, to_deployable_json
+
+    # Given a return flow's machine with its functions' ARNs filled in, as publishing deploys it
+    text = to_deployable_json(generate_asl(parse_flow(ELEMENTS_OF_A_RETURN_FLOW)))
+    arns = {
+        name: f"arn:aws:lambda:us-east-1:123456789012:function:stack-{name}"
+        for name in re.findall(r"\$\{(\w+)\}", text)
+    }
+
+    # When Step Functions (moto's, which parses the ASL) is asked to create it
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        stepfunctions = boto3.client("stepfunctions", region_name="us-east-1")
+        created = stepfunctions.create_state_machine(
+            name="stack-flow-returns",
+            definition=substitute(text, arns),
+            roleArn="arn:aws:iam::123456789012:role/FlowExecutionRole",
+        )
+
+        # Then it is created, as it was given
+        described = stepfunctions.describe_state_machine(stateMachineArn=created["stateMachineArn"])
+    assert json.loads(described["definition"])["States"]["On hold"]["Comment"] == "hold_return"
+    assert "ReturnsFunctionArn" in arns

@@ -76,7 +76,9 @@ def test_a_store_without_hooks_gets_one_per_scope_with_the_secret_header() -> No
 def test_correct_hooks_are_left_alone() -> None:
     plans = plan(registered(), DESTINATION, SECRET)
 
-    assert [(p.action, p.hook_id, p.body) for p in plans] == [("unchanged", n, None) for n in range(1, len(SCOPES) + 1)]
+    assert [(p.action, p.hook_id, p.body) for p in plans] == [
+        ("unchanged", n, None) for n in range(1, len(SCOPES) + 1)
+    ]
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from orderflow.models.order import Address, Customer, Order, OrderLine
+from orderflow.models.returns import Return, ReturnLine, return_document
 from orderflow.policies import (
     Policy,
     PolicyError,
@@ -469,3 +470,61 @@ def test_empty_rules_and_every_other_mistake_are_reported_together() -> None:
     assert _problems({"name": "No rules", "kind": "filter", "rules": []}) == [
         "rules: needs at least one rule"
     ]
+
+
+# --- return policies (return flows) -----------------------------------------------------------------
+
+
+def _a_return(**changes: Any) -> Return:
+    fields: dict[str, Any] = {
+        "return_id": "BC-250-R1",
+        "order_key": "BC-abc123-250",
+        "lines": [
+            ReturnLine(line_number=1, sku="SKU-1", quantity=1, reason="damaged", condition="opened",
+                       unit_price=Decimal("80.00")),
+            ReturnLine(line_number=2, sku="SKU-2", quantity=2, reason="too small", unit_price=Decimal("15.00")),
+        ],
+        "requested_at": "2026-12-03T10:00:00.000Z",
+        "shipped_at": "2026-11-20T09:00:00.000Z",
+    }  # fmt: skip
+    return Return.model_validate({**fields, **changes})
+
+
+def test_a_return_policy_names_only_return_fields_or_paths_into_the_return() -> None:
+    # Given return policies naming an order field, an unknown field, and return fields and paths
+    order_field = _problems(_execution(_rule("total", ">", 100), applies_to="return"))
+    unknown = _problems(_execution({"rules": [_rule("colour", "equals", "red")]}, applies_to="return"))
+
+    # Then the order's and unknown fields are refused with their path and the return's fields listed
+    assert order_field[0].startswith(
+        "rules[0].field: unknown field 'total' for a return policy (known: reason,"
+    )
+    assert "days_since_shipment" in order_field[0] and "lines[0].sku or note" in order_field[0]
+    assert unknown[0].startswith("rules[0].rules[0].field: unknown field 'colour' for a return policy")
+    for field in ("reason", "condition", "value", "quantity", "days_since_shipment", "resolution", "origin",
+                  "status", "line_count", "lines[0].sku", "reasons", "note"):  # fmt: skip
+        assert parse_policy(_execution(_rule(field, "contains data"), applies_to="return"))
+    # And a return field is no order field
+    assert "for an order policy" in _problems(_execution(_rule("days_since_shipment", "<=", 30)))[0]
+
+
+def test_return_filters_and_checks_read_the_return_document() -> None:
+    # Given a return of 110.00 asked 13 days after the shipment, its first line damaged
+    document = return_document(_a_return())
+    damaged = _policy("filter", _rule("reason", "equals", "Damaged"), applies_to="return", name="Damaged")
+    large = _policy("filter", _rule("value", ">", 200), applies_to="return", name="Large returns")
+    window = _policy("execution", _rule("days_since_shipment", "<=", 30), applies_to="return", name="Window")
+    short = _policy("execution", _rule("days_since_shipment", "<=", 7), applies_to="return", name="Week")
+
+    # When the filters and checks are evaluated on it
+    decision = decide_filters([damaged, large], _order(), document)
+    checks = check_execution_policies([window, short], _order(), None, document)
+
+    # Then each reads the return, not the order (whose total is 100.00), and says which rule failed
+    assert decide_filters([damaged], _order(), document).applies
+    assert not decision.applies
+    assert decision.reasons == ["filter policy 'Large returns' does not apply: value > 200 does not hold"]
+    assert checks.critical == ["execution policy 'Week' (critical): days_since_shipment <= 7 does not hold"]
+    # And a return not yet shipped has no days since shipment: a window cannot hold for it
+    unshipped = return_document(_a_return(shipped_at=None))
+    assert check_execution_policies([window], _order(), None, unshipped).critical

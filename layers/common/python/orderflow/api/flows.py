@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderflow.api.dependencies import Flows, Mappings, Settings, StateMachines
+from orderflow.api.dependencies import Flows, Mappings, Orders, Returns, Settings, StateMachines
 from orderflow.api.http import created
 from orderflow.errors import InvalidInput
 from orderflow.flows import diagram, dry_run, publishing
@@ -21,8 +21,8 @@ router = APIGatewayHttpRouter()
 # problem is listed with its path (steps[2].branches[1].steps[0].action), which a typed body would cut to
 # Powertools' first error, with the tagged unions' tags in its path. The body is taken as an object here.
 FLOW_BODY = Body(
-    description="A flow definition: name, type order_orchestration, description, input_events, filter_policies, "
-    "steps (actions and elements)"
+    description="A flow definition: name, type (order_orchestration or return_orchestration), description, "
+    "input_events, filter_policies, steps (actions and elements)"
 )
 
 
@@ -144,7 +144,12 @@ def get_diagram(
 
 @router.post(
     "/flows/<flow_id>/dry-run",
-    summary="Run a sample order through the flow's logic: where each path stops, and why; nothing is written",
+    summary="Run a sample order (a return flow: a sample return) through the flow's logic: where each path "
+    "stops, and why; nothing is written",
+    description="A return flow dry-runs a return of the order: a return request (its lines, reasons, resolution, "
+    "and days_since_shipment for the return policies) or a stored return by return_id, whose stored order is "
+    "used when the body gives none. 400 naming return when a return flow is given none, and naming event when "
+    "the event is of the other kind of flow; 404 for an unknown stored return.",
     tags=["flows"],
 )
 def dry_run_flow(
@@ -155,22 +160,26 @@ def dry_run_flow(
         dict[str, Any],
         Body(
             description='{"order": <a BigCommerce v2 order with its products and shipping_addresses>, '
-            '"event": <the event it runs on, default new_order>}'
+            '"event": <the event it runs on, default new_order (a return flow: return_requested)>, '
+            '"return": <a return flow\'s return: {"lines": [{"line_number" or "sku", "quantity", "reason", '
+            '"condition"?}], "resolution"?, "days_since_shipment"?} or {"return_id": <a stored return>}>}'
         ),
     ],
     repo: Flows,
     settings_repo: Settings,
     mappings: Mappings,
+    orders: Orders,
+    returns: Returns,
 ) -> dict[str, Any]:
     flow = repo.get(flow_id).flow()
     settings = settings_repo.bigcommerce()
-    order = dry_run.sample_order(body, settings, mappings.resolve)
-    event = dry_run.sample_event(body)
-    result = dry_run.dry_run(flow, publishing.policies_by_name(repo), order, settings, event)
-    return {
-        "flow_id": flow.id,
-        "version": flow.version,
-        "order_key": order.order_key,
-        **result.summary(),
-        "steps": result.steps,
-    }
+    event = dry_run.sample_event(body, flow)
+    if flow.is_return_flow:
+        order, ret = dry_run.sample_return(body, event, settings, mappings.resolve, orders, returns)
+    else:
+        order, ret = dry_run.sample_order(body, settings, mappings.resolve), None
+    result = dry_run.dry_run(flow, publishing.policies_by_name(repo), order, settings, event, ret)
+    answer: dict[str, Any] = {"flow_id": flow.id, "version": flow.version, "order_key": order.order_key}
+    if result.ret is not None:
+        answer["return"] = dry_run.return_fields(result.ret)
+    return {**answer, **result.summary(), "steps": result.steps}

@@ -72,7 +72,7 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "type": "apiKey",
         "in": "header",
         "name": "X-Provider-Secret",
-        "description": "The fulfillment providers' shared secret.",
+        "description": "The fulfillment and returns providers' shared secret (or a configured provider's own).",
     },
 }
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"sigv4": []}, {"bearer": []}]
@@ -80,6 +80,7 @@ ADMIN_SECURITY: list[dict[str, list[str]]] = [{"sigv4": []}, {"bearer": []}]
 OWN_SECURITY: dict[tuple[str, str], list[dict[str, list[str]]]] = {
     ("POST", "/webhooks/bigcommerce"): [{"webhookSecret": []}],
     ("POST", "/fulfillment/{fulfillment_order_id}/events"): [{"providerSecret": []}],
+    ("POST", "/returns/{return_id}/events"): [{"providerSecret": []}],
 }
 
 ERROR_DESCRIPTIONS = {
@@ -161,6 +162,10 @@ ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     # 200 for accepted, duplicate and ignored deliveries alike; 503 tells BigCommerce to retry.
     ("POST", "/webhooks/bigcommerce"): (400, 401, 413, 503),
     ("POST", "/fulfillment/{fulfillment_order_id}/events"): (400, 401, 404, 409, 413, *BC),
+    ("POST", "/orders/{order_key}/returns"): (400, 404, 409, 413),
+    ("GET", "/orders/{order_key}/returns"): (404,),
+    ("GET", "/returns/{return_id}"): (404,),
+    ("POST", "/returns/{return_id}/events"): (400, 401, 404, 409, 413),
 }
 # Success codes other than 200 (the description of each).
 SUCCESS: dict[tuple[str, str], dict[int, str]] = {
@@ -183,6 +188,10 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
         200: "The source of that code, replaced",
     },
     ("POST", "/customers"): {201: "The customer, created"},
+    ("POST", "/orders/{order_key}/returns"): {
+        201: "The return, requested (and the return flows it started)",
+        200: "The same return_id and body again: the return as it is",
+    },
     ("POST", "/orders/{order_key}/shipments"): {
         201: "The shipment, created",
         200: "The same shipment_id again: the shipment as it was recorded, unchanged",

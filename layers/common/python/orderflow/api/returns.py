@@ -9,8 +9,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderflow.api.dependencies import Flows, Orders, Returns, Shipments
+from orderflow.errors import NotFound
 from orderflow.returns.flows import return_flow_starter
-from orderflow.returns.receiving import render
+from orderflow.returns.receiving import plausible_return_id, render
 from orderflow.returns.requests import request_return
 from orderflow.store.executions import ExecutionStarter
 
@@ -52,10 +53,14 @@ def create_return(
 @router.get(
     "/orders/<order_key>/returns",
     summary="An order's returns, oldest first, with their statuses and quantities",
+    description="404 for an unknown order.",
     tags=["returns"],
 )
-def list_returns(order_key: str, returns: Returns) -> dict[str, Any]:
-    return {"returns": [render(ret) for ret in returns.for_order(order_key)]}
+def list_returns(order_key: str, returns: Returns, orders: Orders) -> dict[str, Any]:
+    found = returns.for_order(order_key)
+    if not found and orders.find_header(order_key) is None:
+        raise NotFound(f"order {order_key} does not exist", field="order_key")
+    return {"returns": [render(ret) for ret in found]}
 
 
 @router.get(
@@ -65,4 +70,6 @@ def list_returns(order_key: str, returns: Returns) -> dict[str, Any]:
     tags=["returns"],
 )
 def get_return(return_id: str, returns: Returns) -> dict[str, Any]:
+    if not plausible_return_id(return_id):
+        raise NotFound(f"return {return_id[:80]} does not exist", field="return_id")
     return render(returns.get(return_id))

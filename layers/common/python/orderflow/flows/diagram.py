@@ -20,7 +20,12 @@ EVENT_LABELS = {
     "order_shipped": "Order shipped",
     "order_partially_shipped": "Order partially shipped",
     "fulfillment_failed": "Fulfillment failed",
+    "return_requested": "Return requested",
+    "return_received": "Return received",
+    "return_refunded": "Return refunded",
 }
+# What the markdown heading calls each type of flow.
+FLOW_TYPE_LABELS = {"order_orchestration": "order flow", "return_orchestration": "return flow"}
 END_LABEL = "End"
 FAILED_LABEL = "failed"
 
@@ -48,6 +53,12 @@ _ACTION_TEXT = {
     "send_to_invoice": "send to invoice",
     "send_to_accounting": "send to accounting",
     "update_order_status": "update order status",
+    "cancel_order": "cancel order",
+    "validate_return": "validate return",
+    "assign_return_source": "assign return source",
+    "send_to_returns_provider": "send to returns provider",
+    "refund": "refund in BigCommerce",
+    "update_return_status": "update return status",
     "custom": "custom action",
 }
 
@@ -92,8 +103,8 @@ def to_mermaid(flow: Flow) -> str:
 
 
 def to_markdown(flow: Flow) -> str:
-    """The diagram in a fenced ``mermaid`` block under a ``### <name> v<version>`` heading."""
-    heading = _markdown_text(f"{flow.name} v{flow.version}")
+    """The diagram in a fenced ``mermaid`` block under a ``### <name> v<version> (<type>)`` heading."""
+    heading = _markdown_text(f"{flow.name} v{flow.version} ({FLOW_TYPE_LABELS[flow.type]})")
     return f"### {heading}\n\n```mermaid\n{to_mermaid(flow)}```\n"
 
 
@@ -222,6 +233,8 @@ def _action_label(step: ActionStep) -> str:
     detail = _ACTION_TEXT.get(step.action, step.action.replace("_", " "))
     if step.action == "update_order_status" and "status" in step.params:
         detail = f"set status to {step.params['status']!s}"
+    elif step.action == "update_return_status" and "status" in step.params:
+        detail = f"set return status to {step.params['status']!s}"
     elif step.action == "custom" and step.target:
         detail = f"custom action {_function_name(step.target)}"
     lines = [escape_label(step.name), f"<i>{escape_label(detail)}</i>"]

@@ -47,7 +47,7 @@ def callback_secret(
     """The secret a callback about this return carries: that of the configured provider it was sent to,
     when it has its own; else the stack's PROVIDER_SECRET (an unknown return too: it is answered 404
     only once the caller has proven a secret)."""
-    ret = returns.find(return_id) if _plausible(return_id) else None
+    ret = returns.find(return_id) if plausible_return_id(return_id) else None
     if ret is not None and ret.provider:
         configured = providers.find(ret.provider)
         if configured is not None and configured.secret_ref:
@@ -86,7 +86,7 @@ def handle(
     start_flows: StartReturnFlows,
 ) -> dict[str, Any]:
     """Apply the event once; the same event again answers the return as it is (``applied: false``)."""
-    if not _plausible(return_id):
+    if not plausible_return_id(return_id):
         raise NotFound(f"return {return_id} does not exist", field="return_id")
     event = parse_event(body)
     ret = returns.get(return_id)
@@ -122,12 +122,12 @@ def handle(
             moved = current.moved(R.REJECTED, f"provider: rejected {event.message}".strip(), at)
             return moved.model_copy(update={"events": events})
         lines = [_receive(line, plan.get(line.line_number)) for line in current.lines]
-        # The first part of the goods moves the return to received; later parts add to its quantities.
-        moved = (
-            current.moved(R.RECEIVED, f"provider: received {event.message}".strip(), at)
-            if current.status != R.RECEIVED
-            else current
-        )
+        # The first part of the goods moves the return to received; later parts add to its quantities
+        # (and a return refunded before its goods came back stays refunded, its goods counted in).
+        if current.status in (R.RECEIVED, R.REFUNDED):
+            moved = current
+        else:
+            moved = current.moved(R.RECEIVED, f"provider: received {event.message}".strip(), at)
         return moved.model_copy(
             update={"events": events, "lines": lines, "source_id": event.source_id or current.source_id}
         )
@@ -211,5 +211,7 @@ def render(ret: Return) -> dict[str, Any]:
     return body
 
 
-def _plausible(return_id: str) -> bool:
+def plausible_return_id(return_id: str) -> bool:
+    """A return id as they are made (``models/returns.py`` RETURN_ID_PATTERN, or a store refund's): no
+    other text reaches a DynamoDB key."""
     return 0 < len(return_id) <= 64 and all(c.isalnum() or c in "_.-" for c in return_id)
