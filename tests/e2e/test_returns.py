@@ -360,3 +360,36 @@ def test_a_return_outside_the_window_fails_its_critical_policy_and_is_held_with_
     assert "Return window" in ret["hold"]["message"] and "days_since_shipment <= 30" in ret["hold"]["message"]
     assert provider.requests == []
     assert api.get(f"/orders/{key}").json()["status"] == "shipped"  # the order itself is not held
+
+
+def test_a_return_held_by_a_refusing_provider_is_resubmitted_and_goes_on_from_that_step(
+    runtime: LocalRuntime, store: DemoStore, api: Api, provider: ProviderServer
+) -> None:
+    # Given a shipped order, the return flow, and a returns provider that refuses the label request
+    _, key = _shipped_order(runtime, store, api)
+    publish(api, _return_flow(provider))
+    provider.failures, provider.fail_status, provider.fail_message = 1, 400, "unknown carrier account"
+
+    # When a return is requested
+    asked = api.post(
+        f"/orders/{key}/returns", {"lines": [{"sku": "SCW", "quantity": 2, "reason": "unwanted"}]}
+    )
+    _settle(runtime, store)
+
+    # Then the return is held at the label step with the provider's words; the order is not held
+    return_id = asked.json()["return_id"]
+    held = api.get(f"/returns/{return_id}").json()
+    assert held["on_hold"] is True and held["hold"]["step"] == "Ask for a label"
+    assert "unknown carrier account" in held["hold"]["message"]
+    assert api.get(f"/orders/{key}").json()["status"] == "shipped"
+
+    # When the operator resubmits once the provider account is fixed
+    resubmitted = api.post(f"/orders/{key}/resubmit")
+    _settle(runtime, store)
+
+    # Then the flow resumed at the label step (nothing before it ran again) and the return goes on
+    assert resubmitted.status_code == 202, resubmitted.text
+    assert resubmitted.json()["resume_at"] == "Ask for a label"
+    ret = api.get(f"/returns/{return_id}").json()
+    assert ret["on_hold"] is False and ret["provider"] == "https" and ret["status"] == "authorised"
+    assert len(provider.requests) == 2 and provider.requests[-1].body["return_id"] == return_id

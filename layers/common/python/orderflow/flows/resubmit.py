@@ -138,11 +138,13 @@ def resubmit(
     by: str = "an operator",
 ) -> Resubmission:
     order, results = orders.get_with_steps(order_key)  # NotFound (404) for an unknown order
-    if is_final(order.status):
+    failed = latest_failure(results)
+    # A return flow's failure is the return's: it is resubmitted whatever the order's status (a
+    # completed order's return, say).
+    if is_final(order.status) and (failed is None or not failed.return_id):
         raise Conflict(
             f"order {order_key} is {order.status.value}: nothing is resubmitted for it", field="order_key"
         )
-    failed = latest_failure(results)
     if failed is None or not failed.execution:
         raise Conflict(f"nothing to resubmit: every step of order {order_key} succeeded", field="order_key")
     machine_arn, state_machine_arn, asl, ref = _machine_of(failed, flows, reader, machines)
@@ -171,7 +173,11 @@ def resubmit(
         RESUME_FIELD: point,
     }
     reason = f"resubmitted by {by} from step '{failed.step}' ({ref.name or ref.id} v{ref.version})"
-    status, healed = _heal(order, reason, orders, heal)
+    if failed.return_id:
+        payload["return_id"] = failed.return_id
+        status, healed = order.status, _release_return(order.order_key, failed.return_id, reason, orders)
+    else:
+        status, healed = _heal(order, reason, orders, heal)
     for attempt in range(_NAME_ATTEMPTS):
         name = resubmit_name(root, number + attempt)
         _, started = starter.start(machine_arn, name, payload)
@@ -193,6 +199,16 @@ def resubmit(
         order_status=status.value,
         healed=healed,
     )
+
+
+def _release_return(order_key: str, return_id: str, reason: str, orders: OrderRepository) -> str:
+    """A held return is taken out of hold when its flow is resubmitted (the order is not touched)."""
+    from orderflow.store.returns import ReturnRepository
+
+    returns = ReturnRepository(orders.table_name)
+    returns.update(return_id, lambda current: current.model_copy(update={"hold": None}), order_key)
+    orders.note(order_key, f"return {return_id} {reason}")
+    return f"return {return_id} taken out of hold"
 
 
 def _heal(order: Order, reason: str, orders: OrderRepository, heal: Healer | None) -> tuple[OrderStatus, str]:
