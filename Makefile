@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)/layers/common/python:$(CURDIR)/tools
 # `sam build` needs the Lambda runtime's Python (3.12) on PATH; pyenv keeps it outside PATH.
 LAMBDA_PYTHON_DIR := $(firstword $(dir $(shell command -v python3.12 2>/dev/null)) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/) $(wildcard /root/.pyenv/versions/3.12*/bin/))
 
-.PHONY: demo serve test unit lint format generate check-generated build validate bench clean
+.PHONY: demo serve test unit lint format generate check-generated build validate bench clean browser
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	python3 -m venv $(VENV)
@@ -23,7 +23,17 @@ serve: $(STAMP)  ## the local API on 127.0.0.1:$${PORT:-3000}; ARGS=--ephemeral 
 	$(PY) -m orderflow_cli serve $(ARGS)
 
 # The suite runs at DEBUG, so that every log line runs in it (a bad one fails a test, not a request).
-test: $(STAMP) check-generated  ## lint, types, generated state machines, then the whole suite
+# The console's browser tests drive Chromium: Debian's package where apt exists (as root, or with sudo),
+# else Playwright's own download. Skipped when a browser is there already.
+CHROMIUM ?= /usr/bin/chromium
+browser:  ## the browser the console's tests drive
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	else $(PY) -m playwright install chromium; fi
+
+test: $(STAMP) check-generated browser  ## lint, types, generated state machines, then the whole suite
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy

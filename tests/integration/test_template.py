@@ -409,12 +409,15 @@ def test_only_the_callbacks_skip_iam_and_the_returns_routes_are_deployed() -> No
     }
 
     # Then the store's and the providers' callbacks go without IAM (each checks its own secret
-    # header); every other route is signed, the returns' admin routes included
+    # header), as do the console's static files (they hold no data: what they call is signed); every
+    # other route is signed, the returns' admin routes included
     unsigned = {route: name for route, (name, authorizer) in routes.items() if authorizer is None}
     assert unsigned == {
         ("POST", "/webhooks/bigcommerce"): "WebhookFunction",
         ("POST", "/fulfillment/{fulfillment_order_id}/events"): "FulfillmentEventsFunction",
         ("POST", "/returns/{return_id}/events"): "ReturnEventsFunction",
+        ("GET", "/console"): "ConsoleFunction",
+        ("GET", "/console/{proxy+}"): "ConsoleFunction",
     }
     assert {authorizer for route, (_, authorizer) in routes.items() if route not in unsigned} == {"AWS_IAM"}
     for route in [("POST", "/orders/{order_key}/returns"), ("GET", "/orders/{order_key}/returns"),

@@ -1,0 +1,6 @@
+// orders page (see issue 18).
+import { clear, el } from "../ui.js";
+
+export async function render(main) {
+  clear(main, el("h1", {}, "Orders"), el("p", { class: "muted" }, "Coming soon."));
+}
