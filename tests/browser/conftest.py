@@ -63,7 +63,8 @@ def console(runtime: LocalRuntime, page: Page) -> Page:
     page.goto(f"{runtime.api_url}/console")
     page.get_by_label("Admin token").fill(ADMIN_TOKEN)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    # The sign-in form has a heading of its own: wait for the page it leads to.
+    expect(page.get_by_role("heading", level=1, name="Orders")).to_be_visible()
     return page
 
 

@@ -495,3 +495,209 @@ def test_the_local_runtime_serves_the_returns_functions(runtime: LocalRuntime) -
         "ReturnEventsFunction",
         "ReturnsFunction",
     ]
+
+
+# ---------------------------------------------------------------- operators' sign-in and the console
+
+
+def _translated(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The template as CloudFormation gets it: SAM's transform applied (code locations stand in for
+    the uploads `sam deploy` makes)."""
+    try:
+        from samtranslator.translator.transform import transform
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("aws-sam-cli (and its translator) is a dev dependency, so CI must have it")
+        pytest.skip("the SAM translator is not installed here (run through `make test` to get it)")
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    document = _document()
+    for resource in document["Resources"].values():
+        for key in ("CodeUri", "DefinitionUri", "ContentUri"):
+            if key in resource.get("Properties", {}):
+                resource["Properties"][key] = "s3://bucket/key"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    translated: dict[str, Any] = transform(document, {}, NoManagedPolicies())
+    return translated
+
+
+def _references(value: Any) -> Iterator[str]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+    elif isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                yield arg
+            elif key == "Fn::GetAtt":
+                yield arg[0] if isinstance(arg, list) else str(arg).split(".")[0]
+            elif key == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+                yield from (name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text))
+                yield from _references(extra)
+            else:
+                yield from _references(arg)
+
+
+def _cycle(resources: dict[str, Any]) -> list[str] | None:
+    needs = {
+        name: {r for r in _references(res) if r in resources and r != name}
+        | set([res["DependsOn"]] if isinstance(res.get("DependsOn"), str) else res.get("DependsOn", []))
+        for name, res in resources.items()
+    }
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        state[name] = "open"
+        for other in sorted(needs[name]):
+            if state.get(other) == "open":
+                return [*path[path.index(other) :], other]
+            if other not in state and (found := visit(other, [*path, other])):
+                return found
+        state[name] = "done"
+        return None
+
+    for name in resources:
+        if name not in state and (found := visit(name, [name])):
+            return found
+    return None
+
+
+def test_cloudformation_gets_a_template_it_can_create(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the template after SAM's transform (which `sam validate --lint` does not run in full)
+    resources = _translated(monkeypatch)["Resources"]
+
+    # Then the admin routes have their IAM authorizer, and no resource waits for itself: the console's
+    # sign-in settings reach it through a parameter, since its app client names the API that names it
+    assert resources["Api"]["Type"] == "AWS::ApiGatewayV2::Api"
+    assert _cycle(resources) is None
+    body = resources["Api"]["Properties"]["Body"]
+    assert body["paths"]["/orders"]["get"]["security"] == [{"AWS_IAM": []}]
+    assert "security" not in body["paths"]["/console/{proxy+}"]["get"]
+
+
+def test_operators_sign_in_with_the_stacks_user_pool() -> None:
+    # Given the template's Cognito resources
+    document = _document()
+    resources = document["Resources"]
+    pool = resources["ConsoleUserPool"]["Properties"]
+    client = resources["ConsoleUserPoolClient"]["Properties"]
+    identity = resources["ConsoleIdentityPool"]["Properties"]
+    console_url = {
+        "Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/console/index.html"
+    }
+
+    # Then operators are e-mail users the stack or an admin creates (no self sign-up), with a strong
+    # password and optional MFA
+    assert pool["UsernameAttributes"] == ["email"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    password = pool["Policies"]["PasswordPolicy"]
+    assert password["MinimumLength"] >= 12
+    assert all(password[f"Require{kind}"] for kind in ["Lowercase", "Uppercase", "Numbers", "Symbols"])
+    assert pool["MfaConfiguration"] == "OPTIONAL"
+    assert resources["ConsoleUserPoolDomain"]["Properties"]["UserPoolId"] == {"Ref": "ConsoleUserPool"}
+
+    # And the console is a public client of the hosted UI: code flow (PKCE), no secret, coming back to
+    # the console's page
+    assert client["GenerateSecret"] is False
+    assert client["AllowedOAuthFlows"] == ["code"] and client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert client["AllowedOAuthScopes"] == ["openid", "email", "profile"]
+    assert client["CallbackURLs"] == [console_url] and client["LogoutURLs"] == [console_url]
+
+    # And the first operator is created only when ConsoleAdminEmail is given
+    assert document["Parameters"]["ConsoleAdminEmail"]["Default"] == ""
+    admin = resources["ConsoleAdminUser"]
+    assert admin["Type"] == "AWS::Cognito::UserPoolUser" and admin["Condition"] == "HasConsoleAdmin"
+    assert document["Conditions"]["HasConsoleAdmin"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ConsoleAdminEmail"}, ""]}]
+    }
+    assert admin["Properties"]["Username"] == {"Ref": "ConsoleAdminEmail"}
+
+    # And the identity pool trades only that client's ID tokens for credentials, never anonymously
+    assert identity["AllowUnauthenticatedIdentities"] is False
+    assert identity["CognitoIdentityProviders"] == [
+        {
+            "ProviderName": {"Fn::GetAtt": ["ConsoleUserPool", "ProviderName"]},
+            "ClientId": {"Ref": "ConsoleUserPoolClient"},
+            "ServerSideTokenCheck": True,
+        }
+    ]
+
+
+def test_the_identity_pools_role_may_only_invoke_this_api() -> None:
+    # Given the role signed-in operators get
+    resources = _document()["Resources"]
+    role = resources["ConsoleOperatorRole"]["Properties"]
+    attached = resources["ConsoleIdentityPoolRoles"]["Properties"]
+
+    # Then only this identity pool's authenticated identities may take it
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Federated": "cognito-identity.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert trust["Condition"] == {
+        "StringEquals": {"cognito-identity.amazonaws.com:aud": {"Ref": "ConsoleIdentityPool"}},
+        "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "authenticated"},
+    }
+    assert attached == {
+        "IdentityPoolId": {"Ref": "ConsoleIdentityPool"},
+        "Roles": {"authenticated": {"Fn::GetAtt": ["ConsoleOperatorRole", "Arn"]}},
+    }
+
+    # And all it may do is call this stack's API (whose admin routes check the signature)
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] == [
+        (
+            "Allow",
+            "execute-api:Invoke",
+            {"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/*"},
+        )
+    ]
+    assert "ManagedPolicyArns" not in role
+
+
+def test_the_console_reads_its_sign_in_from_the_stacks_parameter_and_its_url_is_an_output() -> None:
+    # Given the console function, the parameter the stack writes and the outputs
+    document = _document()
+    resources = document["Resources"]
+    console = resources["ConsoleFunction"]["Properties"]
+    parameter = resources["ConsoleSignInParameter"]["Properties"]
+    name = "/${AWS::StackName}/console/sign-in"
+
+    # Then the function is told the parameter's name and may read that parameter only
+    assert console["Environment"]["Variables"]["CONSOLE_SIGN_IN_PARAMETER"] == {"Fn::Sub": name}
+    assert parameter["Name"] == {"Fn::Sub": name}
+    (statement,) = console["Policies"][0]["Statement"]
+    assert statement["Action"] == "ssm:GetParameter"
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter" + name
+    }
+
+    # And the parameter says what config.json says in the cognito mode, from the stack's resources
+    text = parameter["Value"]["Fn::Sub"]
+    said = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))
+    assert set(said) == {"mode", "region", "user_pool_id", "client_id", "domain", "identity_pool_id"}
+    assert said["mode"] == "cognito"
+    for reference in ["${ConsoleUserPool}", "${ConsoleUserPoolClient}", "${ConsoleIdentityPool}",
+                      "${ConsoleUserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"]:  # fmt: skip
+        assert reference in text
+
+    # And the outputs give the console's address and the pool to add operators to
+    outputs = document["Outputs"]
+    assert outputs["ConsoleUrl"]["Value"] == {
+        "Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/console/index.html"
+    }
+    assert outputs["ConsoleUserPoolId"]["Value"] == {"Ref": "ConsoleUserPool"}
+
+
+def test_the_local_console_asks_for_the_admin_token(runtime: LocalRuntime) -> None:
+    # Given the local runtime, which reads the console's environment from the template but makes no
+    # user pool
+    config = requests.get(f"{runtime.api_url}/console/config.json", timeout=10)
+
+    # Then the console signs in with the admin token, and its page calls only its own origin
+    page = requests.get(f"{runtime.api_url}/console/index.html", timeout=10)
+    assert config.json() == {"mode": "token"}
+    assert "connect-src 'self';" in page.headers["content-security-policy"]

@@ -97,9 +97,12 @@ def publish(api: AdminApi, flow: Flow, replace: bool = False) -> str:
 
 
 def _same(current: dict[str, Any], definition: dict[str, Any]) -> bool:
-    return all(current.get(key) == value for key, value in definition.items() if key != "created_on") and str(
-        current.get("created_on")
-    ) == str(definition.get("created_on"))
+    # A file without created_on leaves the day to the API (the day the flow was created there).
+    given = definition.get("created_on")
+    same_day = given is None or str(current.get("created_on")) == str(given)
+    return same_day and all(
+        current.get(key) == value for key, value in definition.items() if key != "created_on"
+    )
 
 
 def _invalid(path: str | Path, exc: FlowError) -> int:

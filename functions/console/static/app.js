@@ -14,9 +14,11 @@ const PAGES = {
 };
 
 let leave = null;
+let current = 0; // the latest navigation: a slower, older one must not draw over it
 
 async function route() {
   const main = document.getElementById("main");
+  const mine = ++current;
   const [page = "orders", ...rest] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   for (const link of document.querySelectorAll("#nav a")) {
     if (link.getAttribute("href") === `#/${page}`) link.setAttribute("aria-current", "page");
@@ -29,13 +31,21 @@ async function route() {
     return;
   }
   clear(main, el("p", { class: "muted" }, "Loading…"));
+  // Each page draws into its own container, put in place only if no newer navigation began meanwhile.
+  const target = el("div", { class: "page" });
   try {
     const module = await load();
-    const stop = await module.render(main, rest);
+    const stop = await module.render(target, rest);
+    if (mine !== current) {
+      if (typeof stop === "function") stop();
+      return;
+    }
     if (typeof stop === "function") leave = stop;
   } catch (exc) {
-    clear(main, el("h1", {}, "Something went wrong"), problems(exc));
+    if (mine !== current) return;
+    clear(target, el("h1", {}, "Something went wrong"), problems(exc));
   }
+  clear(main, target);
   main.focus({ preventScroll: true });
 }
 

@@ -43,7 +43,8 @@ export function table({ caption, columns, rows, empty = "Nothing here yet.", id 
 // The problems of an API error (or a list of strings), each on its own line, announced to screen readers.
 export function problems(error, { id } = {}) {
   const list = Array.isArray(error) ? error : (error?.problems?.length ? error.problems : [error?.message || String(error)]);
-  return el("ul", { class: "problems", role: "alert", id }, list.map((p) => el("li", {}, p)));
+  // The alert wraps the list: a list's items must stay in their list for assistive technology.
+  return el("div", { role: "alert", id }, el("ul", { class: "problems" }, list.map((p) => el("li", {}, p))));
 }
 
 export function toast(message, { error = false } = {}) {

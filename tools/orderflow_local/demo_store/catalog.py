@@ -164,6 +164,10 @@ class CatalogResource(StoreState):
             products = [copy.deepcopy(self._catalog[i]) for i in sorted(self._catalog)]
         if "sku" in query:
             products = [p for p in products if p["sku"] == query["sku"][0]]
+        if query.get("keyword", [""])[0].strip():
+            # As BigCommerce's keyword search: the words in the name, a SKU (a variant's too) or the description.
+            words = query["keyword"][0].lower().split()
+            products = [p for p in products if all(w in _searchable(p) for w in words)]
         ids = {_to_int(i, "id:in") for v in query.get("id:in", []) for i in v.split(",") if i.strip()}
         if ids:
             products = [p for p in products if p["id"] in ids]
@@ -173,6 +177,17 @@ class CatalogResource(StoreState):
                 del product["variants"]
         return _v3_page(products, query)
 
+    def _get_catalog_variants(self, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        """Every product's variants (a simple product's base variant carries its SKU), by ``sku`` or
+        ``sku:in``."""
+        with self._lock:
+            variants = [copy.deepcopy(v) for i in sorted(self._catalog) for v in self._catalog[i]["variants"]]
+        wanted = {s for v in query.get("sku:in", []) for s in v.split(",") if s}
+        wanted.update(query.get("sku", []))
+        if "sku" in query or "sku:in" in query:
+            variants = [v for v in variants if v["sku"] in wanted]
+        return _v3_page(variants, query)
+
     def _ids_for_sku(self, sku: str) -> tuple[int, int]:
         """The same sku maps to the same catalog product and variant across orders."""
         with self._lock:
@@ -181,3 +196,8 @@ class CatalogResource(StoreState):
             if sku not in self._sku_ids:
                 self._sku_ids[sku] = (self._take("product"), self._take("variant"))
             return self._sku_ids[sku]
+
+
+def _searchable(product: dict[str, Any]) -> str:
+    skus = [product["sku"], *(v["sku"] for v in product.get("variants") or [])]
+    return " ".join([product["name"], product["description"], *skus]).lower()

@@ -365,6 +365,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("DELETE", r"/v3/hooks/(\d+)", "_delete_hook"),
         ("GET", r"/v3/customers", "_get_customers"),
         ("GET", r"/v3/catalog/products", "_get_catalog_products"),
+        ("GET", r"/v3/catalog/variants", "_get_catalog_variants"),
     ]
 ]
 

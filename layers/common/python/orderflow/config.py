@@ -146,6 +146,13 @@ class Settings(BaseModel):
         "The sweep leaves an intake younger than this alone: it may still be importing, or about to wait.",
         ge=0,
     )
+    # -- the operator console --------------------------------------------------------------------
+    console_sign_in_parameter: str | None = _var(
+        None,
+        "CONSOLE_SIGN_IN_PARAMETER",
+        "The SSM parameter holding how operators sign in to the console (Cognito ids), read by "
+        "functions/console; unset: the admin token.",
+    )
     # -- fulfillment providers --------------------------------------------------------------------
     fulfillment_queue_url: str | None = _var(
         None, "FULFILLMENT_QUEUE_URL", "The SQS queue of the sqs provider (one message per document)."

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from orderflow.api.dependencies import Flows, Mappings, Orders, Returns, Settings, StateMachines
 from orderflow.api.http import created
 from orderflow.errors import InvalidInput
-from orderflow.flows import diagram, dry_run, publishing
+from orderflow.flows import diagram, dry_run, executions, publishing, resubmit
 from orderflow.flows.asl import generate_asl, to_json
 from orderflow.models.flow import FlowError
 from orderflow.store.flows import FlowRecord
@@ -38,6 +38,7 @@ def render(record: FlowRecord) -> dict[str, Any]:
     return {
         "id": record.id,
         **record.flow().model_dump(mode="json"),
+        "created_on": record.created_on,
         "published_version": record.published_version,
         "versions": record.versions,
         "state_machine_arn": record.state_machine_arn,
@@ -46,15 +47,15 @@ def render(record: FlowRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/flows", summary="Flows with their status and version", tags=["flows"])
+LISTED = ("id", "name", "type", "status", "version", "published_version", "created_on", "updated_at")
+
+
+@router.get(
+    "/flows", summary="Flows with their type, status, version, day created and last change", tags=["flows"]
+)
 def list_flows(repo: Flows) -> dict[str, Any]:
     flows = repo.all_flows()
-    return {
-        "flows": [
-            {k: render(r)[k] for k in ("id", "name", "status", "version", "published_version", "updated_at")}
-            for r in flows
-        ]
-    }
+    return {"flows": [{k: render(r)[k] for k in LISTED} for r in flows]}
 
 
 @router.post("/flows", summary="Create a flow (validated whole; nothing stored when invalid)", tags=["flows"])
@@ -183,3 +184,20 @@ def dry_run_flow(
     if result.ret is not None:
         answer["return"] = dry_run.return_fields(result.ret)
     return {**answer, **result.summary(), "steps": result.steps}
+
+
+@router.get(
+    "/orders/<order_key>/executions",
+    summary="The order's executions: flow, version, and where to see each in the Step Functions console",
+    description="One entry per execution that recorded a step result, in the order they started: its "
+    "`name`, `flow_id`, `flow_name`, `flow_version`, `execution_arn` (from the state machine the flow "
+    "version is published as; the local runtime's ARNs locally), `console_url` (the AWS console's page "
+    "of that execution), and its steps' count and last status. 404 for an unknown order.",
+    tags=["orders"],
+)
+def list_order_executions(order_key: str, orders: Orders, repo: Flows) -> dict[str, Any]:
+    steps = orders.step_results(order_key)
+    if not steps:
+        orders.get(order_key)  # 404 when the order does not exist at all
+    found = executions.of_order(steps, repo, resubmit.StackMachines.from_env())
+    return {"order_key": order_key, "executions": [e.to_dict() for e in found]}

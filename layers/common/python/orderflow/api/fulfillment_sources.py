@@ -1,6 +1,7 @@
 """Fulfillment sources and inventory: ``GET|POST /fulfillment-sources``,
 ``GET|PUT|DELETE /fulfillment-sources/{source_id}``, ``GET /inventory``,
-``PUT /inventory/{source_id}/{product}`` and CSV ``POST /inventory/import``."""
+``PUT /inventory/{source_id}/{product}``, CSV ``POST /inventory/import``, and the fulfillment orders
+in a state (``GET /fulfillment-orders``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from orderflow.api.dependencies import Inventory, Sources
+from orderflow.api.dependencies import FulfillmentOrders, Inventory, Sources
 from orderflow.api.http import created
 from orderflow.api.mappings import csv_text
 from orderflow.errors import InvalidInput
 from orderflow.mapping.csv_files import PRODUCT_MAX, ParsedInventory, parse_inventory_csv
-from orderflow.models.fulfillment import FulfillmentSource, InventoryLevel
+from orderflow.models.fulfillment import FulfillmentOrderStatus, FulfillmentSource, InventoryLevel
 from orderflow.observability import logger
 
 router = APIGatewayHttpRouter()
@@ -108,6 +109,22 @@ def list_inventory(
         return {"inventory": [], "next_cursor": None}
     levels, next_cursor = inventory.search(source_id, product, limit=limit, cursor=cursor)
     return {"inventory": [render_level(level) for level in levels], "next_cursor": next_cursor}
+
+
+@router.get(
+    "/fulfillment-orders",
+    summary="Fulfillment orders in a state (created, sent, shipped, cancelled, failed), newest first",
+    tags=["fulfillment"],
+)
+def list_fulfillment_orders(
+    status: Annotated[FulfillmentOrderStatus, Query(description="the state to list")],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="from the previous page's next_cursor")] = None,
+    *,
+    fulfillment_orders: FulfillmentOrders,
+) -> dict[str, Any]:
+    found, next_cursor = fulfillment_orders.in_state(status, limit=limit, cursor=cursor)
+    return {"fulfillment_orders": [fo.model_dump(mode="json") for fo in found], "next_cursor": next_cursor}
 
 
 def _can_exist(name: str | None, limit: int) -> bool:

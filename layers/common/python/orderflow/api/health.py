@@ -20,10 +20,11 @@ router = APIGatewayHttpRouter()
     description="`attention`: for each kind, how many orders and the oldest one with how long it has waited "
     "(`oldest_age_seconds`). `status` is `ok` when nothing is pending import or pushing for longer than "
     "the grace period and nothing failed its import; `attention` otherwise. Two DynamoDB queries per "
-    "kind, whatever the number of orders.",
+    "kind, whatever the number of orders. `auto_sync`: `stopped` while new orders are kept pending "
+    "import (settings), which then wait by design.",
     tags=["operations"],
 )
-def get_health(orders: Orders) -> dict[str, Any]:
+def get_health(orders: Orders, settings: Settings) -> dict[str, Any]:
     summary = sweep.health(orders)
     grace = int(sweep.grace().total_seconds())
     late = [
@@ -32,7 +33,11 @@ def get_health(orders: Orders) -> dict[str, Any]:
         if (summary[kind].get("oldest_age_seconds") or 0) > grace
     ]
     failed = summary[sweep.OrderStatus.IMPORT_FAILED.value]["count"] > 0
-    return {"status": "attention" if late or failed else "ok", "attention": summary}
+    return {
+        "status": "attention" if late or failed else "ok",
+        "auto_sync": settings.bigcommerce().auto_sync,
+        "attention": summary,
+    }
 
 
 @router.post(

@@ -11,19 +11,36 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from orderflow import config
 from orderflow.api import http
 from orderflow.api.dependencies import Customers, Flows, Mappings, Orders, Settings
-from orderflow.models.order import order_key_for
+from orderflow.models.order import OrderStatus, order_key_for
 from orderflow.orders import intake
 from orderflow.orders.events import DefaultFlow, published_routes
 from orderflow.store.executions import ExecutionStarter
 
 router = APIGatewayHttpRouter()
+FLOW_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,199}$"
 
 
 @router.get(
-    "/orders", summary="List orders, newest import first, or find one by BigCommerce id", tags=["orders"]
+    "/orders",
+    summary="List orders, newest import first, or find one by BigCommerce id",
+    description="Filters: `status`, and the shortcuts `on_hold`, `pending_import`, `import_failed` "
+    "(true: orders with that status; several name alternatives, like `status`), `flow` (orders a flow "
+    "ran on: a step result of it). A filtered listing looks at up to 1,000 orders per call (200 with "
+    "`flow`), so a page may hold fewer than `limit` orders and still have a `next_cursor`: follow it "
+    "to the end. `external_id` finds one order by its BigCommerce id.",
+    tags=["orders"],
 )
 def list_orders(
     external_id: Annotated[int | None, Query(description="the BigCommerce order id", ge=1)] = None,
+    status: Annotated[OrderStatus | None, Query(description="orders with this status")] = None,
+    on_hold: Annotated[bool | None, Query(description="true: orders on hold")] = None,
+    pending_import: Annotated[
+        bool | None, Query(description="true: orders accepted, not imported yet")
+    ] = None,
+    import_failed: Annotated[bool | None, Query(description="true: orders the store refused to give")] = None,
+    flow: Annotated[
+        str | None, Query(pattern=FLOW_ID_PATTERN, description="a flow id: the orders it ran on")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(description="from the previous page's next_cursor")] = None,
     *,
@@ -32,7 +49,18 @@ def list_orders(
     if external_id is not None:
         order = repo.find(order_key_for(config.store_hash(), external_id))
         return {"orders": [_summary(order.model_dump(mode="json"))] if order else [], "next_cursor": None}
-    orders, next_cursor = repo.recent(limit=limit, cursor=cursor)
+    statuses = {status.value} if status is not None else set()
+    for flag, named in (
+        (on_hold, OrderStatus.ON_HOLD),
+        (pending_import, OrderStatus.PENDING_IMPORT),
+        (import_failed, OrderStatus.IMPORT_FAILED),
+    ):
+        if flag:
+            statuses.add(named.value)
+    if statuses or flow is not None:
+        orders, next_cursor = repo.search(statuses=statuses, flow_id=flow, limit=limit, cursor=cursor)
+    else:
+        orders, next_cursor = repo.recent(limit=limit, cursor=cursor)
     return {"orders": [_summary(o.model_dump(mode="json")) for o in orders], "next_cursor": next_cursor}
 
 
@@ -81,7 +109,7 @@ def clone_order(
 def _summary(order: dict[str, Any]) -> dict[str, Any]:
     keep = (
         "order_key", "import_id", "external_id", "source", "source_code", "source_order_id", "is_manual",
-        "store_hash", "status", "external_status_id", "currency", "total_inc_tax", "account", "imported_at",
-        "updated_at",
+        "store_hash", "status", "external_status_id", "currency", "total_inc_tax", "account", "placed_at",
+        "received_at", "imported_at", "updated_at",
     )  # fmt: skip
     return {k: order.get(k) for k in keep}

@@ -1,5 +1,6 @@
 """Provider operations that talk to the BigCommerce store: the connection test, webhook registration
-(``GET|POST /providers/bigcommerce/webhooks``) and the catalog item import; the imported items
+(``GET|POST /providers/bigcommerce/webhooks``), the catalog as the store has it
+(``GET /providers/bigcommerce/items``) and the item import, whole or selected; the imported items
 (``GET /items``, ``GET|PATCH /items/{sku}``: their accounting accounts).
 
 BigCommerce's refusals are not the caller's fault: they answer 502 (the store refused us) or 503
@@ -21,6 +22,7 @@ from orderflow import config
 from orderflow.api.dependencies import Items, Mappings, Settings
 from orderflow.api.http import error_response
 from orderflow.bigcommerce import connection, hooks
+from orderflow.bigcommerce.catalog import PAGE_LIMIT, SKU_LIMIT
 from orderflow.bigcommerce.client import (
     BigCommerceAuthError,
     BigCommerceClient,
@@ -29,11 +31,14 @@ from orderflow.bigcommerce.client import (
     BigCommerceUnavailable,
 )
 from orderflow.connector import items
-from orderflow.errors import ConfigurationError
+from orderflow.errors import ConfigurationError, InvalidInput
 from orderflow.models.order import BigCommerceSettings, Item, ItemAccounts
 from orderflow.observability import logger
 
 router = APIGatewayHttpRouter()
+SELECTED_MAX = 50  # items or products imported by one call: one page of the console's list
+Sku = Annotated[str, Field(strict=True, min_length=1, max_length=SKU_LIMIT, pattern=r"^\S(.*\S)?$")]
+ProductId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
 
 
 class ImportRequest(BaseModel):
@@ -46,6 +51,22 @@ class ImportRequest(BaseModel):
             strict=True,
             ge=1,
             description="pages to import in this call at most; by default as many as fit in the time",
+        ),
+    ] = None
+    skus: Annotated[
+        list[Sku] | None,
+        Field(
+            min_length=1,
+            max_length=SELECTED_MAX,
+            description="import only the items of these SKUs (not with product_ids or paging)",
+        ),
+    ] = None
+    product_ids: Annotated[
+        list[ProductId] | None,
+        Field(
+            min_length=1,
+            max_length=SELECTED_MAX,
+            description="import only the items of these products (not with skus or paging)",
         ),
     ] = None
 
@@ -108,11 +129,32 @@ def _client() -> BigCommerceClient:
     return connection.client(time_budget=connection.API_TIME_BUDGET)
 
 
+@router.get(
+    "/providers/bigcommerce/items",
+    summary="The store's catalog as items (one per sellable SKU), each marked imported when we hold it",
+    description="Reads a page of the store's products (v3 catalog, with their variants), `keyword` "
+    "searching them as BigCommerce does; writes nothing. `page`/`limit` count products; `has_more` "
+    "says whether another page follows. What gives no item (no SKU or price) is in `skipped`.",
+    tags=["providers"],
+)
+def list_store_items(
+    keyword: Annotated[str | None, Query(min_length=1, max_length=200, description="search words")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT, description="products per page")] = 50,
+    *,
+    catalog: Items,
+) -> dict[str, Any]:
+    words = (keyword or "").strip() or None  # only spaces: the whole catalog
+    return items.list_catalog(_client(), catalog, keyword=words, page=page, limit=limit)
+
+
 @router.post(
     "/providers/bigcommerce/items/import",
-    summary="Import catalog items (and sku → product mappings) from the store, page by page",
-    description="Answers counts and `next_page`: null when the catalog is done, else the page to "
-    "send as `start_page` in the next call. Importing again updates, never duplicates.",
+    summary="Import catalog items (and sku → product mappings) from the store: page by page, or selected",
+    description="Paging: answers counts and `next_page`: null when the catalog is done, else the page to "
+    "send as `start_page` in the next call. Selected (`skus` or `product_ids`, up to 50): answers per SKU "
+    "or product in `results`: `created`, `updated`, `skipped` (with the reason) or `not_found` in the "
+    "store. Importing again updates, never duplicates.",
     tags=["providers"],
 )
 def import_items(
@@ -123,6 +165,23 @@ def import_items(
     settings: Settings,
 ) -> dict[str, Any]:
     request = body or ImportRequest()
+    if request.skus is not None or request.product_ids is not None:
+        paging = request.model_fields_set & {"start_page", "max_pages"}
+        if request.skus is not None and request.product_ids is not None:
+            raise InvalidInput("give skus or product_ids, not both", field="product_ids")
+        if paging:
+            raise InvalidInput(
+                f"{min(paging)} pages the whole catalog; selected items are imported in one call",
+                field=min(paging),
+            )
+        return items.import_selected(
+            connection.client(),
+            catalog,
+            mappings,
+            settings.bigcommerce().mapping_group,
+            skus=request.skus,
+            product_ids=request.product_ids,
+        )
     result = items.import_items(
         connection.client(),
         catalog,

@@ -1,4 +1,6 @@
-"""``POST /providers/bigcommerce/sync``: pull the store's orders with a status and import them.
+"""``POST /providers/bigcommerce/sync``: pull the store's orders with a status and import them; for the
+console, ``GET /providers/bigcommerce/orders`` (the store's orders, marked when imported, nothing
+written) and ``POST /providers/bigcommerce/orders/import`` (selected orders' intakes started).
 
 BigCommerce's refusals answer 502/503 through the providers router's handler (the same function
 serves both); a token the store refuses is told here, naming the scope the sync needs.
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +26,7 @@ from orderflow.connector import sync
 router = APIGatewayHttpRouter()
 
 OrderId = Annotated[int, Field(strict=True, ge=1)]
+StoreOrderId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]  # BigCommerce's ids are 32-bit
 
 
 class SyncRequest(BaseModel):
@@ -98,6 +101,72 @@ def sync_orders(
     except BigCommerceAuthError as exc:
         return _refused(exc)
     return report.to_dict()
+
+
+class ImportOrdersRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    order_ids: Annotated[
+        list[StoreOrderId],
+        Field(
+            min_length=1,
+            max_length=sync.CONSOLE_MAX_SELECTED,
+            description="the BigCommerce order ids to import (1 to 50)",
+        ),
+    ]
+
+
+@router.get(
+    "/providers/bigcommerce/orders",
+    summary="The store's orders at a status, without importing them, each marked when imported",
+    description="One page of the store's v2 orders list at `status_id` (default: the new-order status): "
+    "id, status, customer_name, total_inc_tax, currency, date_created, items_total, and `imported` (true "
+    "when we hold it imported), `order_key` and `our_status` whenever we hold it. `has_more`: a full page "
+    "came back (the next may be empty). Reads the store; writes nothing.",
+    tags=["providers"],
+)
+def list_store_orders(
+    status_id: Annotated[
+        int | None, Query(ge=0, le=14, description="a BigCommerce status id; default: the new-order status")
+    ] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=sync.PAGE_LIMIT)] = 50,
+    *,
+    orders: Orders,
+    settings: Settings,
+) -> Any:
+    client = connection.client(time_budget=connection.API_TIME_BUDGET)
+    status = settings.bigcommerce().new_order_status_id if status_id is None else status_id
+    try:
+        return sync.list_store_orders(client, orders, status_id=status, page=page, limit=limit)
+    except BigCommerceAuthError as exc:
+        return _refused(exc)
+
+
+@router.post(
+    "/providers/bigcommerce/orders/import",
+    summary="Import selected store orders: each one's intake started, as a webhook would",
+    description="Answers per id in `results`: `accepted` (its intake started, `execution` named), "
+    "`already_imported`, `not_new_status` (the store has it at a status the import rules do not "
+    "import: `status_id`) or `not_found` in the store. Safe to repeat: an order is imported once.",
+    tags=["providers"],
+)
+def import_store_orders(
+    body: Annotated[ImportOrdersRequest, Body()], *, orders: Orders, settings: Settings
+) -> Any:
+    client = connection.client(time_budget=connection.API_TIME_BUDGET)
+    try:
+        return sync.import_selected_orders(
+            client,
+            orders,
+            settings.bigcommerce().new_order_status_id,
+            sync.intake_starter(
+                client.store_hash, config.env("ORDER_INTAKE_STATE_MACHINE_ARN"), orders=orders
+            ),
+            body.order_ids,
+        )
+    except BigCommerceAuthError as exc:
+        return _refused(exc)
 
 
 def _refused(exc: BigCommerceAuthError) -> Response:

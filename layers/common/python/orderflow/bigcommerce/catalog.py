@@ -12,6 +12,8 @@ from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
 from orderflow.models.order import Item
 
 PRODUCTS_PATH = "/v3/catalog/products"
+VARIANTS_PATH = "/v3/catalog/variants"
+IDS_PER_REQUEST = 50  # ids or SKUs named in one filter (`id:in`, `sku:in`): a URL well under 8 KB
 PAGE_LIMIT = 250  # BigCommerce's maximum: one request per 250 products, variants included
 # Names and SKUs become product mappings, whose values are limited to 200 characters (MappingInput).
 NAME_LIMIT = 200
@@ -52,9 +54,15 @@ class CatalogPage:
     last: bool
 
 
-def read_page(client: BigCommerceClient, page: int, limit: int = PAGE_LIMIT) -> CatalogPage:
-    """One page of products with their variants; ``last`` when no page follows it."""
-    body = client.get(PRODUCTS_PATH, {"page": page, "limit": limit, "include": "variants"})
+def read_page(
+    client: BigCommerceClient, page: int, limit: int = PAGE_LIMIT, keyword: str | None = None
+) -> CatalogPage:
+    """One page of products with their variants (those ``keyword`` finds: BigCommerce searches names,
+    SKUs and descriptions); ``last`` when no page follows it."""
+    params: dict[str, Any] = {"page": page, "limit": limit, "include": "variants"}
+    if keyword:
+        params["keyword"] = keyword
+    body = client.get(PRODUCTS_PATH, params)
     if body is None:  # 204: past the end
         return CatalogPage(page, [], None, last=True)
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
@@ -76,6 +84,45 @@ def read_page(client: BigCommerceClient, page: int, limit: int = PAGE_LIMIT) -> 
     else:
         last = len(products) < limit  # no pagination metadata: a short page is the last one
     return CatalogPage(page, products, total_pages, last)
+
+
+def read_products(client: BigCommerceClient, product_ids: list[int]) -> list[Any]:
+    """The products with these ids, with their variants (those the store does not have are left out)."""
+    products: list[Any] = []
+    for start in range(0, len(product_ids), IDS_PER_REQUEST):
+        chunk = product_ids[start : start + IDS_PER_REQUEST]
+        params = {"id:in": ",".join(map(str, chunk)), "limit": PAGE_LIMIT, "include": "variants"}
+        products.extend(_data_list(client.get(PRODUCTS_PATH, params), PRODUCTS_PATH))
+    return products
+
+
+def product_ids_of_skus(client: BigCommerceClient, skus: list[str]) -> dict[str, int]:
+    """The product of each SKU the store has (a simple product's SKU is its base variant's)."""
+    found: dict[str, int] = {}
+    listable = [sku for sku in skus if "," not in sku]
+    # A SKU with a comma in it cannot be one of a list: it is asked for alone.
+    requests: list[tuple[dict[str, str], list[str]]] = []
+    for start in range(0, len(listable), IDS_PER_REQUEST):
+        chunk = listable[start : start + IDS_PER_REQUEST]
+        requests.append(({"sku:in": ",".join(chunk)}, chunk))
+    requests += [({"sku": sku}, [sku]) for sku in skus if "," in sku]
+    for filters, chunk in requests:
+        params = {**filters, "limit": PAGE_LIMIT}
+        for variant in _data_list(client.get(VARIANTS_PATH, params), VARIANTS_PATH):
+            if not isinstance(variant, dict):
+                continue
+            sku, product_id = _text(variant.get("sku")), _positive_int(variant.get("product_id"))
+            if sku in chunk and product_id is not None:
+                found[sku] = product_id
+    return found
+
+
+def _data_list(body: Any, path: str) -> list[Any]:
+    if body is None:  # 204: nothing matched
+        return []
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise BigCommerceError(200, "expected {data: [...], meta} from the catalog", method="GET", path=path)
+    return list(body["data"])
 
 
 def to_items(products: list[Any]) -> Conversion:

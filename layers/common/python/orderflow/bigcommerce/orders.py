@@ -105,3 +105,27 @@ def _date(value: Any) -> str | None:
         return clock.iso(parsedate_to_datetime(str(value)))
     except (TypeError, ValueError):
         return None
+
+
+def listed_order(raw: Any) -> dict[str, Any] | None:
+    """An order of a v2 orders list as the console shows it (before any import): id, status, the
+    billing name, total, currency, date created and item count; None for an entry without an id."""
+    if not isinstance(raw, dict) or isinstance(raw.get("id"), bool) or not isinstance(raw.get("id"), int):
+        return None
+    given = raw.get("billing_address")
+    billing: dict[str, Any] = given if isinstance(given, dict) else {}
+    name = " ".join(str(billing.get(part) or "").strip() for part in ("first_name", "last_name")).strip()
+    try:
+        total: str | None = str(_money(raw, "total_inc_tax"))
+    except OrderDataError:
+        total = None
+    return {
+        "id": raw["id"],
+        "status_id": _int(raw.get("status_id")),
+        "status": str(raw.get("custom_status") or raw.get("status") or ""),
+        "customer_name": name or str(billing.get("company") or "").strip(),
+        "total_inc_tax": total,
+        "currency": str(raw.get("currency_code") or raw.get("default_currency_code") or ""),
+        "date_created": _date(raw.get("date_created")),
+        "items_total": _int(raw.get("items_total")),
+    }

@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from orderflow.bigcommerce.catalog import Skipped, read_page, to_items
+from orderflow.bigcommerce.catalog import (
+    Skipped,
+    product_ids_of_skus,
+    product_items,
+    read_page,
+    read_products,
+    to_items,
+)
 from orderflow.bigcommerce.client import BigCommerceClient
 from orderflow.errors import Conflict, InvalidInput
 from orderflow.models.order import DEFAULT_UNIT, Item, MappingInput, MappingKey, MappingKind
@@ -163,3 +170,119 @@ def ensure_unit_mapping(mappings: MappingRepository, mapping_group: str) -> Unit
     except Conflict:  # another import created it in between
         return "existing"
     return "created"
+
+
+# -- the console: the catalog without importing it, and selected items imported ----------------------
+
+
+def list_catalog(
+    client: BigCommerceClient, items: ItemRepository, *, keyword: str | None, page: int, limit: int
+) -> dict[str, Any]:
+    """A page of the store's products as items (one per sellable SKU), each marked ``imported`` when
+    we hold its SKU; what gives no item (no SKU, no price) is listed under ``skipped``. Writes nothing."""
+    catalog = read_page(client, page, limit, keyword=keyword)
+    conversion = to_items(catalog.products)
+    held = items.get_many(item.sku for item in conversion.items)
+    return {
+        "page": page,
+        "limit": limit,
+        "keyword": keyword,
+        "products": len(catalog.products),
+        "total_pages": catalog.total_pages,
+        "has_more": not catalog.last,
+        "items": [
+            {
+                "sku": item.sku,
+                "name": item.name,
+                "price": str(item.price),
+                "product_id": item.external_product_id,
+                "variant_id": item.external_variant_id,
+                "imported": item.sku in held,
+            }
+            for item in conversion.items
+        ],
+        "skipped": [skipped.to_dict() for skipped in conversion.skipped],
+    }
+
+
+def import_selected(
+    client: BigCommerceClient,
+    items: ItemRepository,
+    mappings: MappingRepository,
+    mapping_group: str,
+    *,
+    skus: list[str] | None = None,
+    product_ids: list[int] | None = None,
+) -> dict[str, Any]:
+    """Import the items of these SKUs, or every item of these products, as the catalog import does
+    (items and sku → product mappings), answering per SKU or product: ``created``, ``updated`` (held
+    already: refreshed from the store), ``skipped`` (with why) or ``not_found`` in the store."""
+    if (skus is None) == (product_ids is None):
+        raise InvalidInput("give either skus or product_ids", field="skus" if skus is None else "product_ids")
+    if skus is not None:
+        wanted_skus = list(dict.fromkeys(skus))
+        product_of = product_ids_of_skus(client, wanted_skus)
+        products = read_products(client, sorted(set(product_of.values())))
+    else:
+        wanted_ids = list(dict.fromkeys(product_ids or []))
+        products = read_products(client, wanted_ids)
+    made: list[Item] = []
+    skipped: list[Skipped] = []
+    for product in products:
+        product_made, product_skipped = product_items(product)
+        made.extend(product_made)
+        skipped.extend(product_skipped)
+    if skus is not None:
+        made = [item for item in made if item.sku in product_of]
+    held = items.get_many(item.sku for item in made)
+    unit_mapping = ensure_unit_mapping(mappings, mapping_group) if made else "existing"
+    counts = items.put_many(made)
+    mapped = mappings.upsert_many(
+        MappingKind.PRODUCTS, (product_mapping(item, mapping_group) for item in made)
+    )
+    outcomes = {item.sku: _outcome(item, held) for item in made}
+    if skus is not None:
+        results = [
+            outcomes.get(sku)
+            or _missing(sku, product_of.get(sku), "the store has no product or variant with this SKU")
+            for sku in wanted_skus
+        ]
+    else:
+        found_ids = {item.external_product_id for item in made}
+        found_ids |= {s.product_id for s in skipped}
+        results = [outcome for outcome in outcomes.values()]
+        results += [
+            {"product_id": s.product_id, "variant_id": s.variant_id, "result": "skipped", "reason": s.reason}
+            for s in skipped
+        ]
+        results += [
+            {"product_id": pid, "result": "not_found", "reason": "the store has no product with this id"}
+            for pid in wanted_ids
+            if pid not in found_ids
+        ]
+    logger.info(
+        "selected catalog items imported", extra={"items": asdict(counts), "mappings": asdict(mapped)}
+    )
+    return {
+        "results": results,
+        "items": asdict(counts),
+        "mappings": asdict(mapped),
+        "unit_mapping": unit_mapping,
+    }
+
+
+def _outcome(item: Item, held: dict[str, Item]) -> dict[str, Any]:
+    return {
+        "sku": item.sku,
+        "name": item.name,
+        "product_id": item.external_product_id,
+        "variant_id": item.external_variant_id,
+        "result": "updated" if item.sku in held else "created",
+    }
+
+
+def _missing(sku: str, product_id: int | None, reason: str) -> dict[str, Any]:
+    if product_id is not None:  # found as a variant, but it gave no item (no price, an overlong SKU)
+        reason = "the store's product or variant with this SKU gives no item (no price, or an overlong SKU)"
+        return {"sku": sku, "product_id": product_id, "result": "skipped", "reason": reason}
+    return {"sku": sku, "result": "not_found", "reason": reason}

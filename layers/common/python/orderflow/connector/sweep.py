@@ -5,6 +5,9 @@
    window, or its execution failed) have their intake started again;
 3. orders that webhooks never announced are imported (the reconciliation: the store's orders modified
    since the checkpoint).
+While auto-sync is stopped (settings) it does only the first: the pending imports wait, and the checkpoint
+with them, so the first run once auto-sync runs again starts the orders accepted meanwhile and imports
+those the store took while it was stopped.
 It also reports what needs attention, as metrics an alarm watches (and ``GET /health`` shows).
 """
 
@@ -41,6 +44,7 @@ ATTENTION = (
 @dataclass
 class SweepReport:
     ran: bool = True
+    auto_sync: str = "running"
     pushes: dict[str, str] = field(default_factory=dict)  # order key → what was done
     restarted: list[str] = field(default_factory=list)  # intakes started again
     waiting: int = 0  # pending orders whose intake still waits for the store
@@ -51,6 +55,7 @@ class SweepReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "ran": self.ran,
+            "auto_sync": self.auto_sync,
             "pushes": self.pushes,
             "restarted": self.restarted,
             "waiting": self.waiting,
@@ -89,11 +94,15 @@ def run(
     if not settings.take_lease(LEASE, holder, LEASE_SECONDS):
         logger.info("another sweep is running; this one stops")
         return SweepReport(ran=False)
-    report = SweepReport()
+    report = SweepReport(auto_sync=settings.bigcommerce(fresh=True).auto_sync)
+    importing = report.auto_sync == "running"
     try:
         _push_pending(orders, client, report)
-        _restart_stuck_imports(orders, start, report, now())
-        if reconcile_orders:
+        if importing:
+            _restart_stuck_imports(orders, start, report, now())
+        else:
+            logger.info("auto-sync is stopped: no import started, the reconciliation waits")
+        if reconcile_orders and importing:
             try:
                 report.reconcile = reconcile(
                     client, orders, settings, start, remaining_seconds=remaining_seconds, now=now

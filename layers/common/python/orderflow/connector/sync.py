@@ -22,11 +22,12 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Protocol
 
 from orderflow import clock
-from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError
+from orderflow.bigcommerce.client import BigCommerceClient, BigCommerceError, BigCommerceNotFound
+from orderflow.bigcommerce.orders import listed_order
 from orderflow.errors import InvalidInput
-from orderflow.models.order import order_key_for
+from orderflow.models.order import OrderStatus, order_key_for
 from orderflow.observability import logger
-from orderflow.orders.executions import start_intake
+from orderflow.orders.executions import intake_execution_name, start_intake
 from orderflow.store.executions import ExecutionStarter
 from orderflow.store.orders import OrderRepository
 from orderflow.store.settings import ReconcileProgress, ReconcileState, SettingsRepository
@@ -50,6 +51,7 @@ START_WORKERS = 8  # StartExecution calls in flight per page: 250 one after anot
 SAMPLE_LIMIT = 100  # lists of order ids in a report are samples; the counts are exact
 MAX_SELECTED = 1000
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_UNIMPORTED_STATUSES = {OrderStatus.PENDING_IMPORT.value, OrderStatus.IMPORT_FAILED.value}
 
 
 class IntakeStarter(Protocol):
@@ -546,3 +548,123 @@ def _next_checkpoint(previous: str | None, newest: datetime | None, started_at: 
         return previous or since
     candidate = clock.iso(min(newest, started_at))
     return max(candidate, previous) if previous else candidate
+
+
+# -- the console: the store's orders without importing them, and selected ones imported ------------
+
+CONSOLE_TRIGGER = "console"
+CONSOLE_MAX_SELECTED = 50
+CONSOLE_LIST_PAGES = 2  # list pages read to find the selected orders; the rest are read one by one
+
+
+def list_store_orders(
+    client: BigCommerceClient, orders: OrderRepository, *, status_id: int, page: int, limit: int
+) -> dict[str, Any]:
+    """A page of the store's orders at ``status_id`` (v2 orders list, by id), each marked ``imported``
+    when we hold it imported, with its ``order_key`` and our ``status`` whenever we hold it (a pending
+    import too). Reads the store and one BatchGetItem; writes nothing."""
+    raw = client.get(ORDERS_PATH, {"status_id": status_id, "sort": "id:asc", "page": page, "limit": limit})
+    if raw is not None and not isinstance(raw, list):
+        raise BigCommerceError(200, "expected a JSON list of orders", method="GET", path=ORDERS_PATH)
+    listed = [row for row in map(listed_order, raw or []) if row is not None]
+    keys = {row["id"]: order_key_for(client.store_hash, row["id"]) for row in listed}
+    held = orders.statuses_of(keys.values())
+    for row in listed:
+        ours = held.get(keys[row["id"]])
+        row["order_key"] = keys[row["id"]] if ours is not None else None
+        row["our_status"] = ours
+        row["imported"] = ours is not None and ours not in _UNIMPORTED_STATUSES
+    return {
+        "status_id": status_id,
+        "page": page,
+        "limit": limit,
+        # A full page may be followed by an empty one: the v2 list does not say how many there are.
+        "has_more": len(raw or []) >= limit,
+        "orders": listed,
+    }
+
+
+def import_selected_orders(
+    client: BigCommerceClient,
+    orders: OrderRepository,
+    new_order_status_id: int,
+    start: IntakeStarter,
+    order_ids: list[int],
+) -> dict[str, Any]:
+    """Start the intake of each selected order, as a webhook would (trigger ``console``), answering
+    per id: ``accepted`` (with its execution), ``already_imported``, ``not_new_status`` (the store has
+    it at a status the import rules do not import) or ``not_found`` in the store."""
+    if not order_ids:
+        raise InvalidInput("order_ids: give at least one order id", field="order_ids")
+    if len(order_ids) > CONSOLE_MAX_SELECTED:
+        raise InvalidInput(f"order_ids: {CONSOLE_MAX_SELECTED} orders at most per call", field="order_ids")
+    wanted = list(dict.fromkeys(order_ids))
+    keys = {order_id: order_key_for(client.store_hash, order_id) for order_id in wanted}
+    held = orders.statuses_of(keys.values())
+    results: dict[int, dict[str, Any]] = {}
+    for order_id in wanted:
+        ours = held.get(keys[order_id])
+        if ours is not None and ours not in _UNIMPORTED_STATUSES:
+            results[order_id] = _result(order_id, keys[order_id], "already_imported", f"imported ({ours})")
+    remaining = sorted(set(wanted) - set(results))
+    at_new_status = _listed_at(client, new_order_status_id, remaining) if remaining else set()
+    attempt = f"{CONSOLE_TRIGGER}-{new_run_id()}"
+    to_start = [
+        Decision(order_id, CONSOLE_TRIGGER, "new") for order_id in remaining if order_id in at_new_status
+    ]
+    for decision, started in _start_all(start, to_start, attempt):
+        key = keys[decision.order_id]
+        name = intake_execution_name(key, attempt)
+        message = "its intake started" if started else "its intake was started already"
+        results[decision.order_id] = {
+            **_result(decision.order_id, key, "accepted", message),
+            "execution": name,
+        }
+    for order_id in remaining:
+        if order_id in results:
+            continue
+        try:
+            raw = client.get(f"{ORDERS_PATH}/{order_id}")
+        except BigCommerceNotFound:
+            results[order_id] = _result(order_id, None, "not_found", "the store has no order with this id")
+            continue
+        status = raw.get("status_id") if isinstance(raw, dict) else None
+        if status == new_order_status_id:  # reached the new-order status since the listing
+            name, started = start(order_id, CONSOLE_TRIGGER, attempt)
+            results[order_id] = {
+                **_result(order_id, keys[order_id], "accepted", "its intake started"),
+                "execution": name,
+            }
+            continue
+        results[order_id] = {
+            **_result(
+                order_id,
+                None,
+                "not_new_status",
+                f"the store has it at status {status}; only orders at the new-order status "
+                f"{new_order_status_id} are imported (settings)",
+            ),
+            "status_id": status,
+        }
+    answer = [results[order_id] for order_id in wanted]
+    logger.info(
+        "selected orders imported",
+        extra={"accepted": sum(r["result"] == "accepted" for r in answer), "selected": len(answer)},
+    )
+    return {"new_order_status_id": new_order_status_id, "results": answer}
+
+
+def _listed_at(client: BigCommerceClient, status_id: int, order_ids: list[int]) -> set[int]:
+    """Which of these orders the store lists at ``status_id`` (list pages over their id range, a few)."""
+    wanted = set(order_ids)
+    listing = _Listing(client, {"status_id": status_id, "min_id": order_ids[0]}, max_id=order_ids[-1])
+    seen: set[int] = set()
+    for number, batch, last in listing.pages():
+        seen.update(listed.order_id for listed in batch if listed.order_id in wanted)
+        if last or seen == wanted or number >= CONSOLE_LIST_PAGES:
+            break
+    return seen
+
+
+def _result(order_id: int, order_key: str | None, result: str, message: str) -> dict[str, Any]:
+    return {"order_id": order_id, "order_key": order_key, "result": result, "message": message}

@@ -350,6 +350,8 @@ def accept(
     if not start:
         logger.info("webhook starts no work", extra={"order_key": key, "scope": payload.scope})
         return IntakeResult("ignored", reason=why, order_key=key)
+    if settings.bigcommerce().auto_sync == "stopped":
+        return _held_while_stopped(store_hash, order_id, stored, recorded, orders)
     try:
         name, _ = start_intake(
             store_hash,
@@ -367,6 +369,25 @@ def accept(
     ledger.mark(payload.hash, executions=[name])
     logger.info("webhook accepted", extra={"order_key": key, "execution": name})
     return IntakeResult("accepted", order_key=key, executions=[name])
+
+
+AUTO_SYNC_STOPPED = (
+    "auto-sync is stopped: the order is recorded as pending import and is imported when auto-sync "
+    "runs again (the next sweep after it is set to running)"
+)
+
+
+def _held_while_stopped(
+    store_hash: str, order_id: int, stored: Order | None, recorded: bool, orders: OrderRepository
+) -> IntakeResult:
+    """Auto-sync stopped: nothing is imported by itself, and nothing is lost either. A new order is
+    kept pending_import (the sweep starts its intake once auto-sync runs again); an imported order
+    reset to the new-order status is found by the reconciliation, whose checkpoint waits meanwhile."""
+    key = order_key_for(store_hash, order_id)
+    if not recorded and stored is None:
+        orders.record_pending(pending_order(store_hash, order_id))
+    logger.info("auto-sync stopped: webhook recorded, intake not started", extra={"order_key": key})
+    return IntakeResult("accepted", reason=AUTO_SYNC_STOPPED, order_key=key)
 
 
 def _emit_store_change(

@@ -367,6 +367,8 @@ BigCommerceStatusId = Annotated[int, Field(ge=0, le=14)]
 # The accounting document an order is handed over as (send_to_accounting): Salesorder's "Import Cart
 # Orders as" Pending Cash Sales, Pending Sales Orders or Pending Sales Invoices.
 ImportAs = Literal["cash_sale", "sales_order", "sales_invoice"]
+# Whether new orders are imported by themselves (webhooks, the sweep); stopped keeps them pending_import.
+AutoSync = Literal["running", "stopped"]
 IMPORT_AS_TYPES: tuple[str, ...] = get_args(ImportAs)
 DEFAULT_IMPORT_AS: ImportAs = "cash_sale"
 # The names stored settings and imported orders carried before the hand-off existed.
@@ -426,6 +428,7 @@ class BigCommerceSettings(_Model):
     )
     push_enabled: bool = True
     import_as: ImportAs = DEFAULT_IMPORT_AS
+    auto_sync: AutoSync = "running"
     # Accounts for items that do not name their own (Item.income_account, …)
     default_income_account: AccountName = DEFAULT_ITEM_ACCOUNTS["income_account"]
     default_cogs_account: AccountName = DEFAULT_ITEM_ACCOUNTS["cogs_account"]

@@ -23,6 +23,7 @@ from orderflow.models.flow import Flow
 from orderflow.store.dynamo import TableRepository, is_conditional_failure, plain, resource, storable
 
 FLOW, ROUTE, POLICY = "flow", "route", "policy"
+CREATED_ON = "created_on"
 
 
 class FlowRecord(BaseModel):
@@ -39,6 +40,12 @@ class FlowRecord(BaseModel):
     versions: list[int] = Field(default_factory=list)
     created_at: str = ""
     updated_at: str = ""
+
+    @property
+    def created_on(self) -> str | None:
+        """The day the flow was created: its definition's, else (a flow stored before that was kept) the
+        day of ``created_at``."""
+        return self.definition.get(CREATED_ON) or (self.created_at[:10] if self.created_at else None)
 
     def flow(self) -> Flow:
         return Flow.model_validate({**self.definition, "status": self.status, "version": self.version})
@@ -98,7 +105,10 @@ class PolicyRecord(BaseModel):
 class FlowRepository(TableRepository):
     # -- flows ---------------------------------------------------------------------------------
     def create(self, flow_id: str, definition: dict[str, Any]) -> FlowRecord:
+        """A new flow; a definition that does not say when it was created is created today (UTC)."""
         at = clock.iso()
+        if not definition.get(CREATED_ON):
+            definition = {**definition, CREATED_ON: at[:10]}
         record = FlowRecord(id=flow_id, definition=definition, created_at=at, updated_at=at)
         self._put_new(
             self._flow_item(record), f"a flow named like '{definition.get('name')}' exists (id {flow_id})"
@@ -119,8 +129,11 @@ class FlowRepository(TableRepository):
         return [FlowRecord.model_validate(plain(i)) for i in self._query(FLOW)]
 
     def replace(self, flow_id: str, definition: dict[str, Any]) -> FlowRecord:
-        """Change an unpublished flow's definition (a published one is immutable: 409)."""
+        """Change an unpublished flow's definition (a published one is immutable: 409); it keeps the
+        day it was created unless the new definition names one."""
         record = self.get(flow_id)
+        if not definition.get(CREATED_ON):
+            definition = {**definition, CREATED_ON: record.created_on}
         updated = record.model_copy(update={"definition": definition, "updated_at": clock.iso()})
         try:
             self.table.put_item(

@@ -14,7 +14,9 @@ condition expression cannot subtract: reserving is ``available >= :q`` then ``av
 holds nothing else.
 
 Orders table, in the order's partition (pk = order key):
-  ``sk = "FO#<id>"``    one per fulfillment order
+  ``sk = "FO#<id>"``    one per fulfillment order; also in the table's listing index (``ByImportedAt``),
+                        under its own entity, sorted by ``<status>#<created_at>#<id>``: the fulfillment
+                        orders in one state, newest first, are one Query (``GET /fulfillment-orders``)
   ``sk = "SOURCING"``   what sourcing decided (reservations, backorders): the step's idempotency claim,
                         with the round that wrote it (a later run that sources backordered lines
                         writes the next round, conditioned on the one it read)
@@ -61,6 +63,11 @@ BY_SOURCE_INDEX = "BySource"
 DAY_LINES_PREFIX = "LINES#"
 LINES_KEPT_DAYS = 8  # a day's line counts are only read on that day; kept a week after it for operators
 FO_PREFIX = "FO#"
+FO_ENTITY = "FULFILLMENT_ORDER"
+# The Orders table's listing index (entity, imported_sort): orders are listed under their entity by
+# import, fulfillment orders under theirs by status (the sort attribute is named after the orders').
+LISTING_INDEX = "ByImportedAt"
+LISTED_SORT = "imported_sort"
 SOURCING_SK = "SOURCING"
 TRANSACTION_LIMIT = 100  # TransactWriteItems' maximum items per call
 READ_THREADS = 8  # parallel Queries when an order asks for many products
@@ -531,9 +538,14 @@ def fo_item(fo: FulfillmentOrder) -> dict[str, Any]:
     return {
         "pk": fo.order_key,
         "sk": f"{FO_PREFIX}{fo.id}",
-        "entity": "FULFILLMENT_ORDER",
+        "entity": FO_ENTITY,
+        LISTED_SORT: listed_sort(fo.status, fo.created_at, fo.id),
         **storable(fo.model_dump(mode="json")),
     }
+
+
+def listed_sort(status: FulfillmentOrderStatus, created_at: str, fo_id: str) -> str:
+    return f"{status.value}#{created_at}#{fo_id}"
 
 
 def _put(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -550,6 +562,31 @@ class FulfillmentOrderRepository(TableRepository):
     def for_order(self, order_key: str) -> list[FulfillmentOrder]:
         items = self.query_all(Key("pk").eq(order_key) & Key("sk").begins_with(FO_PREFIX))
         return [FulfillmentOrder.model_validate(plain(i)) for i in items]
+
+    def in_state(
+        self, status: FulfillmentOrderStatus, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[FulfillmentOrder], str | None]:
+        """The fulfillment orders in ``status``, newest first: one Query of the listing index. Those
+        written before the index held them appear once their status changes."""
+        kwargs: dict[str, Any] = {
+            "IndexName": LISTING_INDEX,
+            "KeyConditionExpression": Key("entity").eq(FO_ENTITY)
+            & Key(LISTED_SORT).begins_with(f"{status.value}#"),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        start = decode_cursor(cursor)
+        if start is not None:
+            if set(start) != {"entity", LISTED_SORT, "pk", "sk"} or not all(
+                isinstance(v, str) for v in start.values()
+            ):
+                raise InvalidInput("the cursor is not one this API gave out", field="cursor")
+            if start["entity"] != FO_ENTITY or not start[LISTED_SORT].startswith(f"{status.value}#"):
+                raise InvalidInput("the cursor is of another listing", field="cursor")
+            kwargs["ExclusiveStartKey"] = start
+        page = self.table.query(**kwargs)
+        found = [FulfillmentOrder.model_validate(plain(i)) for i in page.get("Items", [])]
+        return found, encode_cursor(page.get("LastEvaluatedKey"))
 
     def get(self, order_key: str, fo_id: str) -> FulfillmentOrder:
         item = self.table.get_item(Key={"pk": order_key, "sk": f"{FO_PREFIX}{fo_id}"}).get("Item")
@@ -585,8 +622,13 @@ class FulfillmentOrderRepository(TableRepository):
                     field="status",
                 )
             at = clock.iso()
-            values: dict[str, Any] = {":status": status.value, ":at": at, ":read": current.status.value}
-            sets = ["#status = :status", "updated_at = :at"]
+            values: dict[str, Any] = {
+                ":status": status.value,
+                ":at": at,
+                ":read": current.status.value,
+                ":listed": listed_sort(status, current.created_at, current.id),
+            }
+            sets = ["#status = :status", "updated_at = :at", f"{LISTED_SORT} = :listed"]
             for name, value in fields.items():
                 sets.append(f"{name} = :{name}")
                 values[f":{name}"] = value

@@ -28,6 +28,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +36,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
 from orderflow import clock
-from orderflow.errors import Conflict, NotFound
+from orderflow.errors import Conflict, InvalidInput, NotFound
 from orderflow.models.order import Order, OrderLine, OrderStatus, StatusChange, StatusPush, StepResult
 from orderflow.models.transitions import IllegalTransition, check_transition
 from orderflow.observability import logger
@@ -72,6 +73,12 @@ TRANSACTION_ITEMS = 100  # TransactWriteItems' limit per call
 ORDER_ENTITY = "ORDER"
 ATTENTION_INDEX = "NeedsAttention"
 PUSH_PENDING = "push_pending"  # the attention value of a pending push
+# A filtered listing (GET /orders?status=…) reads the listing index a page at a time, and looks at this
+# many orders per call at most: a filter that matches few orders answers in time, with a cursor.
+SEARCH_PAGE = 200
+SEARCH_BUDGET = 1000
+FLOW_SEARCH_BUDGET = 200  # each order looked at for a flow costs a Query of its partition
+FLOW_CHECK_WORKERS = 8
 # Statuses an operator (or the sweep) must see: each is indexed by the time the order got there.
 ATTENTION_STATUSES = frozenset(
     {OrderStatus.PENDING_IMPORT, OrderStatus.IMPORT_FAILED, OrderStatus.ERROR, OrderStatus.ON_HOLD}
@@ -690,6 +697,32 @@ class OrderRepository(TableRepository):
                 raise RuntimeError("DynamoDB kept throttling the read of imported orders; try again")
         return found
 
+    def statuses_of(self, order_keys: Iterable[str]) -> dict[str, str]:
+        """Which of these orders we hold, in whatever state, with our status of each: one BatchGetItem
+        per 100 orders, two attributes each."""
+        keys = list(dict.fromkeys(order_keys))
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [{"pk": key, "sk": HEADER} for key in keys[start : start + BATCH_GET_KEYS]],
+                    "ProjectionExpression": "pk, #status",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(8):
+                answer = resource().batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    found[item["pk"]] = str(item.get("status") or OrderStatus.NEW.value)
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+            else:
+                raise RuntimeError("DynamoDB kept throttling the read of our orders; try again")
+        return found
+
     def find_header(self, order_key: str) -> Order | None:
         """The order without its lines (one GetItem)."""
         item = self.table.get_item(Key={"pk": order_key, "sk": HEADER}, ConsistentRead=True).get("Item")
@@ -745,6 +778,71 @@ class OrderRepository(TableRepository):
         orders = [_header(item) for item in page.get("Items", [])]
         return orders, encode_cursor(page.get("LastEvaluatedKey"))
 
+    def search(
+        self,
+        *,
+        statuses: Iterable[str] = (),
+        flow_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        budget: int | None = None,
+    ) -> tuple[list[Order], str | None]:
+        """Order headers, newest import first, with one of ``statuses`` (any when empty) and, with
+        ``flow_id``, a step result of that flow. No index holds either, so the listing index is read
+        with a filter: at most ``budget`` orders are looked at per call (a flow's check is a Query per
+        order), so a page may hold fewer than ``limit`` orders and still have a ``next_cursor``."""
+        wanted = sorted(set(statuses))
+        if budget is None:
+            budget = SEARCH_BUDGET if flow_id is None else FLOW_SEARCH_BUDGET
+        kwargs: dict[str, Any] = {
+            "IndexName": LIST_INDEX,
+            "KeyConditionExpression": Key("entity").eq(ORDER_ENTITY),
+            "ScanIndexForward": False,
+        }
+        if wanted:
+            kwargs["FilterExpression"] = Attr("status").is_in(wanted)
+        start = _listing_key(cursor)
+        found: list[dict[str, Any]] = []
+        looked_at = 0
+        while True:
+            kwargs["Limit"] = max(1, min(SEARCH_PAGE, budget - looked_at))
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            page = self.table.query(**kwargs)
+            looked_at += int(page.get("ScannedCount", 0))
+            items = page.get("Items", [])
+            if flow_id is not None:
+                ran = self._ran_flow([item["pk"] for item in items], flow_id)
+                items = [item for item in items if item["pk"] in ran]
+            last = page.get("LastEvaluatedKey")
+            for index, item in enumerate(items):
+                found.append(item)
+                if len(found) == limit:
+                    more = index < len(items) - 1 or bool(last)
+                    return [_header(i) for i in found], _listing_cursor(item) if more else None
+            if not last:
+                return [_header(i) for i in found], None
+            start = last
+            if looked_at >= budget:
+                return [_header(i) for i in found], encode_cursor(last)
+
+    def _ran_flow(self, order_keys: list[str], flow_id: str) -> set[str]:
+        """The orders among these with a step result of the flow (a one-item Query each, a few at once)."""
+        prefix = f"{STEP_PREFIX}{flow_id}#"
+
+        def ran(order_key: str) -> bool:
+            page = self.table.query(
+                KeyConditionExpression=Key("pk").eq(order_key) & Key("sk").begins_with(prefix),
+                ProjectionExpression="pk",
+                Limit=1,
+            )
+            return bool(page.get("Items"))
+
+        if not order_keys:
+            return set()
+        with ThreadPoolExecutor(min(FLOW_CHECK_WORKERS, len(order_keys))) as pool:
+            return {key for key, yes in zip(order_keys, pool.map(ran, order_keys), strict=True) if yes}
+
     # -- helpers -------------------------------------------------------------------------------
     @staticmethod
     def _header_item(order: Order) -> dict[str, Any]:
@@ -765,6 +863,26 @@ class OrderRepository(TableRepository):
                 order.updated_at or order.received_at or order.imported_at or clock.iso()
             )
         return item
+
+
+_LISTING_KEY = ("entity", "imported_sort", "pk", "sk")
+
+
+def _listing_cursor(item: dict[str, Any]) -> str | None:
+    """A cursor that resumes the listing index right after this item."""
+    return encode_cursor({name: item[name] for name in _LISTING_KEY})
+
+
+def _listing_key(cursor: str | None) -> dict[str, Any] | None:
+    """The cursor's key, when it is one of the listing index (anything else would reach DynamoDB)."""
+    start = decode_cursor(cursor)
+    if start is None:
+        return None
+    if set(start) != set(_LISTING_KEY) or not all(isinstance(v, str) and v for v in start.values()):
+        raise InvalidInput("the cursor is not one this API gave out", field="cursor")
+    if start["entity"] != ORDER_ENTITY or start["sk"] != HEADER:
+        raise InvalidInput("the cursor is not one this API gave out", field="cursor")
+    return start
 
 
 def _header(item: dict[str, Any]) -> Order:
