@@ -323,6 +323,7 @@ def test_stopped_auto_sync_imports_nothing_loses_nothing_and_running_again_impor
 
     # Then it starts no import and does not reconcile; the orders keep waiting
     assert (report["auto_sync"], report["restarted"], report["reconcile"]) == ("stopped", [], None)
+    assert api.get("/health").json()["last_reconciliation"] is None
     runtime.wait_for_all()
     assert intake_names(runtime) == []
     assert stored_order(api, announced)["status"] == "pending_import"  # type: ignore[index]
@@ -340,6 +341,10 @@ def test_stopped_auto_sync_imports_nothing_loses_nothing_and_running_again_impor
     for order_id in (announced, unannounced):
         order = stored_order(api, order_id)
         assert order is not None and order["status"] not in ("pending_import", "import_failed")
+    # and the health route reports that reconciliation run: when, and what it started
+    last = api.get("/health").json()["last_reconciliation"]
+    assert last["updated_at"] and last["in_progress"] is False
+    assert unannounced in resumed["reconcile"]["started_ids"] and last["started"] >= 1
 
 
 def test_auto_sync_takes_only_running_or_stopped(api: Api) -> None:

@@ -28,7 +28,7 @@ function label(kind) {
 // The last reconciliation run, under whichever name the health route gives it (none yet: "not recorded").
 function reconciliation(health) {
   const run = health.last_reconciliation ?? health.reconciliation ?? health.last_reconcile ?? null;
-  if (!run) return el("p", { id: "last-reconciliation" }, "Not recorded: the health route does not report reconciliation runs yet.");
+  if (!run) return el("p", { id: "last-reconciliation" }, "Not recorded yet: the sweep has not reconciled the store since the stack started.");
   if (typeof run !== "object") return el("p", { id: "last-reconciliation" }, String(run));
   return el("dl", { id: "last-reconciliation", class: "facts" }, Object.entries(run).map(([key, value]) => [
     el("dt", {}, key.replace(/_/g, " ")),

@@ -21,7 +21,8 @@ router = APIGatewayHttpRouter()
     "(`oldest_age_seconds`). `status` is `ok` when nothing is pending import or pushing for longer than "
     "the grace period and nothing failed its import; `attention` otherwise. Two DynamoDB queries per "
     "kind, whatever the number of orders. `auto_sync`: `stopped` while new orders are kept pending "
-    "import (settings), which then wait by design.",
+    "import (settings), which then wait by design. `last_reconciliation`: the sweep's last finished "
+    "reconciliation (when, its checkpoint, what it listed and started); null before the first.",
     tags=["operations"],
 )
 def get_health(orders: Orders, settings: Settings) -> dict[str, Any]:
@@ -33,10 +34,23 @@ def get_health(orders: Orders, settings: Settings) -> dict[str, Any]:
         if (summary[kind].get("oldest_age_seconds") or 0) > grace
     ]
     failed = summary[sweep.OrderStatus.IMPORT_FAILED.value]["count"] > 0
+    state = settings.reconcile_state()
     return {
         "status": "attention" if late or failed else "ok",
         "auto_sync": settings.bigcommerce().auto_sync,
         "attention": summary,
+        # the reconciliation's last finished run (what it listed and started) and where it stands;
+        # null before its first run
+        "last_reconciliation": (
+            {
+                "updated_at": state.updated_at or None,
+                "checkpoint": state.checkpoint,
+                "in_progress": state.progress is not None,
+                **state.last_run,
+            }
+            if state.updated_at or state.last_run
+            else None
+        ),
     }
 
 
