@@ -24,7 +24,12 @@ class TemplateError(ValueError):
     pass
 
 
-class _CfnLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it (its wheels are): the template is read at every start
+# of the local runtime, and the pure-Python parser took half of a start.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CfnLoader(_SafeLoader):
     """YAML loader that understands CloudFormation's short-form intrinsic tags."""
 
 
