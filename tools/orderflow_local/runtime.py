@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import importlib.util
 import io
 import json
@@ -30,6 +31,7 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 import boto3
+import botocore.loaders
 from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
@@ -182,6 +184,9 @@ class LocalRuntime:
         _forget_cached_clients()
         boto3.setup_default_session(region_name=REGION)
         assert boto3.DEFAULT_SESSION is not None
+        # One reader of botocore's service models for every start in this process: a new session would
+        # read and parse them again (a quarter of a start), and botocore only reads them.
+        boto3.DEFAULT_SESSION._session.register_component("data_loader", _service_models())
         # botocore hands this handler the serialized request; answering it skips the HTTP call.
         boto3.DEFAULT_SESSION.events.register("before-call.lambda.Invoke", self._on_lambda_invoke)  # type: ignore[arg-type]
         self._create_resources()
@@ -464,6 +469,11 @@ def _load_module(name: str, path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@functools.lru_cache(maxsize=1)
+def _service_models() -> Any:
+    return botocore.loaders.create_loader()
 
 
 def _forget_cached_clients() -> None:
