@@ -235,6 +235,10 @@ def test_make_serve_says_which_provider_secret_callbacks_need_and_honours_it(
         if not chosen:
             [line] = [line for line in printed.splitlines() if line.startswith("PROVIDER_SECRET is not set")]
             secret = line.rsplit("X-Provider-Secret: ", 1)[1]
+        # (and it says where the operator console is)
+        assert f"Operator console: http://127.0.0.1:{port}/console" in printed
+        console = requests.get(f"http://127.0.0.1:{port}/console/index.html", timeout=10)
+        assert console.status_code == 200 and "<main" in console.text
         url = f"http://127.0.0.1:{port}/fulfillment/BC-demo-store-1-FO1/events"
         known = requests.post(
             url, json={"type": "shipped"}, headers={"X-Provider-Secret": secret}, timeout=10

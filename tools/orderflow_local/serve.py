@@ -87,6 +87,8 @@ def serve_forever(
             )
             for route in runtime.template.routes:
                 print(f"  {route.method:<6} {route.path:<40} → {route.function}")
+            sign_in = "with the admin token" if admin else "(any token: the admin routes are open)"
+            print(f"Operator console: {runtime.api_url}/console — sign in {sign_in}")
             _say_providers(runtime, provider_secret is not None, served)
             _say_state(runtime, demo_store=store is not None)
             interval = float(os.environ.get("SWEEP_INTERVAL_SECONDS") or 60)
