@@ -393,3 +393,53 @@ def test_a_return_held_by_a_refusing_provider_is_resubmitted_and_goes_on_from_th
     ret = api.get(f"/returns/{return_id}").json()
     assert ret["on_hold"] is False and ret["provider"] == "https" and ret["status"] == "authorised"
     assert len(provider.requests) == 2 and provider.requests[-1].body["return_id"] == return_id
+
+
+def test_a_returns_callback_that_is_hostile_or_unknown_is_refused_and_changes_nothing(
+    runtime: LocalRuntime, store: DemoStore, api: Api
+) -> None:
+    # Given a shipped order with one return requested
+    _, key = _shipped_order(runtime, store, api)
+    asked = api.post(
+        f"/orders/{key}/returns", {"lines": [{"sku": "SCW", "quantity": 1, "reason": "unwanted"}]}
+    )
+    return_id = asked.json()["return_id"]
+    url = f"{runtime.api_url}/returns/{return_id}/events"
+    secret = {"X-Provider-Secret": runtime.secret_value("ProviderSecretValue")}
+
+    # When a caller without the secret, an undecodable body, a body that is not an event, more than
+    # was asked back, and an unknown or absurd return id come
+    answers = {
+        "no secret": requests.post(url, json={"event_id": "e1", "type": "rejected"}, timeout=10),
+        "not utf-8": requests.post(url, data=b"\xff\xfe{", headers=secret, timeout=10),
+        "not an event": requests.post(
+            url, json={"event_id": "e2", "type": "lost"}, headers=secret, timeout=10
+        ),
+        "too many": requests.post(
+            url,
+            json={"event_id": "e3", "type": "received", "lines": [{"sku": "SCW", "quantity": 2}]},
+            headers=secret,
+            timeout=10,
+        ),
+        "unknown": requests.post(
+            f"{runtime.api_url}/returns/RMA-NOPE/events",
+            json={"event_id": "e4", "type": "rejected"},
+            headers=secret,
+            timeout=10,
+        ),
+        "absurd id": requests.post(
+            f"{runtime.api_url}/returns/{'x' * 3000}/events",
+            json={"event_id": "e5", "type": "rejected"},
+            headers=secret,
+            timeout=10,
+        ),
+    }
+
+    # Then each is refused with its reason, none with a 5xx, and the return is as it was
+    codes = {name: answer.status_code for name, answer in answers.items()}
+    assert codes == {"no secret": 401, "not utf-8": 400, "not an event": 400, "too many": 409,
+                     "unknown": 404, "absurd id": 404}, {n: a.text for n, a in answers.items()}  # fmt: skip
+    assert answers["not an event"].json()["error"]["field"] == "type"
+    assert answers["too many"].json()["error"]["field"] == "lines[0].quantity"
+    ret = api.get(f"/returns/{return_id}").json()
+    assert ret["status"] == "requested" and all(line["quantity_received"] == 0 for line in ret["lines"])

@@ -568,7 +568,11 @@ def _accept_store_refund(
     logger.info(
         "store refund webhook", extra={"order_key": key, "refund_id": refund_id, "outcome": outcome.status}
     )
-    status = {"recorded": "accepted", "ours": "ignored", "duplicate": "duplicate"}.get(
-        outcome.status, "ignored"
+    status: Literal["accepted", "duplicate", "ignored"] = (
+        "accepted"
+        if outcome.status == "recorded"
+        else "duplicate"
+        if outcome.status == "duplicate"
+        else "ignored"
     )
-    return IntakeResult(status, reason=outcome.reason, order_key=key, executions=outcome.executions)  # type: ignore[arg-type]
+    return IntakeResult(status, reason=outcome.reason, order_key=key, executions=outcome.executions)

@@ -94,54 +94,17 @@ def start_flows(
     *,
     occurrence: str = "",
     trigger: str = "",
+    about: Return | None = None,
 ) -> Emission:
-    """Start every flow whose input events hold ``event`` and whose filter policies match the order.
+    """Start every flow whose input events hold ``event`` and whose filter policies match the order
+    (and, for a return flow, ``about``: the return its run is about, which return policies read and
+    each run carries).
 
     The order is read only when a route needs it (filter policies) or to name the run (revision).
     """
     emission = Emission(event=str(event))
     order: Order | None = None
-    for route in sorted(routes, key=lambda r: r.flow_id):
-        label = f"{route.name} v{route.version}"
-        if event not in route.input_events:
-            emission.not_started.append(f"{label} (starts on {', '.join(route.input_events)}, not {event})")
-            continue
-        order = order or load_order()
-        decision = decide_filters([parse_policy(p) for p in route.filter_policies], order)
-        if not decision.applies:
-            emission.not_started.append(f"{label} ({'; '.join(decision.reasons)})")
-            continue
-        ref = FlowRef(id=route.flow_id, version=route.version, name=route.name)
-        name = execution_name(order.order_key, ref, order.revision, event, occurrence)
-        payload = execution_input(
-            order.store_hash, order.external_id, ref, trigger or str(event), event, order=order
-        )
-        starter.start(route.version_arn, name, payload)
-        emission.started.append(label)
-        emission.executions.append(name)
-    if emission.started:
-        logger.info(
-            "flows started",
-            extra={"order_key": order_key, "event": str(event), "executions": emission.executions},
-        )
-    return emission
-
-
-def start_return_flows(
-    event: str,
-    ret: Return,
-    load_order: Callable[[], Order],
-    routes: Iterable[RouteLike],
-    starter: Starter,
-    *,
-    occurrence: str = "",
-    trigger: str = "",
-) -> Emission:
-    """Start every return flow whose input events hold ``event`` and whose filter policies match the
-    return (return policies) and its order (order and line policies). Each run carries the return's id."""
-    emission = Emission(event=str(event))
-    order: Order | None = None
-    document = return_document(ret)
+    document = return_document(about) if about is not None else None
     for route in sorted(routes, key=lambda r: r.flow_id):
         label = f"{route.name} v{route.version}"
         if event not in route.input_events:
@@ -153,20 +116,22 @@ def start_return_flows(
             emission.not_started.append(f"{label} ({'; '.join(decision.reasons)})")
             continue
         ref = FlowRef(id=route.flow_id, version=route.version, name=route.name)
-        name = return_execution_name(order.order_key, ret.return_id, ref, str(event), occurrence)
         payload = execution_input(
             order.store_hash, order.external_id, ref, trigger or str(event), event, order=order
         )
-        payload["return_id"] = ret.return_id
+        if about is None:
+            name = execution_name(order.order_key, ref, order.revision, event, occurrence)
+        else:
+            name = return_execution_name(order.order_key, about.return_id, ref, str(event), occurrence)
+            payload["return_id"] = about.return_id
         starter.start(route.version_arn, name, payload)
         emission.started.append(label)
         emission.executions.append(name)
     if emission.started:
-        logger.info(
-            "return flows started",
-            extra={"order_key": ret.order_key, "return_id": ret.return_id, "event": str(event),
-                   "executions": emission.executions},
-        )  # fmt: skip
+        extra = {"order_key": order_key, "event": str(event), "executions": emission.executions}
+        if about is not None:
+            extra["return_id"] = about.return_id
+        logger.info("flows started", extra=extra)
     return emission
 
 

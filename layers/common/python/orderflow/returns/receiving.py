@@ -141,10 +141,7 @@ def handle(
         if source_id
         else []
     )
-    try:
-        updated = returns.update(return_id, change, ret.order_key, also=also)
-    except Conflict:
-        raise
+    updated = returns.update(return_id, change, ret.order_key, also=also)
     applied = event.event_id in updated.events and event.event_id not in ret.events
     logger.info(
         "return event", extra={"return_id": return_id, "type": event.type, "status": updated.status.value}
